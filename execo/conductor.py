@@ -1,0 +1,294 @@
+"""The conductor: ONE thread that multiplexes every child's file descriptors.
+
+It knows file descriptors, child exits and timers, nothing else: no
+processes, no ssh, no actions. Everything that happens to a child (output,
+exit, timeout) becomes a callback run in this thread, so the objects that
+react to them need no locking against each other.
+
+Threads other than the conductor never touch the selector: they hand a
+request to ``call_soon``/``call_later``, which queue it and write one byte
+to a wake-up pipe. A child's exit is an event like any other thanks to
+pidfds (Linux >= 5.3), so while children sleep and no timer is due, the
+conductor sleeps in ``epoll_wait`` without any periodic wake-up. Where
+pidfds are unavailable, one SIGCHLD handler writes to the wake-up pipe and
+the conductor polls the children it watches with ``waitid(WNOWAIT)``.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import heapq
+import itertools
+import os
+import resource
+import selectors
+import signal
+import threading
+import time
+import traceback
+from typing import Any, Callable, Dict, List, Optional
+
+from execo.log import logger
+
+__all__ = ["Conductor", "TimerHandle", "get_conductor"]
+
+
+class TimerHandle:
+    """A pending ``call_later``; ``cancel()`` may be called from any thread."""
+
+    __slots__ = ("deadline", "seq", "callback", "args", "cancelled")
+
+    def __init__(self, deadline: float, seq: int, callback: Callable, args: tuple):
+        self.deadline = deadline
+        self.seq = seq
+        self.callback = callback
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        # Only a flag: the heap entry is dropped lazily by the conductor.
+        self.cancelled = True
+
+    def __lt__(self, other: "TimerHandle") -> bool:
+        return (self.deadline, self.seq) < (other.deadline, other.seq)
+
+
+def _raise_fd_limit() -> None:
+    """Each child costs up to four descriptors (stdin, stdout, stderr,
+    pidfd): lift the soft limit to the hard one so that a few thousand
+    concurrent children fit."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY:
+            hard = 1 << 20
+        if soft != resource.RLIM_INFINITY and soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        pass
+
+
+def _pidfd_usable() -> bool:
+    if os.environ.get("EXECO_DISABLE_PIDFD"):
+        return False
+    if not hasattr(os, "pidfd_open"):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+        return True
+    except OSError:
+        return False
+
+
+class Conductor:
+    """The selector loop. Use `get_conductor` rather than instantiating it."""
+
+    def __init__(self) -> None:
+        _raise_fd_limit()
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, self._on_wakeup)
+        self._requests: collections.deque = collections.deque()
+        self._wake_lock = threading.Lock()
+        self._wake_pending = False
+        self._timers: List[TimerHandle] = []
+        self._timer_seq = itertools.count()
+        self._thread: Optional[threading.Thread] = None
+        self._thread_ident: Optional[int] = None
+        self._start_lock = threading.Lock()
+        self.use_pidfd = _pidfd_usable()
+        # fallback (no pidfd): pid -> callback, polled on every wake-up
+        self._polled_children: Dict[int, Callable[[], None]] = {}
+        self.iterations = 0
+        """Loop iterations so far: lets tests check that the conductor sleeps."""
+        if not self.use_pidfd:
+            self._install_sigchld_handler()
+
+    # ---- any thread ----------------------------------------------------
+
+    def in_conductor_thread(self) -> bool:
+        return threading.get_ident() == self._thread_ident
+
+    def ensure_started(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start_lock:
+            if self._thread is None:
+                thread = threading.Thread(target=self._loop, name="execo-conductor", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    def call_soon(self, callback: Callable, *args: Any) -> None:
+        """Run ``callback(*args)`` in the conductor thread, in FIFO order."""
+        self._requests.append((callback, args))
+        if threading.get_ident() == self._thread_ident:
+            return  # the loop drains the queue before sleeping again
+        with self._wake_lock:
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        self.ensure_started()
+        self._write_wakeup()
+
+    def call_later(self, delay: float, callback: Callable, *args: Any) -> TimerHandle:
+        """Run ``callback(*args)`` in the conductor thread after ``delay`` seconds."""
+        handle = TimerHandle(time.monotonic() + max(0.0, delay), next(self._timer_seq),
+                             callback, args)
+        if threading.get_ident() == self._thread_ident:
+            heapq.heappush(self._timers, handle)
+        else:
+            self.call_soon(heapq.heappush, self._timers, handle)
+        return handle
+
+    def _write_wakeup(self) -> None:
+        try:
+            os.write(self._wake_w, b"\0")
+        except BlockingIOError:
+            pass  # the pipe is full: the conductor will wake up anyway
+
+    # ---- conductor thread only ----------------------------------------
+
+    def watch_fd(self, fd: int, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` whenever ``fd`` is readable (or at EOF/hang-up)."""
+        self._selector.register(fd, selectors.EVENT_READ, callback)
+
+    def unwatch_fd(self, fd: int) -> None:
+        try:
+            self._selector.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+
+    def watch_exit(self, pid: int, pidfd: Optional[int], callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once child ``pid`` has exited, WITHOUT reaping
+        it: the callback reaps, under its own lock, so that no signal is ever
+        sent to a recycled pid.
+
+        ``pidfd`` comes from `open_pidfd`, called right after the spawn; it is
+        closed here once the exit is seen.
+        """
+        if pidfd is not None:
+            def on_pidfd_readable() -> None:
+                self.unwatch_fd(pidfd)
+                os.close(pidfd)
+                callback()
+            self.watch_fd(pidfd, on_pidfd_readable)
+        else:
+            self._polled_children[pid] = callback
+            self._poll_children()
+
+    def open_pidfd(self, pid: int) -> Optional[int]:
+        """A pidfd for ``pid`` (any thread), or None in fallback mode."""
+        if not self.use_pidfd:
+            return None
+        try:
+            return os.pidfd_open(pid)
+        except OSError as exc:
+            logger.warning("pidfd_open(%d) failed (%s): falling back to SIGCHLD", pid, exc)
+            return None
+
+    # ---- the loop -------------------------------------------------------
+
+    def _loop(self) -> None:
+        self._thread_ident = threading.get_ident()
+        select = self._selector.select
+        timers = self._timers
+        requests = self._requests
+        while True:
+            if requests:
+                timeout: Optional[float] = 0
+            else:
+                while timers and timers[0].cancelled:
+                    heapq.heappop(timers)
+                timeout = max(0.0, timers[0].deadline - time.monotonic()) if timers else None
+            try:
+                events = select(timeout)
+            except OSError as exc:  # never let the loop die
+                logger.error("conductor: select failed: %s", exc)
+                events = []
+            self.iterations += 1
+            for key, _ in events:
+                self._run(key.data)
+            if timers:
+                now = time.monotonic()
+                while timers and (timers[0].cancelled or timers[0].deadline <= now):
+                    handle = heapq.heappop(timers)
+                    if not handle.cancelled:
+                        self._run(handle.callback, *handle.args)
+            while requests:
+                callback, args = requests.popleft()
+                self._run(callback, *args)
+            if self._polled_children:
+                self._poll_children()
+
+    @staticmethod
+    def _run(callback: Callable, *args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception:  # a user handler must never kill the conductor
+            logger.error("exception in conductor callback %r:\n%s", callback, traceback.format_exc())
+
+    def _on_wakeup(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        # cleared before the queue is drained by the loop: a request queued
+        # from now on writes a new byte, so none can be missed.
+        with self._wake_lock:
+            self._wake_pending = False
+
+    # ---- fallback without pidfd ----------------------------------------
+
+    def _install_sigchld_handler(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            # Signal handlers can only be set from the main thread: exits are
+            # then noticed through a slow poll, the last resort.
+            logger.warning("no pidfd and not in the main thread: child exits are polled")
+            self.call_later(0.05, self._slow_poll)
+            return
+        wake_w = self._wake_w
+        previous = signal.getsignal(signal.SIGCHLD)
+
+        def on_sigchld(signum: int, frame: Any) -> None:
+            try:
+                os.write(wake_w, b"c")
+            except OSError:
+                pass
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(signal.SIGCHLD, on_sigchld)
+
+    def _slow_poll(self) -> None:
+        self.call_later(0.05, self._slow_poll)
+
+    def _poll_children(self) -> None:
+        for pid, callback in list(self._polled_children.items()):
+            try:
+                info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                info = True  # reaped by someone else: let the callback find out
+            except OSError as exc:
+                if exc.errno != errno.EINTR:
+                    raise
+                continue
+            if info is not None:
+                del self._polled_children[pid]
+                self._run(callback)
+
+
+_conductor: Optional[Conductor] = None
+_conductor_lock = threading.Lock()
+
+
+def get_conductor() -> Conductor:
+    """The process-wide conductor, created on first use."""
+    global _conductor
+    if _conductor is None:
+        with _conductor_lock:
+            if _conductor is None:
+                _conductor = Conductor()
+    return _conductor

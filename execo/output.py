@@ -1,0 +1,346 @@
+"""A process's output: captured bytes, text decoding, line splitting, handlers.
+
+Output arrives as byte chunks in the conductor thread. It is kept as bytes
+(never lost, whatever the encoding) and decoded once, at the edge: UTF-8 with
+replacement characters, so bad bytes never raise. Chunks are appended to a
+list and joined only when someone reads the text, so capturing stays linear
+in the output size.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+import re
+import threading
+import time
+from typing import Any, Dict, List, Optional, Pattern, Sequence, Tuple, Union
+
+STDOUT = 1
+STDERR = 2
+
+ENCODING = "utf-8"
+DECODE_ERRORS = "replace"
+
+
+def stream_name(stream: int) -> str:
+    if stream == STDOUT:
+        return "stdout"
+    if stream == STDERR:
+        return "stderr"
+    raise ValueError("invalid stream %r: use STDOUT or STDERR" % (stream,))
+
+
+class OutputString(str):
+    """A str that can also be called.
+
+    The tutorial reads ``process.stdout()`` while execo 2.x scripts use
+    ``process.stdout`` as a string: this type serves both.
+    """
+
+    __slots__ = ()
+
+    def __call__(self) -> "OutputString":
+        return self
+
+
+EMPTY_OUTPUT = OutputString("")
+
+
+class CapturedOutput:
+    """Everything a stream produced, as bytes, with a cached decoded view."""
+
+    __slots__ = ("_chunks", "_text")
+
+    def __init__(self) -> None:
+        self._chunks: List[bytes] = []
+        self._text: Optional[OutputString] = EMPTY_OUTPUT
+
+    def append(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._text = None
+
+    def raw(self) -> bytes:
+        chunks = self._chunks
+        if len(chunks) > 1:
+            chunks[:] = [b"".join(chunks)]
+        return chunks[0] if chunks else b""
+
+    def text(self) -> OutputString:
+        if self._text is None:
+            self._text = OutputString(self.raw().decode(ENCODING, DECODE_ERRORS))
+        return self._text
+
+
+def new_decoder() -> codecs.IncrementalDecoder:
+    """A decoder that keeps a multibyte character cut between two chunks."""
+    return codecs.getincrementaldecoder(ENCODING)(DECODE_ERRORS)
+
+
+class LineSplitter:
+    """Turns text chunks into complete lines, incrementally.
+
+    Lines are returned without their ``\\n`` (nor a ``\\r`` before it, as
+    sent by ptys). A line longer than any chunk is kept as a list of pieces
+    and joined once, when its end arrives: no quadratic concatenation.
+    """
+
+    __slots__ = ("_pending",)
+
+    def __init__(self) -> None:
+        self._pending: List[str] = []
+
+    def feed(self, text: str) -> List[str]:
+        if "\n" not in text:
+            if text:
+                self._pending.append(text)
+            return []
+        lines = text.split("\n")
+        if self._pending:
+            self._pending.append(lines[0])
+            lines[0] = "".join(self._pending)
+            self._pending = []
+        tail = lines.pop()
+        if tail:
+            self._pending.append(tail)
+        return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+    def flush(self) -> Optional[str]:
+        """The last, unterminated line, if any."""
+        if not self._pending:
+            return None
+        line = "".join(self._pending)
+        self._pending = []
+        return line[:-1] if line.endswith("\r") else line
+
+
+class ProcessOutputHandler:
+    """Receives a process's output, in the conductor thread.
+
+    Override `read_line` to get complete lines, or `read` to get chunks as
+    they arrive. Both are called from the conductor thread: they must not
+    block, or every process stalls. One handler may serve many processes
+    and streams.
+    """
+
+    def __init__(self) -> None:
+        self._splitters: Dict[Tuple[Any, int], LineSplitter] = {}
+
+    def read(self, process: Any, stream: int, string: str, eof: bool, error: bool) -> None:
+        """Called with each decoded chunk; ``eof``/``error`` on the last call."""
+        key = (process, stream)
+        splitters = self.__dict__.setdefault("_splitters", {})
+        splitter = splitters.get(key)
+        if splitter is None:
+            splitter = splitters[key] = LineSplitter()
+        for line in splitter.feed(string):
+            self.read_line(process, stream, line)
+        if eof or error:
+            last = splitter.flush()
+            if last is not None:
+                self.read_line(process, stream, last)
+            del splitters[key]
+
+    def read_line(self, process: Any, stream: int, string: str) -> None:
+        """Called with each complete line, without its line separator."""
+
+
+def reads_lines_only(handler: Any) -> bool:
+    """True for handlers that only override `read_line`: the process then
+    splits lines once for all of them instead of once per handler."""
+    return (isinstance(handler, ProcessOutputHandler)
+            and type(handler).read is ProcessOutputHandler.read)
+
+
+class _SharedFile:
+    """Files named in handler lists, opened once and shared by the
+    processes that write to them, closed when the last one reaches EOF."""
+
+    _lock = threading.Lock()
+    _open: Dict[str, List[Any]] = {}
+
+    @classmethod
+    def acquire(cls, path: str) -> Any:
+        with cls._lock:
+            entry = cls._open.get(path)
+            if entry is None:
+                entry = cls._open[path] = [0, open(path, "ab")]
+            entry[0] += 1
+            return entry[1]
+
+    @classmethod
+    def release(cls, path: str) -> None:
+        with cls._lock:
+            entry = cls._open.get(path)
+            if entry is None:
+                return
+            entry[0] -= 1
+            if entry[0] <= 0:
+                entry[1].close()
+                del cls._open[path]
+
+
+def _is_binary_file(file_object: Any) -> bool:
+    if isinstance(file_object, (io.RawIOBase, io.BufferedIOBase)):
+        return True
+    if isinstance(file_object, io.TextIOBase):
+        return False
+    return "b" in getattr(file_object, "mode", "")
+
+
+OutputHandler = Union[ProcessOutputHandler, str, int, Any]
+
+
+class StreamDispatcher:
+    """Delivers one stream's chunks to its capture and its handlers.
+
+    Owned by a process, used only in the conductor thread.
+    """
+
+    __slots__ = ("process", "stream", "handlers", "capture", "_decoder", "_splitter",
+                 "_opened_paths", "eof")
+
+    def __init__(self, process: Any, stream: int, handlers: List[OutputHandler],
+                 capture: Optional[CapturedOutput]) -> None:
+        self.process = process
+        self.stream = stream
+        self.handlers = handlers  # the process's live list: users may append to it
+        self.capture = capture
+        self._decoder = new_decoder()
+        self._splitter = LineSplitter()
+        self._opened_paths: Dict[str, Any] = {}
+        self.eof = False
+
+    def feed(self, data: bytes, eof: bool = False, error: bool = False) -> None:
+        if self.eof:
+            return
+        if data and self.capture is not None:
+            self.capture.append(data)
+        if eof or error:
+            self.eof = True
+        handlers = self.handlers
+        if not handlers:
+            return
+        text = self._decoder.decode(data, final=eof or error)
+        line_handlers = None
+        for handler in list(handlers):
+            if reads_lines_only(handler):
+                if line_handlers is None:
+                    line_handlers = []
+                line_handlers.append(handler)
+            else:
+                self._deliver(handler, data, text, eof, error)
+        if line_handlers:
+            lines = self._splitter.feed(text)
+            if eof or error:
+                last = self._splitter.flush()
+                if last is not None:
+                    lines.append(last)
+            for line in lines:
+                for handler in line_handlers:
+                    handler.read_line(self.process, self.stream, line)
+        if eof or error:
+            for path in list(self._opened_paths):
+                _SharedFile.release(path)
+            self._opened_paths.clear()
+
+    def _deliver(self, handler: Any, data: bytes, text: str, eof: bool, error: bool) -> None:
+        if isinstance(handler, ProcessOutputHandler):
+            handler.read(self.process, self.stream, text, eof, error)
+        elif isinstance(handler, str):
+            shared = self._opened_paths.get(handler)
+            if shared is None:
+                shared = self._opened_paths[handler] = _SharedFile.acquire(handler)
+            if data:
+                shared.write(data)
+                shared.flush()
+        elif isinstance(handler, int) and not isinstance(handler, bool):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(handler, view):]
+        elif hasattr(handler, "write"):
+            if _is_binary_file(handler):
+                if data:
+                    handler.write(data)
+            elif text:
+                handler.write(text)
+        else:
+            raise TypeError("output handler %r is neither a ProcessOutputHandler, "
+                            "a file path, a file descriptor nor a file object" % (handler,))
+
+
+class ExpectOutputHandler(ProcessOutputHandler):
+    """Watches streams for regexes, as pexpect does.
+
+    Each (process, stream) it is added to is searched from the end of the
+    previous match. `read` runs in the conductor thread and only appends and
+    notifies; the searching happens in the thread that calls `expect`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cond = threading.Condition()
+        self._buffers: Dict[Tuple[Any, int], str] = {}
+        self._eof: Dict[Tuple[Any, int], bool] = {}
+
+    def start_watching(self, process: Any, stream: int, history: str) -> None:
+        with self._cond:
+            self._buffers[(process, stream)] = history
+            self._eof[(process, stream)] = False
+
+    def read(self, process: Any, stream: int, string: str, eof: bool, error: bool) -> None:
+        key = (process, stream)
+        with self._cond:
+            self._buffers[key] = self._buffers.get(key, "") + string
+            if eof or error:
+                self._eof[key] = True
+            self._cond.notify_all()
+
+    def expect(self, regexes: Union[str, Pattern, Sequence[Union[str, Pattern]]],
+               timeout: Optional[float] = None) -> Dict[Tuple[Any, int], Tuple[int, Any]]:
+        """Block until a regex matches in a watched stream, the timeout passes
+        (None: no limit, 0: do not block) or every watched stream is at EOF.
+
+        Returns ``{(process, stream): (regex_index, match)}`` for the streams
+        that matched, each consumed up to the end of its match.
+        """
+        compiled = compile_regexes(regexes)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                matches = {}
+                for key, buffer in self._buffers.items():
+                    for index, regex in enumerate(compiled):
+                        match = regex.search(buffer)
+                        if match:
+                            matches[key] = (index, match)
+                            self._buffers[key] = buffer[match.end():]
+                            break
+                if matches:
+                    return matches
+                if self._eof and all(self._eof.values()):
+                    return {}
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return {}
+                self._cond.wait(remaining)
+
+
+def compile_regexes(regexes: Any) -> List[Pattern]:
+    """Regexes given as strings are compiled with re.MULTILINE, so that ``^``
+    and ``$`` anchor at line boundaries of the output."""
+    if isinstance(regexes, (str, re.Pattern)):
+        regexes = [regexes]
+    return [r if isinstance(r, re.Pattern) else re.compile(r, re.MULTILINE) for r in regexes]
+
+
+def compact_output(text: str, threshold: Optional[int] = None) -> str:
+    """Head and tail of ``text`` when it is longer than the configured threshold."""
+    if threshold is None:
+        from execo.config import configuration
+        threshold = configuration.get("compact_output_threshold", 0)
+    if not threshold or len(text) <= threshold:
+        return text
+    half = threshold // 2
+    return text[:half] + "\n[...]\n" + text[-half:]

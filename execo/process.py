@@ -1,0 +1,431 @@
+"""Process: a local operating-system process, driven asynchronously.
+
+The child is spawned in the calling thread (so ``pid`` is known when
+``start()`` returns, and a missing executable is known at once), then
+handed to the conductor, which watches its pipes and its exit. Everything
+after the spawn (output, exit, timeout, kill escalation) happens in the
+conductor thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import errno
+import fcntl
+import os
+import shlex
+import signal
+import subprocess
+import termios
+import threading
+import time
+from typing import Any, Dict, List, Optional, Set
+
+from execo.conductor import TimerHandle, get_conductor
+from execo.config import configuration
+from execo.log import logger, style
+from execo.output import STDERR, STDOUT
+from execo.process_base import Command, ProcessBase, ProcessLifecycleHandler
+from execo.time_utils import get_seconds
+
+__all__ = ["Process", "ProcessBase", "ProcessLifecycleHandler", "STDOUT", "STDERR"]
+
+READ_SIZE = 1 << 18
+# After the exit, output still in the pipes is read up to this much: enough
+# for any pipe buffer, bounded in case a grandchild keeps writing forever.
+DRAIN_LIMIT = 1 << 24
+
+# Every started, not yet ended local process: killed at interpreter exit.
+_running: Set["Process"] = set()
+_running_lock = threading.Lock()
+
+
+class _SharedFd:
+    """An fd that one thread may be writing to while the conductor wants to
+    close it: closing is deferred until the writer is done, so a write can
+    never land in an fd number that was closed and reused meanwhile."""
+
+    __slots__ = ("fd", "_lock", "_users", "_close_pending")
+
+    def __init__(self, fd: int) -> None:
+        self.fd: Optional[int] = fd
+        self._lock = threading.Lock()
+        self._users = 0
+        self._close_pending = False
+
+    def acquire(self) -> Optional[int]:
+        with self._lock:
+            if self.fd is None or self._close_pending:
+                return None
+            self._users += 1
+            return self.fd
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._close_pending:
+                self._really_close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._users:
+                self._close_pending = True
+            elif self.fd is not None:
+                self._really_close()
+
+    def _really_close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+        self.fd = None
+        self._close_pending = False
+
+
+def _become_tty_owner() -> None:
+    # In the child, after setsid: make the pty slave (fd 0) our controlling
+    # terminal, as programs run "on a terminal" expect.
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _close_quietly(*fds: Optional[int]) -> None:
+    for fd in fds:
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class Process(ProcessBase):
+    """A local process.
+
+    >>> Process("echo hello").run().stdout
+    'hello\\n'
+
+    :param cmd: a string (split with shlex, or given to ``/bin/sh`` if
+      ``shell``) or a list of arguments.
+    :param shell: run through ``/bin/sh -c`` (variables, pipes...).
+    :param pty: connect stdin and stdout to a pseudo-terminal (stderr
+      stays a pipe), for programs that behave differently on a terminal.
+    :param kill_subprocesses: signals go to the whole process group (the
+      default: a shell pipeline dies with its shell); False: to the process
+      only.
+    :param cwd: working directory; ``env``: environment (default: ours).
+    :param timeout: seconds after which the process is killed and marked
+      ``timeouted``.
+    :param ignore_exit_code, ignore_timeout, ignore_error,
+      ignore_expect_fail, ignore_write_error: do not count this as a
+      failure in ``ok`` (nor log it).
+    :param nolog_exit_code, nolog_timeout, nolog_error, nolog_expect_fail,
+      nolog_write_error: do not log a warning for it.
+    :param default_stdout_handler, default_stderr_handler: keep the output
+      in memory (``stdout``/``stderr``); False for long-running chatty
+      processes whose output only goes to handlers.
+    :param stdout_handlers, stderr_handlers: `ProcessOutputHandler`s, file
+      objects, file paths (appended to) or file descriptors.
+    :param lifecycle_handlers: `ProcessLifecycleHandler`s.
+    """
+
+    def __init__(self, cmd: Command, shell: bool = False, pty: bool = False,
+                 kill_subprocesses: Optional[bool] = None, cwd: Optional[str] = None,
+                 env: Optional[Dict[str, str]] = None, **kwargs: Any) -> None:
+        super().__init__(cmd, **kwargs)
+        self.shell = shell
+        self.pty = pty
+        self.kill_subprocesses = kill_subprocesses
+        self.cwd = cwd
+        self.env = env
+
+    def _reset_state(self) -> None:
+        super()._reset_state()
+        self.pid: Optional[int] = None
+        self._popen: Optional[subprocess.Popen] = None
+        self._stdin: Optional[_SharedFd] = None
+        self._readers: Dict[int, int] = {}  # fd -> stream
+        self._pidfd: Optional[int] = None
+        self._reaped = False
+        self._timeout_timer: Optional[TimerHandle] = None
+        self._force_kill_timer: Optional[TimerHandle] = None
+
+    # ---- what to run ------------------------------------------------------
+
+    def _spawn_args(self) -> Any:
+        """The argv (or shell string) given to Popen; subclasses such as
+        SshProcess wrap the command here."""
+        if self.shell:
+            return self.cmd if isinstance(self.cmd, str) else shlex.join(self.cmd)
+        if isinstance(self.cmd, str):
+            try:
+                return shlex.split(self.cmd)
+            except ValueError as exc:
+                raise ValueError("cannot split command %r: %s" % (self.cmd, exc)) from None
+        return list(self.cmd)
+
+    # ---- start --------------------------------------------------------------
+
+    def start(self) -> "Process":
+        """Spawn the process and return at once (``pid`` is then known).
+
+        A failure to spawn (missing executable, bad cwd...) is not raised: it
+        ends the process with ``error`` and ``error_reason`` set.
+        """
+        with self._lock:
+            if self.started:
+                return self
+            self.started = True
+            self.start_date = time.time()
+        conductor = get_conductor()
+        try:
+            args = self._spawn_args()
+            if not args:
+                raise ValueError("empty command")
+            self._spawn(args)
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            reason = self._describe_spawn_error(exc)
+            conductor.call_soon(self._end_unstarted, reason)
+            return self
+        with _running_lock:
+            _running.add(self)
+        conductor.call_soon(self._attach)
+        return self
+
+    def _describe_spawn_error(self, exc: BaseException) -> str:
+        if isinstance(exc, FileNotFoundError) and self.cwd and not os.path.isdir(self.cwd):
+            return "cannot start %r: no such working directory %r" % (self.name, self.cwd)
+        if isinstance(exc, OSError):
+            what = exc.filename if exc.filename else self.name
+            return "cannot start %r: %s: %s" % (self.name, exc.strerror or exc, what)
+        return "cannot start %r: %s" % (self.name, exc)
+
+    def _spawn(self, args: Any) -> None:
+        # Everything the child inherits is decided here: its own session
+        # (and process group, so that kill() reaches its children), no fd of
+        # ours but its three standard ones, and stdin always a pipe or pty of
+        # ours, never our terminal (ssh would read our keystrokes).
+        out_r = out_w = err_r = err_w = in_r = in_w = None
+        try:
+            err_r, err_w = os.pipe()
+            if self.pty:
+                in_w, in_r = os.openpty()  # master, slave
+                out_r, out_w = in_w, in_r
+            else:
+                in_r, in_w = os.pipe()
+                out_r, out_w = os.pipe()
+            self._popen = subprocess.Popen(
+                args, shell=self.shell, stdin=in_r, stdout=out_w, stderr=err_w,
+                cwd=self.cwd, env=self.env, start_new_session=True, close_fds=True,
+                preexec_fn=_become_tty_owner if self.pty else None)
+        except BaseException:
+            _close_quietly(*{out_r, out_w, err_r, err_w, in_r, in_w} - {None})
+            raise
+        _close_quietly(*{in_r, out_w, err_w})
+        self.pid = self._popen.pid
+        self._pidfd = get_conductor().open_pidfd(self.pid)
+        os.set_blocking(out_r, False)
+        os.set_blocking(err_r, False)
+        self._readers = {out_r: STDOUT, err_r: STDERR}
+        self._stdin = _SharedFd(in_w)
+
+    # ---- conductor thread ---------------------------------------------------
+
+    def _attach(self) -> None:
+        conductor = get_conductor()
+        for fd in list(self._readers):
+            conductor.watch_fd(fd, lambda fd=fd: self._on_readable(fd))
+        conductor.watch_exit(self.pid, self._pidfd, self._on_exited)
+        self._pidfd = None  # owned by the conductor from now on
+        if self.timeout is not None:
+            self._timeout_timer = conductor.call_later(self.timeout, self._on_timeout)
+        self._notify_lifecycle("start")
+
+    def _on_readable(self, fd: int) -> None:
+        try:
+            data = os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            # EIO is how a pty master says that the slave side is gone.
+            self._close_reader(fd, error=exc.errno != errno.EIO)
+            return
+        if data:
+            self._deliver_output(self._readers[fd], data)
+        else:
+            self._close_reader(fd)
+
+    def _close_reader(self, fd: int, error: bool = False) -> None:
+        stream = self._readers.pop(fd, None)
+        if stream is None:
+            return
+        get_conductor().unwatch_fd(fd)
+        if self.pty and stream == STDOUT:
+            self._stdin.close()  # the master is both stdin and stdout
+        else:
+            os.close(fd)
+        self._deliver_output(stream, b"", eof=True, error=error)
+
+    def _drain(self, fd: int) -> None:
+        """Read what is already in the pipe, then stop: the process has
+        exited, and a grandchild holding the pipe must not delay its end."""
+        budget = DRAIN_LIMIT
+        while budget > 0 and fd in self._readers:
+            try:
+                data = os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                self._close_reader(fd, error=exc.errno != errno.EIO)
+                return
+            if not data:
+                break
+            budget -= len(data)
+            self._deliver_output(self._readers[fd], data)
+        self._close_reader(fd)
+
+    def _on_exited(self) -> None:
+        with self._lock:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+                exit_code: Optional[int] = os.waitstatus_to_exitcode(status)
+                reason = None
+            except ChildProcessError:
+                exit_code = None
+                reason = "exit status of pid %d lost: reaped outside execo" % self.pid
+            self._reaped = True
+        end_date = time.time()
+        if self._popen is not None:
+            # so that Popen.__del__ does not queue our pid for reaping
+            self._popen.returncode = exit_code if exit_code is not None else -1
+            self._popen = None
+        for fd in list(self._readers):
+            self._drain(fd)
+        self._stdin.close()
+        for timer in (self._timeout_timer, self._force_kill_timer):
+            if timer is not None:
+                timer.cancel()
+        with _running_lock:
+            _running.discard(self)
+        self._set_ended(exit_code, reason, end_date)
+
+    def _end_unstarted(self, reason: str) -> None:
+        self._set_ended(None, reason)
+
+    def _on_timeout(self) -> None:
+        if self.ended:
+            return
+        self.timeouted = True
+        self.kill()
+
+    def _on_force_kill_due(self) -> None:
+        with self._lock:
+            if self._reaped:
+                return
+            self.forced_kill = True
+            self._signal(signal.SIGKILL)
+
+    # ---- any thread -----------------------------------------------------------
+
+    def _signal(self, sig: int) -> None:
+        # With self._lock held and the child not reaped, its pid (and thus
+        # its process group id) cannot have been recycled.
+        try:
+            if self.kill_subprocesses is False:
+                os.kill(self.pid, sig)
+            else:
+                os.killpg(self.pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError as exc:
+            logger.debug("cannot send signal %s to %s: %s", sig, self, exc)
+
+    def kill(self, sig: int = signal.SIGTERM, auto_force_kill_timeout: Any = True) -> "Process":
+        """Send ``sig`` to the process (and its process group).
+
+        After SIGTERM or SIGINT, if the process is still there after
+        ``auto_force_kill_timeout`` seconds (True: ``configuration
+        ['kill_timeout']``; False/None: never), it gets SIGKILL. A killed
+        process is not blamed for its exit code.
+        """
+        with self._lock:
+            if self.pid is None or self._reaped:
+                return self
+            self.killed = True
+            self._signal(sig)
+            if sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) and auto_force_kill_timeout:
+                delay = (configuration['kill_timeout'] if auto_force_kill_timeout is True
+                         else get_seconds(auto_force_kill_timeout))
+                if self._force_kill_timer is not None:
+                    self._force_kill_timer.cancel()
+                self._force_kill_timer = get_conductor().call_later(delay, self._on_force_kill_due)
+        return self
+
+    def write(self, s: Any) -> "Process":
+        """Write ``s`` (str or bytes) to the process's stdin.
+
+        A failure (the process closed its stdin or ended) sets
+        ``write_error`` and is logged, not raised.
+        """
+        data = s.encode("utf-8") if isinstance(s, str) else bytes(s)
+        shared = self._stdin
+        fd = shared.acquire() if shared is not None else None
+        if fd is None:
+            self._write_failed("stdin is closed" if self.started else "process not started")
+            return self
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as exc:
+            self._write_failed("%s" % (exc,))
+        finally:
+            shared.release()
+        return self
+
+    def close_stdin(self) -> "Process":
+        """Close stdin, so that a program reading it sees end of file."""
+        if self._stdin is not None and not self.pty:
+            self._stdin.close()
+        return self
+
+    def _write_failed(self, reason: str) -> None:
+        self.write_error = True
+        message = "%s %s: %s" % (style.emph("write error:"), reason, self.dump())
+        if self.nolog_write_error or self.ignore_write_error:
+            logger.debug(message)
+        else:
+            logger.warning(message)
+
+    def _args(self) -> List[str]:
+        args = super()._args()
+        for option in ("shell", "pty"):
+            if getattr(self, option):
+                args.append("%s=True" % option)
+        if self.kill_subprocesses is not None:
+            args.append("kill_subprocesses=%r" % (self.kill_subprocesses,))
+        if self.cwd is not None:
+            args.append("cwd=%r" % (self.cwd,))
+        return args
+
+    def _infos(self) -> List[str]:
+        return super()._infos() + ["pid=%s" % (self.pid,)]
+
+
+def _kill_processes_at_exit() -> None:
+    """Children must not outlive an experiment script that forgot them."""
+    if not configuration.get('kill_childs_at_end', True):
+        return
+    with _running_lock:
+        leftovers = list(_running)
+    if not leftovers:
+        return
+    for process in leftovers:
+        process.kill(auto_force_kill_timeout=False)
+    deadline = time.monotonic() + 1.0
+    for process in leftovers:
+        process._ended_event.wait(max(0.0, deadline - time.monotonic()))
+    for process in leftovers:
+        if not process.ended:
+            process.kill(signal.SIGKILL)
+
+
+atexit.register(_kill_processes_at_exit)

@@ -1,0 +1,368 @@
+"""ProcessBase: the state every kind of process shares, whoever runs it.
+
+A local `Process`, an `SshProcess` and the per-host processes that a taktuk
+run is parsed into all carry the same flags (ok, error, timeouted, killed...),
+outputs, handlers and reports. What starts and ends them is the subclass's
+business: it calls `_deliver_output` and `_set_ended` from the conductor
+thread, and this class turns that into flags, logs, lifecycle callbacks and
+wake-ups of the threads blocked in `wait`.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import threading
+import time
+import traceback
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from execo.log import logger, style
+from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
+                          OutputString, StreamDispatcher, compact_output, compile_regexes,
+                          stream_name)
+from execo.time_utils import format_date, get_seconds
+
+Command = Union[str, Sequence[str]]
+
+
+class ProcessLifecycleHandler:
+    """Notified of a process's start, end and reset.
+
+    ``start`` and ``end`` are called from the conductor thread: they must
+    not block. ``reset`` is called from the thread calling ``reset()``.
+    """
+
+    def start(self, process: "ProcessBase") -> None:
+        pass
+
+    def end(self, process: "ProcessBase") -> None:
+        pass
+
+    def reset(self, process: "ProcessBase") -> None:
+        pass
+
+
+def name_from_cmdline(cmd: Command, width: int = 39) -> str:
+    text = cmd if isinstance(cmd, str) else " ".join(shlex.quote(arg) for arg in cmd)
+    text = re.sub(r"\s+", " ", text.strip())
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def check_command(cmd: Any) -> Command:
+    if isinstance(cmd, str):
+        return cmd
+    if isinstance(cmd, (list, tuple)) and cmd and all(isinstance(arg, str) for arg in cmd):
+        return cmd
+    raise TypeError("a command is a string or a non-empty list of strings, not %r" % (cmd,))
+
+
+_FLAG_NAMES = ("exit_code", "timeout", "error", "expect_fail", "write_error")
+
+
+class ProcessBase:
+    """A process's shared state. See `execo.process.Process` for the options."""
+
+    def __init__(self, cmd: Command, timeout: Any = None,
+                 ignore_exit_code: bool = False, nolog_exit_code: bool = False,
+                 ignore_timeout: bool = False, nolog_timeout: bool = False,
+                 ignore_error: bool = False, nolog_error: bool = False,
+                 ignore_expect_fail: bool = False, nolog_expect_fail: bool = False,
+                 ignore_write_error: bool = False, nolog_write_error: bool = False,
+                 default_expect_timeout: Any = None,
+                 default_stdout_handler: bool = True, default_stderr_handler: bool = True,
+                 lifecycle_handlers: Optional[List[ProcessLifecycleHandler]] = None,
+                 stdout_handlers: Optional[List[Any]] = None,
+                 stderr_handlers: Optional[List[Any]] = None,
+                 name: Optional[str] = None) -> None:
+        self.cmd = check_command(cmd)
+        self.timeout = get_seconds(timeout)
+        if self.timeout is not None and self.timeout < 0:
+            raise ValueError("timeout must be >= 0, not %r" % (timeout,))
+        self.ignore_exit_code = ignore_exit_code
+        self.nolog_exit_code = nolog_exit_code
+        self.ignore_timeout = ignore_timeout
+        self.nolog_timeout = nolog_timeout
+        self.ignore_error = ignore_error
+        self.nolog_error = nolog_error
+        self.ignore_expect_fail = ignore_expect_fail
+        self.nolog_expect_fail = nolog_expect_fail
+        self.ignore_write_error = ignore_write_error
+        self.nolog_write_error = nolog_write_error
+        self.default_expect_timeout = get_seconds(default_expect_timeout)
+        self.default_stdout_handler = default_stdout_handler
+        self.default_stderr_handler = default_stderr_handler
+        self.lifecycle_handlers: List[ProcessLifecycleHandler] = list(lifecycle_handlers or [])
+        self.stdout_handlers: List[Any] = list(stdout_handlers or [])
+        self.stderr_handlers: List[Any] = list(stderr_handlers or [])
+        self.name = name if name is not None else name_from_cmdline(self.cmd)
+        self.host = None
+        self._lock = threading.RLock()
+        self._expect_handlers = threading.local()
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self.started = False
+        self.start_date: Optional[float] = None
+        self.ended = False
+        self.end_date: Optional[float] = None
+        self.error = False
+        self.error_reason: Optional[str] = None
+        self.exit_code: Optional[int] = None
+        self.exit_signal: Optional[int] = None
+        self.timeouted = False
+        self.killed = False
+        self.forced_kill = False
+        self.expect_fail = False
+        self.write_error = False
+        self._ended_event = threading.Event()
+        self._stdout = CapturedOutput() if self.default_stdout_handler else None
+        self._stderr = CapturedOutput() if self.default_stderr_handler else None
+        self._dispatchers = {
+            STDOUT: StreamDispatcher(self, STDOUT, self.stdout_handlers, self._stdout),
+            STDERR: StreamDispatcher(self, STDERR, self.stderr_handlers, self._stderr),
+        }
+
+    # ---- outputs ----------------------------------------------------------
+
+    @property
+    def stdout(self) -> OutputString:
+        """Everything the process wrote on stdout, decoded (callable too:
+        ``p.stdout()``)."""
+        return self._stdout.text() if self._stdout is not None else EMPTY_OUTPUT
+
+    @property
+    def stderr(self) -> OutputString:
+        return self._stderr.text() if self._stderr is not None else EMPTY_OUTPUT
+
+    @property
+    def stdout_bytes(self) -> bytes:
+        """stdout exactly as received, for output that is not UTF-8 text."""
+        return self._stdout.raw() if self._stdout is not None else b""
+
+    @property
+    def stderr_bytes(self) -> bytes:
+        return self._stderr.raw() if self._stderr is not None else b""
+
+    def _deliver_output(self, stream: int, data: bytes, eof: bool = False,
+                        error: bool = False) -> None:
+        """Conductor thread: hand a chunk to the capture and the handlers."""
+        dispatcher = self._dispatchers[stream]
+        try:
+            dispatcher.feed(data, eof, error)
+        except Exception:
+            logger.error("%s handler raised on %s:\n%s", stream_name(stream), self,
+                         traceback.format_exc())
+
+    # ---- lifecycle (conductor thread) -----------------------------------
+
+    def _notify_lifecycle(self, event: str) -> None:
+        for handler in list(self.lifecycle_handlers):
+            try:
+                getattr(handler, event)(self)
+            except Exception:
+                logger.error("lifecycle handler %r.%s raised for %s:\n%s", handler, event,
+                             self, traceback.format_exc())
+
+    def _set_ended(self, exit_code: Optional[int] = None, error_reason: Optional[str] = None,
+                   end_date: Optional[float] = None) -> None:
+        """Record the end, log it, call the end handlers, wake the waiters.
+
+        ``exit_code`` follows subprocess's convention: negative for a death
+        by signal, which also sets ``exit_signal``.
+        """
+        for stream in (STDOUT, STDERR):
+            if not self._dispatchers[stream].eof:
+                self._deliver_output(stream, b"", eof=True)
+        with self._lock:
+            if self.ended:
+                return
+            self.exit_code = exit_code
+            self.exit_signal = -exit_code if exit_code is not None and exit_code < 0 else None
+            if error_reason is not None:
+                self.error = True
+                self.error_reason = error_reason
+            self.end_date = end_date if end_date is not None else time.time()
+            self.ended = True
+        self._log_end()
+        self._notify_lifecycle("end")
+        self._ended_event.set()
+
+    def _log_end(self) -> None:
+        warn = ((self.error and not (self.nolog_error or self.ignore_error))
+                or (self.timeouted and not (self.nolog_timeout or self.ignore_timeout))
+                or (self.exit_code != 0 and not self.error and not self.killed
+                    and not (self.nolog_exit_code or self.ignore_exit_code)))
+        if warn:
+            logger.warning("%s %s", style.emph("terminated:"), self.dump())
+        elif logger.isEnabledFor(10):
+            logger.debug("%s %s", style.emph("terminated:"), self.dump())
+
+    # ---- status -----------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.started and not self.ended
+
+    @property
+    def ok(self) -> bool:
+        """False as soon as something went wrong that was not to be ignored.
+
+        A process not yet ended is ok unless an expect or a write failed; an
+        ended one also needs no error, no timeout and a zero exit code (a
+        process we killed on purpose is forgiven its exit code).
+        """
+        if self.expect_fail and not self.ignore_expect_fail:
+            return False
+        if self.write_error and not self.ignore_write_error:
+            return False
+        if not self.ended:
+            return True
+        return ((not self.error or self.ignore_error)
+                and (not self.timeouted or self.ignore_timeout)
+                and (self.exit_code == 0 or self.ignore_exit_code or self.killed))
+
+    @property
+    def finished_ok(self) -> bool:
+        """Started, ended, and ok."""
+        return self.started and self.ended and self.ok
+
+    def stats(self) -> Dict[str, Any]:
+        """Counters in `execo.report.Report`'s format, for this one process."""
+        from execo.stats import empty_stats
+        stats = empty_stats()
+        stats.update(name=self.name, start_date=self.start_date, end_date=self.end_date,
+                     num_processes=1)
+        stats['num_started'] = int(self.started)
+        stats['num_ended'] = int(self.ended)
+        stats['num_errors'] = int(self.error)
+        stats['num_timeouts'] = int(self.timeouted)
+        stats['num_forced_kills'] = int(self.forced_kill)
+        stats['num_expect_fail'] = int(self.expect_fail)
+        stats['num_write_error'] = int(self.write_error)
+        stats['num_non_zero_exit_codes'] = int(self.ended and self.exit_code != 0)
+        stats['num_ok'] = int(self.ok)
+        stats['num_finished_ok'] = int(self.finished_ok)
+        return stats
+
+    # ---- waiting ----------------------------------------------------------
+
+    def wait(self, timeout: Any = None) -> "ProcessBase":
+        """Block until the process ends, or ``timeout`` seconds pass."""
+        if not self.started:
+            raise ValueError("cannot wait for %s: it was not started" % (self,))
+        self._ended_event.wait(get_seconds(timeout))
+        return self
+
+    def run(self, timeout: Any = None) -> "ProcessBase":
+        """start() then wait()."""
+        return self.start().wait(timeout)
+
+    def start(self) -> "ProcessBase":
+        raise NotImplementedError
+
+    def kill(self, sig: int = 15, auto_force_kill_timeout: Any = True) -> "ProcessBase":
+        raise NotImplementedError
+
+    def reset(self) -> "ProcessBase":
+        """Forget a run (killing it first if needed) so the process can be
+        started again."""
+        if self.running:
+            self.kill()
+            self.wait()
+        self._notify_lifecycle("reset")
+        with self._lock:
+            self._reset_state()
+        return self
+
+    def __enter__(self) -> "ProcessBase":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> bool:
+        if self.running:
+            self.kill()
+        return False
+
+    # ---- expect -------------------------------------------------------------
+
+    def expect(self, regexes: Any, timeout: Any = False, stream: int = STDOUT,
+               backtrack: bool = True,
+               expect_output_handler: Optional[ExpectOutputHandler] = None
+               ) -> Tuple[Optional[int], Optional[re.Match]]:
+        """Wait until one of ``regexes`` matches the output, pexpect-style.
+
+        Returns ``(index of the regex, match)``, or ``(None, None)`` when the
+        timeout passes (False: ``default_expect_timeout``; None: no limit) or
+        the stream ends first, which also sets ``expect_fail``. Each thread
+        searches from the end of its previous match; the first search starts
+        at the beginning of the output if ``backtrack``, else at the next
+        output.
+        """
+        if timeout is False:
+            timeout = self.default_expect_timeout
+        timeout = get_seconds(timeout)
+        compiled = compile_regexes(regexes)
+        handler = expect_output_handler or getattr(self._expect_handlers, "handler", None)
+        if handler is None:
+            handler = self._expect_handlers.handler = ExpectOutputHandler()
+        handlers = self.stdout_handlers if stream == STDOUT else self.stderr_handlers
+        if handler not in handlers:
+            with self._lock:
+                history = ""
+                if backtrack:
+                    history = self.stdout if stream == STDOUT else self.stderr
+                handler.start_watching(self, stream, history)
+                if self._dispatchers[stream].eof:
+                    handler.read(self, stream, "", True, False)
+                handlers.append(handler)
+        found = handler.expect(compiled, timeout).get((self, stream))
+        if found is not None:
+            return found
+        self.expect_fail = True
+        message = "%s %s on %s" % (style.emph("expect fail:"),
+                                   [r.pattern for r in compiled], self.dump())
+        if self.nolog_expect_fail or self.ignore_expect_fail:
+            logger.debug(message)
+        else:
+            logger.warning(message)
+        return None, None
+
+    # ---- display ------------------------------------------------------------
+
+    def _args(self) -> List[str]:
+        """Constructor arguments worth showing in repr()."""
+        args = [style.command(repr(self.cmd))]
+        if self.timeout is not None:
+            args.append("timeout=%r" % (self.timeout,))
+        for flag in _FLAG_NAMES:
+            for prefix in ("ignore_", "nolog_"):
+                if getattr(self, prefix + flag):
+                    args.append("%s%s=True" % (prefix, flag))
+        return args
+
+    def _infos(self) -> List[str]:
+        infos = ["name=%s" % (self.name,), "started=%s" % (self.started,),
+                 "start_date=%s" % (format_date(self.start_date),),
+                 "ended=%s" % (self.ended,), "end_date=%s" % (format_date(self.end_date),),
+                 "killed=%s" % (self.killed,), "error=%s" % (self.error,),
+                 "error_reason=%s" % (self.error_reason,), "timeouted=%s" % (self.timeouted,),
+                 "expect_fail=%s" % (self.expect_fail,), "write_error=%s" % (self.write_error,),
+                 "exit_code=%s" % (self.exit_code,)]
+        if self.exit_signal is not None:
+            infos.append("exit_signal=%s" % (self.exit_signal,))
+        if self.forced_kill:
+            infos.append("forced_kill=True")
+        infos.append("ok=%s" % (self.ok,))
+        return infos
+
+    def __repr__(self) -> str:
+        return "%s(%s)" % (type(self).__name__, ", ".join(self._args()))
+
+    def __str__(self) -> str:
+        return "<%s(%s)>" % (style.object_repr(type(self).__name__),
+                             ", ".join(self._args() + self._infos()))
+
+    def dump(self) -> str:
+        """str() plus (compacted) stdout and stderr: what a log needs."""
+        return "%s\n%s\n%s\n%s\n%s" % (self, style.emph("stdout:"), compact_output(self.stdout),
+                                       style.emph("stderr:"), compact_output(self.stderr))

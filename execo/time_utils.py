@@ -1,0 +1,164 @@
+"""Dates and durations as experimenters write them, and a Timer.
+
+Durations may be numbers of seconds, ``datetime.timedelta`` or strings such
+as ``"1:30:00"`` (OAR's walltime format) or ``"1h30m"``; dates may be unix
+timestamps, ``datetime`` objects or ``"YYYY-MM-DD HH:MM:SS"`` strings in
+local time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import time
+from typing import Optional, Union
+
+Duration = Union[None, int, float, str, datetime.timedelta]
+Date = Union[None, int, float, str, datetime.datetime, datetime.date]
+
+_UNIT_SECONDS = {'d': 86400, 'h': 3600, 'm': 60, 's': 1}
+_UNITS_RE = re.compile(r'^\s*(?:(\d+(?:\.\d*)?)\s*d)?\s*(?:(\d+(?:\.\d*)?)\s*h)?\s*'
+                       r'(?:(\d+(?:\.\d*)?)\s*m)?\s*(?:(\d+(?:\.\d*)?)\s*s?)?\s*$')
+
+
+def get_seconds(duration: Duration) -> Optional[float]:
+    """Seconds in ``duration`` (None stays None: "no limit").
+
+    >>> get_seconds("1:02:03"), get_seconds("1h30m"), get_seconds(2)
+    (3723.0, 5400.0, 2.0)
+    """
+    if duration is None:
+        return None
+    if isinstance(duration, bool):
+        raise TypeError("a duration cannot be a bool: %r" % (duration,))
+    if isinstance(duration, (int, float)):
+        return float(duration)
+    if isinstance(duration, datetime.timedelta):
+        return duration.total_seconds()
+    if isinstance(duration, str):
+        text = duration.strip()
+        if ':' in text:
+            fields = text.split(':')
+            if len(fields) <= 4 and all(re.match(r'^\d+(\.\d*)?$', f) for f in fields):
+                seconds = 0.0
+                for factor, field in zip((1, 60, 3600, 86400), reversed(fields)):
+                    seconds += factor * float(field)
+                return seconds
+        else:
+            match = _UNITS_RE.match(text)
+            if match and text and any(match.groups()):
+                return sum(float(value) * _UNIT_SECONDS[unit]
+                           for value, unit in zip(match.groups(), 'dhms') if value)
+    raise ValueError("unsupported duration %r: give seconds, a timedelta, "
+                     "'[[D:]H:]M:S' or '1d2h3m4s'" % (duration,))
+
+
+def get_unixts(date: Date) -> Optional[float]:
+    """Unix timestamp of ``date`` (strings are local time).
+
+    >>> get_unixts(12.5)
+    12.5
+    """
+    if date is None:
+        return None
+    if isinstance(date, bool):
+        raise TypeError("a date cannot be a bool: %r" % (date,))
+    if isinstance(date, (int, float)):
+        return float(date)
+    if isinstance(date, datetime.datetime):
+        return date.timestamp()
+    if isinstance(date, datetime.date):
+        return time.mktime(date.timetuple())
+    if isinstance(date, str):
+        for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+            try:
+                return datetime.datetime.strptime(date.strip(), fmt).timestamp()
+            except ValueError:
+                pass
+    raise ValueError("unsupported date %r: give a unix timestamp, a datetime "
+                     "or 'YYYY-MM-DD HH:MM:SS'" % (date,))
+
+
+def format_date(date: Date, showms: bool = False) -> str:
+    """``date`` as 'YYYY-MM-DD HH:MM:SS' in local time (None: 'None').
+
+    >>> format_date(0.0).startswith('19')
+    True
+    """
+    timestamp = get_unixts(date)
+    if timestamp is None:
+        return "None"
+    text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+    if showms:
+        text += ".%03d" % (int(round((timestamp % 1) * 1000)) % 1000,)
+    return text
+
+
+def format_duration(duration: Duration, showms: bool = False) -> str:
+    """A compact human reading of ``duration``.
+
+    >>> format_duration(3723.5), format_duration(3723.5, showms=True)
+    ('1h2m3s', '1h2m3.500s')
+    """
+    seconds = get_seconds(duration)
+    if seconds is None:
+        return "None"
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = "".join("%d%s" % (value, unit)
+                   for value, unit in ((days, "d"), (hours, "h"), (minutes, "m")) if value)
+    if showms:
+        text += "%d.%03ds" % (secs, int(round((seconds - whole) * 1000)) % 1000)
+    elif secs or not text:
+        text += "%ds" % secs
+    return sign + text
+
+
+def sleep(delay: Duration = None, until: Date = None) -> None:
+    """Sleep ``delay`` seconds, or until the date ``until``, whichever is later.
+
+    >>> sleep(0.01)
+    """
+    seconds = get_seconds(delay) or 0.0
+    end = time.time() + seconds
+    until_ts = get_unixts(until)
+    if until_ts is not None:
+        end = max(end, until_ts)
+    while True:
+        remaining = end - time.time()
+        if remaining <= 0:
+            return
+        time.sleep(remaining)
+
+
+class Timer:
+    """Measures time elapsed since its creation, against an optional timeout.
+
+    >>> t = Timer(10); 0 <= t.elapsed() < 10 < t.remaining() + 1
+    True
+    """
+
+    def __init__(self, timeout: Duration = None):
+        self.timeout = get_seconds(timeout)
+        self._start = time.time()
+
+    def start_date(self) -> float:
+        return self._start
+
+    def elapsed(self) -> float:
+        return time.time() - self._start
+
+    def remaining(self) -> Optional[float]:
+        """Seconds left before the timeout (may be negative); None if no timeout."""
+        if self.timeout is None:
+            return None
+        return self.timeout - self.elapsed()
+
+    def wait_elapsed(self, elapsed: Duration) -> "Timer":
+        """Sleep until ``elapsed`` seconds have passed since the timer started."""
+        sleep(until=self._start + (get_seconds(elapsed) or 0.0))
+        return self

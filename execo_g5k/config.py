@@ -1,0 +1,70 @@
+"""Grid5000 settings: plain dicts merged with ``~/.execo.conf.py``.
+
+Like ``execo.config``, the dicts are updated in place and read when used,
+so a change made at run time is seen by the next call.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict
+
+from execo.config import load_configuration
+
+g5k_configuration: Dict[str, Any] = {
+    # kadeploy3 command line (see execo_g5k.kadeploy).
+    'kadeploy3': 'kadeploy3',
+    'kadeploy3_options': '-k -d',
+    'default_env_name': None,
+    'default_env_file': None,
+    # shell command that exits 0 on a node already running the wanted
+    # environment; deploy() skips such nodes.
+    'check_deployed_command': "! (mount | grep -E '^/dev/[[:alpha:]]+2 on / ')",
+    # seconds allowed to every call to a Grid5000 service but deployments.
+    'default_timeout': 900,
+    # run OAR commands directly (no ssh) when we are on the frontend itself.
+    'no_ssh_for_local_frontend': False,
+    # seconds between two polls (e.g. waiting for a job to start); the tiny
+    # one is used once a job's start date has passed.
+    'polling_interval': 20,
+    'tiny_polling_interval': 10,
+    'default_frontend': None,
+    # Grid5000 REST API.
+    'api_uri': "https://api.grid5000.fr/3.0/",
+    'api_username': None,
+    'api_additional_args': {},
+    'api_timeout': 30,
+    'api_verify_ssl_cert': True,
+    # ssh key given to oarsub -k -i (path as seen from the frontend).
+    'oar_job_key_file': None,
+    'oar_pgsql_ro_db': 'oar2',
+    'oar_pgsql_ro_user': 'oarreader',
+    'oar_pgsql_ro_password': 'read',
+    'oar_pgsql_ro_port': 5432,
+}
+
+# Connection params for the frontends (merged over default_connection_params).
+default_frontend_connection_params: Dict[str, Any] = {
+    'pty': True,
+    'host_rewrite_func': lambda host: host + ".grid5000.fr",
+}
+default_frontend_connexion_params = default_frontend_connection_params
+
+# Connection params that reach a node inside an OAR job the way oarsh does:
+# user oar on port 6667 with the job key.
+default_oarsh_oarcp_params: Dict[str, Any] = {
+    'user': 'oar',
+    'port': 6667,
+    'keyfile': os.environ.get('OAR_JOB_KEY_FILE'),
+    'ssh': 'ssh',
+    'scp': 'scp',
+    'taktuk_connector': 'ssh',
+    'pty': True,
+}
+
+load_configuration({
+    'g5k_configuration': g5k_configuration,
+    'default_frontend_connection_params': default_frontend_connection_params,
+    'default_frontend_connexion_params': default_frontend_connection_params,
+    'default_oarsh_oarcp_params': default_oarsh_oarcp_params,
+})

@@ -1,0 +1,274 @@
+"""A stand-in for the Grid5000 REST API, which cannot be reached from here.
+
+It is a real HTTP server on 127.0.0.1 (standard library ``http.server`` in
+a thread, on a free port) serving a small reference tree in the JSON shape
+of the real API 3.0: collections are ``{"total", "offset", "items",
+"links"}``, resources carry ``uid``, ``type`` and ``links``, under
+``/3.0/sites``, ``/3.0/sites/{site}/clusters`` and
+``/3.0/sites/{site}/clusters/{cluster}/nodes``. Collections are paginated
+(``offset``/``limit``) with a small page size, so that clients must follow
+``total`` as they must with the real API.
+
+Knobs for the tests: ``credentials`` (require HTTP basic auth, else 401),
+``fail_next(n, status)`` (answer ``status`` to the next ``n`` requests),
+``requests`` / ``request_count`` (what was asked, to check a cache), and
+``posted`` (bodies of POST requests, answered 201).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import parse_qs, urlsplit
+
+API_PREFIX = '/3.0'
+COLLECTION_TYPE = 'application/vnd.grid5000.collection+json'
+ITEM_TYPE = 'application/vnd.grid5000.item+json'
+
+
+def _node(site: str, cluster: str, number: int, cores: int, eth: int) -> Dict[str, Any]:
+    uid = '%s-%d' % (cluster, number)
+    return {
+        'uid': uid,
+        'type': 'node',
+        'architecture': {'nb_procs': 2, 'nb_cores': cores, 'nb_threads': cores * 2,
+                         'platform_type': 'x86_64'},
+        'main_memory': {'ram_size': 64 * 1024 ** 3},
+        'network_adapters': [
+            {'device': 'eth%d' % i, 'interface': 'Ethernet', 'mounted': i == 0,
+             'mountable': True, 'management': False,
+             'network_address': '%s.%s.grid5000.fr' % (uid if i == 0 else
+                                                      '%s-eth%d' % (uid, i), site)}
+            for i in range(eth)],
+        'supported_job_types': {'deploy': True, 'virtual': 'ivt'},
+    }
+
+
+def reference_tree() -> Dict[str, Any]:
+    """Two sites, three clusters, a few nodes: {site: (attrs, {cluster: (attrs, nodes)})}."""
+    def cluster(uid: str, queues: List[str], model: str) -> Dict[str, Any]:
+        return {'uid': uid, 'type': 'cluster', 'model': model, 'queues': queues,
+                'created_at': 'Mon, 01 Jan 2018 00:00:00 GMT'}
+
+    return {
+        'nancy': ({'uid': 'nancy', 'type': 'site', 'name': 'Nancy',
+                   'location': 'Nancy, France', 'latitude': 48.7, 'longitude': 6.2,
+                   'frontend_ip': '172.16.79.101'},
+                  {'graphene': (cluster('graphene', ['admin', 'default'], 'Carri'),
+                                [_node('nancy', 'graphene', n, 4, 1) for n in (1, 2, 3, 10)]),
+                   'griffon': (cluster('griffon', ['admin', 'production'], 'Carri'),
+                               [_node('nancy', 'griffon', n, 8, 2) for n in (1, 2, 12)])}),
+        'rennes': ({'uid': 'rennes', 'type': 'site', 'name': 'Rennes',
+                    'location': 'Rennes, France', 'latitude': 48.1, 'longitude': -1.6,
+                    'frontend_ip': '172.16.111.106'},
+                   {'paravance': (cluster('paravance', ['admin', 'default', 'besteffort'],
+                                          'Dell R630'),
+                                  [_node('rennes', 'paravance', n, 16, 2) for n in (1, 2, 3)])}),
+    }
+
+
+class G5kApiStandin:
+    """The server; use as a context manager, ``uri`` is the API's base URI."""
+
+    def __init__(self, tree: Optional[Dict[str, Any]] = None, page_size: int = 2,
+                 credentials: Optional[Tuple[str, str]] = None) -> None:
+        self.tree = tree if tree is not None else reference_tree()
+        self.page_size = page_size
+        self.credentials = credentials
+        self.requests: List[Tuple[str, str]] = []
+        self.posted: List[Tuple[str, Any]] = []
+        self._lock = threading.Lock()
+        self._failures: List[int] = []
+        self._server: Optional[ThreadingHTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def uri(self) -> str:
+        assert self._server is not None, 'not started'
+        return 'http://127.0.0.1:%d%s/' % (self._server.server_address[1], API_PREFIX)
+
+    @property
+    def request_count(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    def fail_next(self, count: int, status: int = 503) -> None:
+        with self._lock:
+            self._failures.extend([status] * count)
+
+    def start(self) -> 'G5kApiStandin':
+        standin = self
+
+        class Handler(_Handler):
+            owner = standin
+
+        self._server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name='g5k-api-standin', daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            assert self._thread is not None
+            self._thread.join()
+            self._server = None
+
+    def __enter__(self) -> 'G5kApiStandin':
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    # what the handler asks
+
+    def _record(self, method: str, path: str) -> Optional[int]:
+        """Log a request; the status to fail it with, if one is queued."""
+        with self._lock:
+            self.requests.append((method, path))
+            return self._failures.pop(0) if self._failures else None
+
+    def _authorized(self, header: Optional[str]) -> bool:
+        if self.credentials is None:
+            return True
+        expected = base64.b64encode(('%s:%s' % self.credentials).encode()).decode()
+        return header == 'Basic ' + expected
+
+    def resolve(self, path: str, query: Dict[str, List[str]]) -> Optional[Dict[str, Any]]:
+        """The JSON document at ``path`` (below the API prefix), or None."""
+        parts = [p for p in path.split('/') if p]
+        if not parts:
+            return {'uid': '3.0', 'type': 'grid', 'version': 'standin-1',
+                    'release': '3.0', 'timestamp': 1700000000,
+                    'links': [_link('self', API_PREFIX + '/', ITEM_TYPE),
+                              _link('sites', API_PREFIX + '/sites', COLLECTION_TYPE)]}
+        if parts[0] != 'sites':
+            return None
+        sites = self.tree
+        if len(parts) == 1:
+            return self._collection('/sites', [self._site(uid) for uid in sorted(sites)], query)
+        site = parts[1]
+        if site not in sites:
+            return None
+        clusters = sites[site][1]
+        if len(parts) == 2:
+            return self._site(site)
+        if parts[2] != 'clusters':
+            return None
+        base = '/sites/%s/clusters' % (site,)
+        if len(parts) == 3:
+            return self._collection(base, [self._cluster(site, c) for c in sorted(clusters)],
+                                    query)
+        cluster = parts[3]
+        if cluster not in clusters:
+            return None
+        if len(parts) == 4:
+            return self._cluster(site, cluster)
+        if parts[4] != 'nodes':
+            return None
+        base = '/sites/%s/clusters/%s/nodes' % (site, cluster)
+        nodes = {n['uid']: self._item(base, n) for n in clusters[cluster][1]}
+        if len(parts) == 5:
+            return self._collection(base, list(nodes.values()), query)
+        if len(parts) == 6:
+            return nodes.get(parts[5])
+        return None
+
+    def _item(self, parent: str, attrs: Dict[str, Any]) -> Dict[str, Any]:
+        item = dict(attrs)
+        item['links'] = [_link('self', '%s%s/%s' % (API_PREFIX, parent, attrs['uid']), ITEM_TYPE),
+                         _link('parent', API_PREFIX + parent.rpartition('/')[0], ITEM_TYPE)]
+        return item
+
+    def _site(self, site: str) -> Dict[str, Any]:
+        item = self._item('/sites', self.tree[site][0])
+        item['links'].append(_link('clusters', '%s/sites/%s/clusters' % (API_PREFIX, site),
+                                   COLLECTION_TYPE))
+        return item
+
+    def _cluster(self, site: str, cluster: str) -> Dict[str, Any]:
+        parent = '/sites/%s/clusters' % (site,)
+        item = self._item(parent, self.tree[site][1][cluster][0])
+        item['links'].append(_link('nodes', '%s%s/%s/nodes' % (API_PREFIX, parent, cluster),
+                                   COLLECTION_TYPE))
+        return item
+
+    def _collection(self, path: str, items: List[Dict[str, Any]],
+                    query: Dict[str, List[str]]) -> Dict[str, Any]:
+        offset = int(query.get('offset', ['0'])[0])
+        limit = int(query.get('limit', [str(self.page_size)])[0])
+        return {'total': len(items), 'offset': offset,
+                'items': items[offset:offset + limit],
+                'links': [_link('self', API_PREFIX + path, COLLECTION_TYPE),
+                          _link('parent', API_PREFIX + (path.rpartition('/')[0] or '/'),
+                                ITEM_TYPE)]}
+
+
+def _link(rel: str, href: str, mime: str) -> Dict[str, str]:
+    return {'rel': rel, 'href': href, 'type': mime}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: G5kApiStandin
+    server_version = 'G5kApiStandin/1.0'
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the tests look at owner.requests, not at a log
+
+    def do_GET(self) -> None:
+        self._serve('GET')
+
+    def do_POST(self) -> None:
+        self._serve('POST')
+
+    def _serve(self, method: str) -> None:
+        url = urlsplit(self.path)
+        body = None
+        length = int(self.headers.get('Content-Length') or 0)
+        if length:
+            body = self.rfile.read(length)
+        failure = self.owner._record(method, self.path)
+        if failure is not None:
+            return self._reply(failure, {'code': failure, 'title': 'Service Unavailable',
+                                         'message': 'the stand-in was told to fail'})
+        if not self.owner._authorized(self.headers.get('Authorization')):
+            return self._reply(401, '<html><body><h1>401 Authorization Required</h1>'
+                               '</body></html>', {'WWW-Authenticate':
+                                                  'Basic realm="Grid5000 API stand-in"'})
+        if not url.path.startswith(API_PREFIX):
+            return self._not_found(url.path)
+        path = url.path[len(API_PREFIX):]
+        if method == 'POST':
+            document = json.loads(body) if body else None
+            with self.owner._lock:
+                self.owner.posted.append((path, document))
+                uid = len(self.owner.posted)
+            return self._reply(201, {'uid': uid, 'type': 'job', 'submitted': document})
+        document = self.owner.resolve(path, parse_qs(url.query))
+        if document is None:
+            return self._not_found(url.path)
+        self._reply(200, document)
+
+    def _not_found(self, path: str) -> None:
+        self._reply(404, {'code': 404, 'title': 'Not Found',
+                          'message': 'Cannot find resource %s' % (path,)})
+
+    def _reply(self, status: int, document: Any,
+               headers: Optional[Dict[str, str]] = None) -> None:
+        if isinstance(document, str):
+            payload, mime = document.encode(), 'text/html'
+        else:
+            payload, mime = json.dumps(document).encode(), 'application/json'
+        self.send_response(status)
+        self.send_header('Content-Type', mime)
+        self.send_header('Content-Length', str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
