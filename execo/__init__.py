@@ -9,8 +9,11 @@ from execo.config import (CHAINPUT, SCP, SSH, TAKTUK, configuration,
                           default_connection_params, default_connexion_params)
 from execo.log import logger
 from execo.output import (STDERR, STDOUT, ExpectOutputHandler, ProcessOutputHandler)
+from execo.connection import ConnectionParams, ConnexionParams, make_connection_params
+from execo.host import Host, get_hosts_list, get_hosts_set
 from execo.process import Process
 from execo.process_base import ProcessBase, ProcessLifecycleHandler
+from execo.ssh import SshProcess, get_process
 from execo.time_utils import (Timer, format_date, format_duration, get_seconds, get_unixts,
                               sleep)
 
@@ -21,4 +24,20 @@ __all__ = [
     "default_connexion_params", "logger", "STDERR", "STDOUT", "ExpectOutputHandler",
     "ProcessOutputHandler", "Process", "ProcessBase", "ProcessLifecycleHandler", "Timer",
     "format_date", "format_duration", "get_seconds", "get_unixts", "sleep",
+    "ConnectionParams", "ConnexionParams", "make_connection_params", "Host", "get_hosts_list",
+    "get_hosts_set", "SshProcess", "get_process",
+]
+
+# Actions, substitutions and reports
+from execo.action import (Action, ActionLifecycleHandler, ActionsFailed, Local, ParallelActions,
+                          ProcessesFailed, SequentialActions, wait_all_actions, wait_any_actions)
+from execo.factory import get_fileget, get_fileput, get_remote
+from execo.remote import Get, Put, Remote, filter_bad_hosts
+from execo.report import Report
+
+__all__ += [
+    "Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
+    "ProcessesFailed", "SequentialActions", "wait_all_actions", "wait_any_actions",
+    "get_fileget", "get_fileput", "get_remote", "Get", "Put", "Remote", "filter_bad_hosts",
+    "Report",
 ]

@@ -96,6 +96,9 @@ default_connection_params: Dict[str, Any] = {
     'taktuk_connector_options': _SSH_NONINTERACTIVE,
     'host_rewrite_func': None,
     'pty': False,
+    # prefix remote commands with a tiny sh watchdog that SIGHUPs them when
+    # their ssh connection is gone (see execo.ssh); needs a POSIX login shell.
+    'kill_remote_on_disconnect': True,
     'nc': 'nc',
     'chainput_nc_client_timeout': 5,
     'chainput_nc_server_timeout': 30,

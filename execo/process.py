@@ -35,6 +35,9 @@ READ_SIZE = 1 << 18
 # for any pipe buffer, bounded in case a grandchild keeps writing forever.
 DRAIN_LIMIT = 1 << 24
 
+_DEFAULT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ", "SIGXFZ")
+                         if hasattr(signal, name))
+
 # Every started, not yet ended local process: killed at interpreter exit.
 _running: Set["Process"] = set()
 _running_lock = threading.Lock()
@@ -200,9 +203,11 @@ class Process(ProcessBase):
 
     def _spawn(self, args: Any) -> None:
         # Everything the child inherits is decided here: its own session
-        # (and process group, so that kill() reaches its children), no fd of
-        # ours but its three standard ones, and stdin always a pipe or pty of
-        # ours, never our terminal (ssh would read our keystrokes).
+        # (and process group, so that kill() reaches its children), only its
+        # three standard fds from us (ours are all close-on-exec), default
+        # SIGPIPE/SIGXFSZ dispositions (python ignores them), and stdin
+        # always a pipe or pty of ours, never our terminal (ssh would read
+        # our keystrokes).
         out_r = out_w = err_r = err_w = in_r = in_w = None
         try:
             err_r, err_w = os.pipe()
@@ -212,20 +217,36 @@ class Process(ProcessBase):
             else:
                 in_r, in_w = os.pipe()
                 out_r, out_w = os.pipe()
-            self._popen = subprocess.Popen(
-                args, shell=self.shell, stdin=in_r, stdout=out_w, stderr=err_w,
-                cwd=self.cwd, env=self.env, start_new_session=True, close_fds=True,
-                preexec_fn=_become_tty_owner if self.pty else None)
+            if self.pty or self.cwd is not None or min(in_r, out_w, err_w) <= 2:
+                self.pid = self._spawn_with_popen(args, in_r, out_w, err_w)
+            else:
+                self.pid = self._spawn_with_posix_spawn(args, in_r, out_w, err_w)
         except BaseException:
             _close_quietly(*{out_r, out_w, err_r, err_w, in_r, in_w} - {None})
             raise
         _close_quietly(*{in_r, out_w, err_w})
-        self.pid = self._popen.pid
         self._pidfd = get_conductor().open_pidfd(self.pid)
         os.set_blocking(out_r, False)
         os.set_blocking(err_r, False)
         self._readers = {out_r: STDOUT, err_r: STDERR}
         self._stdin = _SharedFd(in_w)
+
+    def _spawn_with_posix_spawn(self, args: Any, stdin: int, stdout: int, stderr: int) -> int:
+        """The fast path: vfork+exec in C, several times cheaper than Popen."""
+        argv = ["/bin/sh", "-c", args] if self.shell else args
+        return os.posix_spawnp(
+            argv[0], argv, self.env if self.env is not None else os.environ,
+            file_actions=[(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, stdout, 1),
+                          (os.POSIX_SPAWN_DUP2, stderr, 2)],
+            setsid=True, setsigdef=_DEFAULT_SIGNALS)
+
+    def _spawn_with_popen(self, args: Any, stdin: int, stdout: int, stderr: int) -> int:
+        """For what posix_spawn cannot do here: a cwd, a controlling tty."""
+        self._popen = subprocess.Popen(
+            args, shell=self.shell, stdin=stdin, stdout=stdout, stderr=stderr,
+            cwd=self.cwd, env=self.env, start_new_session=True, close_fds=True,
+            preexec_fn=_become_tty_owner if self.pty else None)
+        return self._popen.pid
 
     # ---- conductor thread ---------------------------------------------------
 

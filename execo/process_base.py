@@ -220,7 +220,8 @@ class ProcessBase:
             return True
         return ((not self.error or self.ignore_error)
                 and (not self.timeouted or self.ignore_timeout)
-                and (self.exit_code == 0 or self.ignore_exit_code or self.killed))
+                and (self.exit_code == 0 or self.ignore_exit_code or self.killed
+                     or (self.error and self.exit_code is None)))
 
     @property
     def finished_ok(self) -> bool:

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Local processes: execo against raw subprocess and execo 2.8.2, one run.
+
+    python3 benchmarks/bench_local.py [--rounds 5]
+
+Cases (issue #2 targets in brackets):
+  spawn1000  start 1000 concurrent `true`, then wait them all  [<= 1.3x raw]
+  capture64  capture 64 MiB of stdout                           [>= 0.8x raw throughput]
+  roundtrip  one `Process("true").run()`, 200 times in a row    [<= 1.5x raw]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+CAPTURE_BYTES = 64 * 1024 * 1024
+ROUNDTRIPS = 200
+
+
+def case_raw(case):
+    if case == "spawn1000":
+        start = time.perf_counter()
+        children = [subprocess.Popen(["true"]) for _ in range(1000)]
+        for child in children:
+            child.wait()
+        return time.perf_counter() - start
+    if case == "capture64":
+        start = time.perf_counter()
+        result = subprocess.run(["head", "-c", str(CAPTURE_BYTES), "/dev/zero"],
+                                capture_output=True)
+        elapsed = time.perf_counter() - start
+        assert len(result.stdout) == CAPTURE_BYTES
+        return elapsed
+    if case == "roundtrip":
+        start = time.perf_counter()
+        for _ in range(ROUNDTRIPS):
+            subprocess.run(["true"])
+        return time.perf_counter() - start
+    raise ValueError(case)
+
+
+def case_execo(case):
+    from execo import Process, configuration
+    configuration["log_level"] = 40
+    Process("true").run()  # the conductor thread exists before timing
+    if case == "spawn1000":
+        start = time.perf_counter()
+        processes = [Process("true").start() for _ in range(1000)]
+        for process in processes:
+            process.wait()
+        elapsed = time.perf_counter() - start
+        assert all(p.exit_code == 0 for p in processes)
+        return elapsed
+    if case == "capture64":
+        start = time.perf_counter()
+        process = Process(["head", "-c", str(CAPTURE_BYTES), "/dev/zero"]).run()
+        output = process.stdout  # the text is part of the job
+        elapsed = time.perf_counter() - start
+        assert len(output) == CAPTURE_BYTES
+        return elapsed
+    if case == "roundtrip":
+        start = time.perf_counter()
+        for _ in range(ROUNDTRIPS):
+            Process("true").run()
+        return time.perf_counter() - start
+    raise ValueError(case)
+
+
+def worker(impl, case):
+    if impl == "raw":
+        return case_raw(case)
+    return case_execo(case)  # ours, or 2.8.2 when run by its interpreter
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--worker", nargs=2, metavar=("IMPL", "CASE"), help=argparse.SUPPRESS)
+    parser.add_argument("--no-old", action="store_true", help="skip execo 2.8.2")
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps({"seconds": worker(*args.worker)}))
+        return
+    impls = {"raw": sys.executable, "execo": sys.executable}
+    if not args.no_old:
+        impls["execo282"] = common.old_execo_python()
+    cases = ["spawn1000", "capture64", "roundtrip"]
+    times = {(impl, case): [] for impl in impls for case in cases}
+    for _ in range(args.rounds):
+        for case in cases:
+            for impl, python in impls.items():
+                result = common.run_worker(python, __file__, ["--worker", impl, case])
+                times[(impl, case)].append(result["seconds"])
+    rows = []
+    for case in cases:
+        raw = common.median(times[("raw", case)])
+        for impl in impls:
+            value = common.median(times[(impl, case)])
+            if case == "capture64":
+                rate = CAPTURE_BYTES / value / 2**20
+                rows.append([case, impl, "%.3f s" % value, "%.0f MiB/s" % rate,
+                             "%.2fx raw throughput" % (raw / value)])
+            else:
+                rows.append([case, impl, "%.3f s" % value, "",
+                             "%.2fx raw time" % (value / raw)])
+    common.print_table("local processes (median of %d rounds, python %s)"
+                       % (args.rounds, sys.version.split()[0]),
+                       ["case", "impl", "time", "rate", "ratio"], rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,523 @@
+"""Actions: many processes started, waited for, killed and reported as one.
+
+An action ends when its last process ends. That moment is seen by a
+`ProcessLifecycleHandler` attached to each process, in the conductor
+thread, which only counts and sets an Event: nothing there blocks. The
+threads blocked in `Action.wait` or `wait_any_actions` are woken by that
+Event and by one class-wide Condition.
+
+Remote actions (`Remote`, `Put`, `Get`) live in `execo.remote`, the
+factories that pick ssh or taktuk in `execo.factory`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from execo.log import logger, style
+from execo.output import STDOUT
+from execo.process import Process
+from execo.process_base import Command, ProcessBase, ProcessLifecycleHandler, name_from_cmdline
+from execo.stats import aggregate_stats
+from execo.time_utils import format_date, get_seconds
+
+__all__ = ["Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
+           "ProcessesFailed", "SequentialActions", "split_action_kwargs", "wait_all_actions",
+           "wait_any_actions"]
+
+ACTION_KWARGS = ("lifecycle_handlers", "name", "default_expect_timeout")
+
+
+def split_action_kwargs(kwargs: Dict[str, Any],
+                        process_args: Optional[Dict[str, Any]] = None
+                        ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """Separate the keyword arguments of the action from those of its processes.
+
+    The tutorial writes ``Remote(cmd, hosts, ignore_exit_code=True)``: any
+    keyword that `Action` does not take is meant for every process, as if it
+    were in ``process_args`` (where it wins over ``process_args``).
+    """
+    action_kwargs = {k: v for k, v in kwargs.items() if k in ACTION_KWARGS}
+    merged = dict(process_args or {})
+    merged.update((k, v) for k, v in kwargs.items() if k not in ACTION_KWARGS)
+    return action_kwargs, merged
+
+
+class ActionsFailed(Exception):
+    """For scripts that prefer an exception: raise it with the failed actions."""
+
+    def __init__(self, actions: Iterable["Action"]) -> None:
+        self.actions = list(actions)
+        super().__init__(self.actions)
+
+    def __str__(self) -> str:
+        return "%d action(s) failed:\n%s" % (
+            len(self.actions), "\n".join(" %s" % (a,) for a in self.actions))
+
+
+class ProcessesFailed(Exception):
+    """For scripts that prefer an exception: raise it with the failed processes."""
+
+    def __init__(self, processes: Iterable[ProcessBase]) -> None:
+        self.processes = list(processes)
+        super().__init__(self.processes)
+
+    def __str__(self) -> str:
+        return "%d process(es) failed:\n%s" % (
+            len(self.processes), "\n".join(" %s" % (p.dump(),) for p in self.processes))
+
+
+class ActionLifecycleHandler:
+    """Notified when an action starts, ends, or is reset.
+
+    ``start`` and ``reset`` are called in the thread that called
+    ``start()``/``reset()``. ``end`` is usually called in the conductor
+    thread, when the last process ends: it must not block, or every
+    process of the program stalls.
+    """
+
+    def start(self, action: "Action") -> None:
+        pass
+
+    def end(self, action: "Action") -> None:
+        pass
+
+    def reset(self, action: "Action") -> None:
+        pass
+
+
+class _ProcessEndCounter(ProcessLifecycleHandler):
+    """Conductor thread: tells its action that one of its processes ended."""
+
+    __slots__ = ("action",)
+
+    def __init__(self, action: "Action") -> None:
+        self.action = action
+
+    def end(self, process: ProcessBase) -> None:
+        self.action._process_ended(process)
+
+
+def _notify(handlers: List[Any], event: str, subject: Any) -> None:
+    for handler in list(handlers):
+        try:
+            getattr(handler, event)(subject)
+        except Exception:
+            logger.error("lifecycle handler %r.%s raised for %s:\n%s", handler, event,
+                         subject, traceback.format_exc())
+
+
+class Action:
+    """A set of processes run in parallel, and handled as one.
+
+    >>> Local("echo hi").run().processes[0].stdout
+    'hi\\n'
+
+    Methods return the action, so calls chain (``servers.kill().wait()``).
+    As a context manager, leaving the block kills whatever still runs.
+
+    :param lifecycle_handlers: `ActionLifecycleHandler` instances.
+    :param name: shown in logs and reports (a default is derived).
+    :param default_expect_timeout: timeout of `expect` when none is given.
+    """
+
+    # Notified whenever any action ends: wait_any/wait_all_actions sleep on it.
+    _ended_condition = threading.Condition()
+
+    def __init__(self, lifecycle_handlers: Optional[Iterable[ActionLifecycleHandler]] = None,
+                 name: Optional[str] = None, default_expect_timeout: Any = None) -> None:
+        self.lifecycle_handlers: List[ActionLifecycleHandler] = list(lifecycle_handlers or [])
+        self.name: str = name if name is not None else "%s 0x%x" % (type(self).__name__, id(self))
+        self.default_expect_timeout = default_expect_timeout
+        self._processes: List[ProcessBase] = []
+        self._end_counter = _ProcessEndCounter(self)
+        self._lock = threading.Lock()
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self.started = False
+        self.ended = False
+        self._ended_event = threading.Event()
+        self._ended_members: set = set()
+        self._kill_requested = False
+
+    # ---- members ----------------------------------------------------------
+
+    @property
+    def processes(self) -> List[ProcessBase]:
+        """Every process of the action, in host order for remote actions."""
+        return self._processes
+
+    def _set_processes(self, processes: Iterable[ProcessBase]) -> None:
+        self._processes = list(processes)
+        for process in self._processes:
+            process.lifecycle_handlers.append(self._end_counter)
+
+    @property
+    def timeout(self) -> Optional[float]:
+        """The timeout given to each process (None: no limit)."""
+        return get_seconds(getattr(self, "process_args", {}).get("timeout"))
+
+    # ---- end detection (conductor thread) ---------------------------------
+
+    def _process_ended(self, process: ProcessBase) -> None:
+        with self._lock:
+            if not self.started or self.ended:
+                return
+            self._ended_members.add(id(process))
+            done = len(self._ended_members) >= len(self._processes)
+        if done:
+            self._set_ended()
+
+    def _set_ended(self) -> None:
+        with self._lock:
+            if self.ended:
+                return
+            self.ended = True
+        logger.debug("%s %s", style.emph("ended:"), self)
+        _notify(self.lifecycle_handlers, "end", self)
+        self._ended_event.set()
+        with Action._ended_condition:
+            Action._ended_condition.notify_all()
+
+    # ---- control ------------------------------------------------------------
+
+    def start(self) -> "Action":
+        """Start every process and return at once."""
+        with self._lock:
+            if self.started:
+                raise ValueError("%s was already started: reset() it to start it again"
+                                 % (self.name,))
+            self.started = True
+        logger.debug("%s %s", style.emph("start:"), self)
+        _notify(self.lifecycle_handlers, "start", self)
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
+        if not self._processes:
+            self._set_ended()
+            return
+        for process in self._processes:
+            process.start()
+        # a process the user started and that ended before the action did
+        # was not counted then: count it now (counting is idempotent)
+        for process in self._processes:
+            if process.ended:
+                self._process_ended(process)
+
+    def kill(self) -> "Action":
+        """Kill every running process; returns without waiting for them."""
+        self._kill_requested = True
+        for process in self._processes:
+            if process.started and not process.ended:
+                process.kill()
+        return self
+
+    def wait(self, timeout: Any = None) -> "Action":
+        """Block until every process has ended, or ``timeout`` seconds pass."""
+        self._ended_event.wait(get_seconds(timeout))
+        return self
+
+    def run(self, timeout: Any = None) -> "Action":
+        """start() then wait(timeout)."""
+        return self.start().wait(timeout)
+
+    def reset(self) -> "Action":
+        """Forget a run (killing it first if it is running), so that the
+        action can be started again."""
+        if self.started and not self.ended:
+            self.kill()
+            self.wait()
+        _notify(self.lifecycle_handlers, "reset", self)
+        self._reset_members()
+        with self._lock:
+            self._reset_state()
+        return self
+
+    def _reset_members(self) -> None:
+        for process in self._processes:
+            process.reset()
+
+    def __enter__(self) -> "Action":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> bool:
+        if self.started and not self.ended:
+            self.kill()
+        return False
+
+    # ---- status -------------------------------------------------------------
+
+    @property
+    def ok(self) -> bool:
+        """Every process is ok (see `ProcessBase.ok`)."""
+        return all(process.ok for process in self.processes)
+
+    @property
+    def finished_ok(self) -> bool:
+        """Started, ended, and ok."""
+        return self.started and self.ended and self.ok
+
+    def stats(self) -> Dict[str, Any]:
+        """Counters summed over the processes (see `execo.stats`)."""
+        stats = aggregate_stats(self.name, [p.stats() for p in self.processes])
+        stats['sub_stats'] = []
+        self._fix_end_date(stats, [p.end_date for p in self.processes])
+        return stats
+
+    def _fix_end_date(self, stats: Dict[str, Any], end_dates: Iterable[Optional[float]]) -> None:
+        # A killed sequence leaves members that never ran (no end date): the
+        # action still has an end, that of the last member that ran.
+        if self.ended and stats['end_date'] is None:
+            known = [d for d in end_dates if d is not None]
+            stats['end_date'] = max(known) if known else None
+
+    # ---- interaction ----------------------------------------------------------
+
+    def expect(self, regexes: Any, timeout: Any = False, stream: int = STDOUT,
+               backtrack: bool = True, expect_output_handler: Any = None
+               ) -> List[Tuple[ProcessBase, Optional[int], Any]]:
+        """`ProcessBase.expect` on every process, within one shared timeout.
+
+        Returns ``[(process, regex index, match)]`` in process order, with
+        ``(process, None, None)`` where nothing matched in time.
+        ``timeout``: False for ``default_expect_timeout``, None for no limit.
+        With ``backtrack=False`` each process is watched from the moment
+        its turn comes, processes being searched one after the other.
+        """
+        if timeout is False:
+            timeout = self.default_expect_timeout
+        timeout = get_seconds(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        results = []
+        for process in self.processes:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            index, match = process.expect(regexes, timeout=remaining, stream=stream,
+                                          backtrack=backtrack,
+                                          expect_output_handler=expect_output_handler)
+            results.append((process, index, match))
+        return results
+
+    def write(self, s: Any) -> "Action":
+        """Write ``s`` to the stdin of every process."""
+        for process in self.processes:
+            process.write(s)
+        return self
+
+    # ---- display ------------------------------------------------------------
+
+    def _args(self) -> List[str]:
+        args = []
+        if self.default_expect_timeout is not None:
+            args.append("default_expect_timeout=%r" % (self.default_expect_timeout,))
+        return args
+
+    def _infos(self) -> List[str]:
+        stats = self.stats()
+        infos = ["name=%s" % (self.name,), "started=%s" % (self.started,),
+                 "start_date=%s" % (format_date(stats['start_date']),),
+                 "ended=%s" % (self.ended,), "end_date=%s" % (format_date(stats['end_date']),)]
+        infos.extend("%s=%d" % (key, stats[key]) for key in (
+            'num_processes', 'num_started', 'num_ended', 'num_timeouts', 'num_errors',
+            'num_forced_kills', 'num_non_zero_exit_codes', 'num_ok', 'num_finished_ok'))
+        infos.append("ok=%s" % (self.ok,))
+        return infos
+
+    def __repr__(self) -> str:
+        return "%s(%s)" % (type(self).__name__, ", ".join(self._args()))
+
+    def __str__(self) -> str:
+        return "<%s(%s)>" % (style.object_repr(type(self).__name__),
+                             ", ".join(self._args() + self._infos()))
+
+
+class Local(Action):
+    """One local process, as an action (to mix it with remote ones).
+
+    >>> Local("echo hi", ignore_exit_code=True).run().ok
+    True
+
+    :param cmd: as for `Process`.
+    :param process_args: keyword arguments of the `Process`; any keyword
+      that `Action` does not take is added to them.
+    """
+
+    def __init__(self, cmd: Command, process_args: Optional[Dict[str, Any]] = None,
+                 **kwargs: Any) -> None:
+        action_kwargs, self.process_args = split_action_kwargs(kwargs, process_args)
+        action_kwargs.setdefault("name", name_from_cmdline(cmd))
+        super().__init__(**action_kwargs)
+        self.cmd = cmd
+        self._set_processes([Process(cmd, **self.process_args)])
+
+    def _args(self) -> List[str]:
+        args = [style.command(repr(self.cmd))] + super()._args()
+        if self.process_args:
+            args.append("process_args=%r" % (self.process_args,))
+        return args
+
+
+class _MemberEnded(ActionLifecycleHandler):
+    """Tells a group that one of its member actions ended."""
+
+    def __init__(self, group: "_ActionGroup") -> None:
+        self.group = group
+
+    def end(self, action: Action) -> None:
+        self.group._member_ended(action)
+
+
+class _ActionGroup(Action):
+    """Common part of Parallel/SequentialActions: members are actions."""
+
+    def __init__(self, actions: Sequence[Action], **kwargs: Any) -> None:
+        self.actions: List[Action] = list(actions)
+        kwargs.setdefault("name", "%s %d actions" % (type(self).__name__, len(self.actions)))
+        super().__init__(**kwargs)
+        self.hide_subactions = False
+        """Show only the group's totals in its stats (no line per member)."""
+        self._member_handler = _MemberEnded(self)
+        for action in self.actions:
+            action.lifecycle_handlers.append(self._member_handler)
+
+    @property
+    def processes(self) -> List[ProcessBase]:
+        return [process for action in self.actions for process in action.processes]
+
+    def _member_ended(self, action: Action) -> None:
+        raise NotImplementedError
+
+    def kill(self) -> "_ActionGroup":
+        self._kill_requested = True
+        for action in self.actions:
+            if action.started and not action.ended:
+                action.kill()
+        return self
+
+    def _reset_members(self) -> None:
+        for action in self.actions:
+            action.reset()
+
+    def stats(self) -> Dict[str, Any]:
+        stats = aggregate_stats(self.name, [a.stats() for a in self.actions])
+        self._fix_end_date(stats, [s['end_date'] for s in stats['sub_stats']])
+        if self.hide_subactions:
+            stats['sub_stats'] = []
+        return stats
+
+    def _args(self) -> List[str]:
+        return [repr(self.actions)] + super()._args()
+
+
+class ParallelActions(_ActionGroup):
+    """Actions started together; ends when all of them have ended.
+
+    >>> ParallelActions([Local("true"), Local("true")]).run().ok
+    True
+    """
+
+    def _launch(self) -> None:
+        if not self.actions:
+            self._set_ended()
+            return
+        for action in self.actions:
+            action.start()
+
+    def _member_ended(self, action: Action) -> None:
+        with self._lock:
+            if not self.started or self.ended:
+                return
+            self._ended_members.add(id(action))
+            done = len(self._ended_members) >= len(self.actions)
+        if done:
+            self._set_ended()
+
+
+class SequentialActions(_ActionGroup):
+    """Actions run one after the other, whatever their outcome.
+
+    >>> SequentialActions([Local("true"), Local("false")]).run().ok
+    False
+
+    The next action is started from a short-lived thread, not from the
+    conductor thread where the previous one's end is seen: starting a
+    Remote spawns one ssh per host, too long to stall every other process.
+    After kill(), the running member is killed and the others never start.
+    """
+
+    def _reset_state(self) -> None:
+        super()._reset_state()
+        self._next_index = 0
+
+    def _launch(self) -> None:
+        self._start_next()
+
+    def _member_ended(self, action: Action) -> None:
+        with self._lock:
+            if not self.started or self.ended or id(action) in self._ended_members:
+                return
+            self._ended_members.add(id(action))
+        threading.Thread(target=self._start_next, name="execo-sequence",
+                         daemon=True).start()
+
+    def _start_next(self) -> None:
+        with self._lock:
+            index = self._next_index
+            finished = self._kill_requested or index >= len(self.actions)
+            if not finished:
+                self._next_index = index + 1
+        if finished:
+            self._set_ended()
+            return
+        action = self.actions[index]
+        try:
+            action.start()
+        except Exception:
+            logger.error("%s: cannot start member %s:\n%s", self.name, action,
+                         traceback.format_exc())
+            self._set_ended()
+            return
+        # kill() sets the flag before killing the started members: either it
+        # saw this member started, or we see the flag now.
+        if self._kill_requested:
+            action.kill()
+
+
+def _wait_actions(actions: Sequence[Action], timeout: Any, enough: Any) -> List[Action]:
+    if not actions:
+        return []
+    timeout = get_seconds(timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with Action._ended_condition:
+        while True:
+            ended = [action for action in actions if action.ended]
+            if enough(ended):
+                return ended
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return ended
+            Action._ended_condition.wait(remaining)
+
+
+def wait_any_actions(actions: Sequence[Action], timeout: Any = None) -> List[Action]:
+    """Block until at least one of ``actions`` has ended (or the timeout);
+    return those that have ended.
+
+    >>> a, b = Local("sleep 10").start(), Local("true").start()
+    >>> wait_any_actions([a, b]) == [b]
+    True
+    >>> a.kill().wait().ended
+    True
+    """
+    return _wait_actions(list(actions), timeout, lambda ended: len(ended) > 0)
+
+
+def wait_all_actions(actions: Sequence[Action], timeout: Any = None) -> List[Action]:
+    """Block until all ``actions`` have ended (or the timeout); return those
+    that have ended."""
+    actions = list(actions)
+    return _wait_actions(actions, timeout, lambda ended: len(ended) == len(actions))

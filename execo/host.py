@@ -1,0 +1,113 @@
+"""Host: a machine to connect to, and the lists of them that actions take.
+
+A host is a value: two hosts with the same address, user, keyfile and port
+are the same key in a set or a dict, so that results gathered per host can
+be looked up with a freshly built ``Host`` or with a plain string.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, List, Optional, Set, Union
+
+from execo.log import style
+
+__all__ = ["Host", "HostLike", "get_hosts_list", "get_hosts_set", "get_unique_hosts_list"]
+
+
+def _unset_to_none(value: Any) -> Any:
+    # execo 2.x spelled "not given" False; both mean: use the connection
+    # params' value. An explicit 0 port or empty user is kept as is.
+    return None if value is False else value
+
+
+class Host:
+    """An address plus the optional user, keyfile and port to reach it.
+
+    The user, keyfile and port of a host win over those of the connection
+    params, so one odd machine in a list can have its own login.
+
+    >>> Host("node-1", user="root") == Host(Host("node-1"), user="root")
+    True
+    >>> Host("node-1", port=2222)
+    Host('node-1', port=2222)
+
+    :param address: a name or IP address, or a `Host` to copy (the other
+      arguments then override the copied fields).
+    :param user, keyfile, port: None or False (the 2.x spelling) leave them
+      to the connection params.
+    """
+
+    __slots__ = ("address", "user", "keyfile", "port")
+
+    def __init__(self, address: Union[str, "Host"], user: Optional[str] = None,
+                 keyfile: Optional[str] = None, port: Optional[int] = None) -> None:
+        if isinstance(address, Host):
+            self.address: str = address.address
+            self.user: Optional[str] = address.user
+            self.keyfile: Optional[str] = address.keyfile
+            self.port: Optional[int] = address.port
+        elif isinstance(address, str) and address:
+            self.address = address
+            self.user = self.keyfile = self.port = None
+        else:
+            raise TypeError("a host address is a non-empty string or a Host, not %r"
+                            % (address,))
+        user, keyfile, port = map(_unset_to_none, (user, keyfile, port))
+        if user is not None:
+            self.user = user
+        if keyfile is not None:
+            self.keyfile = keyfile
+        if port is not None:
+            self.port = int(port)
+
+    def _key(self) -> tuple:
+        return (self.address, self.user, self.keyfile, self.port)
+
+    def __eq__(self, other: Any) -> bool:
+        if not isinstance(other, Host):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        args = [style.host(repr(self.address))]
+        for field in ("user", "keyfile", "port"):
+            value = getattr(self, field)
+            if value is not None:
+                args.append("%s=%r" % (field, value))
+        return "Host(%s)" % ", ".join(args)
+
+    def __str__(self) -> str:
+        return self.address
+
+
+HostLike = Union[str, Host]
+
+
+def get_hosts_list(hosts: Iterable[HostLike]) -> List[Host]:
+    """Copy ``hosts`` (strings or Hosts) into a new list of `Host`, in order.
+
+    A single string is one host, not a sequence of one-letter names.
+
+    >>> get_hosts_list(["node-1", Host("node-2", user="root")])
+    [Host('node-1'), Host('node-2', user='root')]
+    """
+    if isinstance(hosts, (str, Host)):
+        return [Host(hosts)]
+    return [Host(host) for host in hosts]
+
+
+def get_unique_hosts_list(hosts: Iterable[HostLike]) -> List[Host]:
+    """`get_hosts_list` without duplicates, first occurrence kept."""
+    return list(dict.fromkeys(get_hosts_list(hosts)))
+
+
+def get_hosts_set(hosts: Iterable[HostLike]) -> Set[Host]:
+    """Copy ``hosts`` (strings or Hosts) into a set of `Host`.
+
+    >>> get_hosts_set(["node-1", "node-1"]) == {Host("node-1")}
+    True
+    """
+    return set(get_hosts_list(hosts))

@@ -1,0 +1,218 @@
+"""The ssh transport: argv builders for ssh/scp, and SshProcess.
+
+Everything here turns a host and connection params into the argv of the
+real ``ssh``/``scp`` binaries; the process mechanics are `Process`'s.
+
+Killing an SshProcess kills the local ``ssh``; the remote command must die
+too. Without a remote pty, sshd signals nothing when the connection drops,
+so by default the remote command string is prefixed with a small POSIX-sh
+watchdog (connection param ``'kill_remote_on_disconnect'``): a background
+loop, detached from the remote shell's jobs, that checks once a second
+that the sshd session process serving the connection is alive, and when it
+is gone sends SIGHUP to the remote command's process group (sshd made that
+group a session of its own) -- the signal a terminal hangup would have
+sent. stdout and stderr stay separate and unaltered, unlike with
+``ssh -tt`` (execo 2.x's way), which merges them and writes ``\\r\\n``.
+``'pty': True`` still gives 2.x's behaviour: a local pty for ssh and
+``-tt``; the remote pty's hangup then does the job and no watchdog is
+added. The watchdog needs a POSIX login shell on the remote side (sh,
+bash, dash, zsh, ksh); set ``'kill_remote_on_disconnect': False`` for
+others.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any, List, Mapping, Optional, Sequence, Union
+
+from execo.connection import connection_target, make_connection_params, \
+    resolve_connection_params
+from execo.host import Host, HostLike
+from execo.process import Process
+from execo.process_base import Command
+from execo.log import style
+
+__all__ = ["SshProcess", "get_process", "remote_command", "remote_path", "scp_command",
+           "ssh_command"]
+
+# Started in a subshell that exits at once, so the loop is no job of the
+# remote shell (a user's bare ``wait`` must not wait for it) and does not
+# change ``$!``. It holds no fd of the session: sshd closes the channel
+# when the command is done, without waiting for it.
+_WATCHDOG = ("((while kill -0 $$ 2>/dev/null; do kill -0 $PPID 2>/dev/null || "
+             "{ kill -HUP 0; exit; }; sleep 1; done) &) </dev/null >/dev/null 2>&1")
+
+_SSH_FAILURE_HINTS = (
+    (re.compile(r"Connection refused"), "nothing listens on the ssh port"),
+    (re.compile(r"Could not resolve hostname"), "unknown host name"),
+    (re.compile(r"timed out|Connection timed out during banner exchange"),
+     "no ssh answer within ConnectTimeout"),
+    (re.compile(r"Permission denied"), "authentication refused"),
+    (re.compile(r"closed by remote host|Connection closed by|Connection reset|Broken pipe"),
+     "connection lost"),
+)
+
+
+def _argv_part(value: Union[None, str, Sequence[Any]]) -> List[str]:
+    """Options may be given as a tuple (2.x style) or as one string."""
+    if value is None or value is False:
+        return []
+    if isinstance(value, str):
+        return shlex.split(value)
+    return [str(item) for item in value]
+
+
+def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] = None
+                ) -> List[str]:
+    """The argv that opens an ssh connection to ``host``, remote command excluded.
+
+    >>> ssh_command(Host("n1", user="u", port=2222), {'ssh_options': ()})
+    ['ssh', '-l', 'u', '-p', '2222', 'n1']
+    """
+    params = make_connection_params(connection_params)
+    target = connection_target(host, params)
+    argv = _argv_part(params['ssh']) + _argv_part(params.get('ssh_options'))
+    if params.get('pty') and '-tt' not in argv:
+        argv.append('-tt')
+    if target.user is not None:
+        argv += ['-l', str(target.user)]
+    if target.keyfile is not None:
+        argv += ['-i', str(target.keyfile)]
+    if target.port is not None:
+        argv += ['-p', str(target.port)]
+    argv.append(target.address)
+    return argv
+
+
+def scp_command(connection_params: Optional[Mapping[str, Any]] = None,
+                host: Optional[HostLike] = None) -> List[str]:
+    """The argv of scp with its options and the keyfile/port for ``host``;
+    sources and destination are the caller's (see `remote_path`).
+
+    >>> scp_command({'scp_options': ('-r',)}, Host("n1", port=2222))
+    ['scp', '-r', '-P', '2222']
+    """
+    params = make_connection_params(connection_params)
+    argv = _argv_part(params['scp']) + _argv_part(params.get('scp_options'))
+    target = connection_target(host if host is not None else Host("localhost"), params)
+    if target.keyfile is not None:
+        argv += ['-i', str(target.keyfile)]
+    if target.port is not None:
+        argv += ['-P', str(target.port)]
+    return argv
+
+
+def remote_path(host: HostLike, path: str,
+                connection_params: Optional[Mapping[str, Any]] = None) -> str:
+    """``[user@]address:path`` as scp wants it; an IPv6 address is bracketed.
+
+    >>> remote_path(Host("::1", user="u"), "/tmp/f")
+    'u@[::1]:/tmp/f'
+    """
+    target = connection_target(host, make_connection_params(connection_params))
+    address = "[%s]" % target.address if ":" in target.address else target.address
+    user = "%s@" % target.user if target.user is not None else ""
+    return "%s%s:%s" % (user, address, path)
+
+
+def remote_command(cmd: Command, connection_params: Optional[Mapping[str, Any]] = None) -> str:
+    """The string sshd will give the remote login shell for ``cmd``.
+
+    A list is joined with spaces, as ssh itself does with extra arguments.
+    """
+    params = make_connection_params(connection_params)
+    text = cmd if isinstance(cmd, str) else " ".join(cmd)
+    if params.get('pty') or not params.get('kill_remote_on_disconnect', True):
+        return text
+    return _WATCHDOG + "\n" + text
+
+
+def _ssh_failure_reason(host: Host, stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return ("ssh to %r exited 255 without a message: the remote command exited 255 or "
+                "was killed by a signal" % (host.address,))
+    last = lines[-1]
+    for pattern, meaning in _SSH_FAILURE_HINTS:
+        if pattern.search(last):
+            return "ssh to %r failed (exit 255, %s): %s" % (host.address, meaning, last)
+    return "ssh to %r failed (exit 255): %s" % (host.address, last)
+
+
+class SshProcess(Process):
+    """A command run on ``host`` through the ``ssh`` binary.
+
+    >>> SshProcess("hostname", "node-1").run().stdout  # doctest: +SKIP
+    'node-1\\n'
+
+    The connection params are merged over the defaults when the process
+    starts, not when it is created. ``pty`` and ``shell`` are the
+    connection params' business: ``pty`` comes from the params (a process
+    keyword wins if given), ``shell`` is ignored since the remote login
+    shell always runs the command. An ssh exit code of 255 (connection
+    failure) sets ``error`` and an ``error_reason`` quoting ssh's message.
+    """
+
+    def __init__(self, cmd: Command, host: HostLike,
+                 connection_params: Optional[Mapping[str, Any]] = None,
+                 connexion_params: Optional[Mapping[str, Any]] = None,
+                 **kwargs: Any) -> None:
+        resolve_connection_params(connection_params, connexion_params)  # fail early
+        self._pty_given = kwargs.pop('pty', None)
+        kwargs.pop('shell', None)
+        super().__init__(cmd, **kwargs)
+        self.host = Host(host)
+        self.connection_params = (connection_params if connection_params is not None
+                                  else connexion_params)
+        self.real_cmd: Optional[List[str]] = None
+
+    @property
+    def remote_cmd(self) -> Command:
+        """The command run remotely (``cmd``; kept under its 2.x name)."""
+        return self.cmd
+
+    @property
+    def connexion_params(self) -> Optional[Mapping[str, Any]]:
+        return self.connection_params
+
+    def _spawn_args(self) -> List[str]:
+        params = make_connection_params(self.connection_params)
+        self.pty = bool(params.get('pty')) if self._pty_given is None else self._pty_given
+        self.real_cmd = ssh_command(self.host, params) + [remote_command(self.cmd, params)]
+        return self.real_cmd
+
+    def _set_ended(self, exit_code: Optional[int] = None, error_reason: Optional[str] = None,
+                   end_date: Optional[float] = None) -> None:
+        # 255 is ssh's own failure code; name the host and quote ssh.
+        if exit_code == 255 and error_reason is None and not self.killed:
+            error_reason = _ssh_failure_reason(self.host, self.stderr)
+        super()._set_ended(exit_code, error_reason, end_date)
+
+    def _args(self) -> List[str]:
+        args = super()._args()
+        args.insert(1, repr(self.host))
+        if self.connection_params:
+            args.append("connection_params=%r" % (self.connection_params,))
+        return args
+
+    def _infos(self) -> List[str]:
+        infos = super()._infos()
+        if self.real_cmd is not None:
+            infos.append("real_cmd=%s" % (style.command(shlex.join(self.real_cmd)),))
+        return infos
+
+
+def get_process(cmd: Command, host: Optional[HostLike] = None,
+                connection_params: Optional[Mapping[str, Any]] = None,
+                connexion_params: Optional[Mapping[str, Any]] = None,
+                **kwargs: Any) -> Process:
+    """A `Process` if ``host`` is None, else an `SshProcess` on ``host``.
+
+    >>> type(get_process("true")).__name__
+    'Process'
+    """
+    if host is None:
+        return Process(cmd, **kwargs)
+    return SshProcess(cmd, host, connection_params=connection_params,
+                      connexion_params=connexion_params, **kwargs)

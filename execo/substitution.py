@@ -1,0 +1,142 @@
+"""Per-host substitutions in commands and file paths: ``{{{host}}}`` and ``{{expr}}``.
+
+An action over N hosts takes ONE command template and turns it into N
+command lines. ``{{{host}}}`` becomes the address ssh connects to;
+``{{expr}}`` becomes ``expr[i % len(expr)]`` for the i-th host, ``expr``
+being evaluated where the user wrote the action, so that the tutorial's
+
+    targets = list(reversed(hosts))
+    clients = Remote("./iperf -c {{targets}}", hosts)
+
+sends each client to another host.
+
+Expressions are evaluated once, when the action is built: a typo is a
+`SubstitutionError` raised to the caller before anything runs, and no
+frame (with every local of the caller) is kept alive by the action.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from types import FrameType
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+__all__ = ["HOST_TAG", "SubstitutionError", "Template", "caller_namespace",
+           "has_expressions", "remote_substitute"]
+
+HOST_TAG = "{{{host}}}"
+# Shortest text between "{{" and "}}": several expressions may share a line.
+_EXPRESSION = re.compile(r"\{\{(.+?)\}\}", re.DOTALL)
+
+
+class SubstitutionError(ValueError):
+    """A ``{{expr}}`` that cannot be evaluated, or is not a non-empty sequence."""
+
+    def __init__(self, expression: str, template: str, reason: str) -> None:
+        self.expression = expression
+        self.template = template
+        super().__init__("substitution {{%s}} in %r: %s" % (expression, template, reason))
+
+
+def has_expressions(template: str) -> bool:
+    """True if ``template`` holds a ``{{expr}}`` (the host tag aside)."""
+    return any(_EXPRESSION.search(part) for part in template.split(HOST_TAG))
+
+
+def caller_namespace(is_internal: Callable[[FrameType], bool]) -> Dict[str, Any]:
+    """Globals and locals of the first frame, going outwards, that is not
+    execo's own, merged into one dict.
+
+    Merged because ``eval`` runs a comprehension in a nested scope that
+    only sees the globals it is given: with separate dicts,
+    ``{{[t.address for t in targets]}}`` would not find a local ``targets``.
+    """
+    frame: Optional[FrameType] = sys._getframe(1)
+    while frame is not None and is_internal(frame):
+        frame = frame.f_back
+    if frame is None:
+        return {}
+    try:
+        namespace = dict(frame.f_globals)
+        namespace.update(frame.f_locals)
+        return namespace
+    finally:
+        del frame  # a frame reference would keep the caller's locals alive
+
+
+def _evaluate(expression: str, template: str, namespace: Dict[str, Any]) -> Sequence[Any]:
+    try:
+        code = compile(expression.strip(), "<execo substitution {{%s}}>" % expression, "eval")
+        value = eval(code, namespace)  # noqa: S307 - the user's own expression
+    except Exception as exc:
+        raise SubstitutionError(expression, template,
+                                "%s: %s" % (type(exc).__name__, exc)) from exc
+    if not (hasattr(value, "__len__") and hasattr(value, "__getitem__")):
+        raise SubstitutionError(expression, template,
+                                "gives %s %r, not a sequence to index by host position"
+                                % (type(value).__name__, value))
+    if len(value) == 0:
+        raise SubstitutionError(expression, template, "gives an empty sequence")
+    return value
+
+
+class Template:
+    """A command or path with its expressions evaluated, ready to render per host.
+
+    >>> targets = ["b", "a"]
+    >>> t = Template("ping {{targets}} from {{{host}}}", {"targets": targets})
+    >>> t.render("a", 0), t.render("b", 1)
+    ('ping b from a', 'ping a from b')
+    """
+
+    __slots__ = ("template", "_parts")
+
+    def __init__(self, template: str, namespace: Optional[Dict[str, Any]] = None) -> None:
+        self.template = template
+        # Between host tags: alternating literal text and evaluated sequences.
+        self._parts: List[List[Any]] = []
+        for segment in template.split(HOST_TAG):
+            pieces: List[Any] = []
+            position = 0
+            for match in _EXPRESSION.finditer(segment):
+                pieces.append(segment[position:match.start()])
+                if namespace is None:
+                    raise SubstitutionError(match.group(1), template,
+                                            "no namespace to evaluate it in")
+                pieces.append(_evaluate(match.group(1), template, namespace))
+                position = match.end()
+            pieces.append(segment[position:])
+            self._parts.append(pieces)
+
+    @property
+    def is_constant(self) -> bool:
+        """The same text for every host: no tag, no expression."""
+        return len(self._parts) == 1 and len(self._parts[0]) == 1
+
+    def render(self, address: str, index: int) -> str:
+        """The text for the host at position ``index``, connected to as ``address``."""
+        segments = []
+        for pieces in self._parts:
+            rendered = []
+            for position, piece in enumerate(pieces):
+                if position % 2:
+                    rendered.append(str(piece[index % len(piece)]))
+                else:
+                    rendered.append(piece)
+            segments.append("".join(rendered))
+        return address.join(segments)
+
+    def __repr__(self) -> str:
+        return "Template(%r)" % (self.template,)
+
+
+def remote_substitute(string: str, all_hosts: Sequence[Any], index: int,
+                      frame_context: Tuple[Dict[str, Any], Dict[str, Any]]) -> str:
+    """execo 2.x's entry point: substitute for ``all_hosts[index]``, evaluating
+    expressions in ``frame_context`` = (globals, locals)."""
+    namespace = dict(frame_context[0] or {})
+    namespace.update(frame_context[1] or {})
+    host = all_hosts[index]
+    address = getattr(host, "address", host)
+    return Template(string, namespace).render(address, index)

@@ -1,0 +1,33 @@
+"""execo: asynchronous control of many local and remote processes."""
+
+import re
+
+from setuptools import setup
+
+with open("execo/__init__.py") as init_file:
+    VERSION = re.search(r'^__version__ = "([^"]+)"', init_file.read(), re.M).group(1)
+
+setup(
+    name="execo",
+    version=VERSION,
+    description="Drive many local and remote (ssh, taktuk) processes asynchronously; "
+                "Grid5000 helpers (OAR, kadeploy, REST API).",
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    license="GPL-3.0-or-later",
+    packages=["execo", "execo_g5k"],
+    python_requires=">=3.9",
+    install_requires=[],
+    extras_require={
+        "g5k": ["requests", "keyring"],
+        "test": ["pytest", "pytest-timeout", "requests", "keyring", "keyrings.alt"],
+        "doc": ["sphinx"],
+    },
+    entry_points={"console_scripts": ["execo-testbed = execo.testbed:main"]},
+    data_files=[("share/execo", ["execo.conf.py.sample"])],
+    classifiers=[
+        "License :: OSI Approved :: GNU General Public License v3 or later (GPLv3+)",
+        "Operating System :: POSIX :: Linux",
+        "Programming Language :: Python :: 3",
+    ],
+)

@@ -1,0 +1,192 @@
+"""The conductor under load: leaks, concurrency, sleeping, fallbacks."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from execo import Process, ProcessOutputHandler
+from execo.conductor import get_conductor
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def open_fds():
+    return set(os.listdir("/proc/self/fd"))
+
+
+def zombie_children():
+    """Pids of our children that are zombies (exited, never reaped)."""
+    me = str(os.getpid())
+    zombies = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if fields[1] == me and fields[0] == "Z":
+            zombies.append(int(entry))
+    return zombies
+
+
+def run_script(code, env=None, timeout=120):
+    """Run a python script using execo in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO,
+                          env=dict(os.environ, PYTHONPATH=REPO, **(env or {})),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_ten_thousand_short_processes_leave_no_fd_and_no_zombie():
+    Process("true").run()  # the conductor's own fds exist before we count
+    before = open_fds()
+    batch = 500
+    for _ in range(10000 // batch):
+        processes = [Process("true").start() for _ in range(batch)]
+        for p in processes:
+            p.wait()
+        assert all(p.exit_code == 0 for p in processes)
+    assert open_fds() == before
+    assert zombie_children() == []
+
+
+def test_eight_threads_start_and_wait_two_hundred_processes_each():
+    results = {}
+
+    def worker(n):
+        processes = [Process(["echo", str(n), str(i)]).start() for i in range(200)]
+        for p in processes:
+            p.wait()
+        results[n] = [p.stdout for p in processes]
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(results) == list(range(8))
+    for n, outputs in results.items():
+        assert outputs == ["%d %d\n" % (n, i) for i in range(200)]
+
+
+def test_conductor_does_not_wake_while_a_thousand_children_sleep():
+    conductor = get_conductor()
+    processes = [Process(["sleep", "60"]).start() for _ in range(1000)]
+    # Wait until every child has been attached, then count iterations over a
+    # quiet second: no output, no exit, no timer is due.
+    marker = Process("true").run()
+    assert marker.ok
+    before = conductor.iterations
+    time.sleep(1.0)  # the absence of events is what is measured here
+    during_sleep = conductor.iterations - before
+    for p in processes:
+        p.kill()
+    for p in processes:
+        p.wait()
+    assert during_sleep == 0
+
+
+def test_a_conductor_that_never_sleeps_would_be_caught():
+    """The measure above is able to see wake-ups: a timer makes one."""
+    conductor = get_conductor()
+    before = conductor.iterations
+    done = threading.Event()
+    conductor.call_later(0.05, done.set)
+    assert done.wait(5)
+    assert conductor.iterations - before >= 1
+
+
+def test_one_hundred_mib_line_without_newline_is_linear():
+    lines = []
+
+    class LastLine(ProcessOutputHandler):
+        def read_line(self, process, stream, string):
+            lines.append(len(string))
+    size = 100 * 1024 * 1024
+    start = time.monotonic()
+    plain = Process(["head", "-c", str(size), "/dev/zero"]).run()
+    plain_time = time.monotonic() - start
+    start = time.monotonic()
+    split = Process(["head", "-c", str(size), "/dev/zero"], default_stdout_handler=False,
+                    stdout_handlers=[LastLine()]).run()
+    split_time = time.monotonic() - start
+    assert len(plain.stdout_bytes) == size and plain.ok and split.ok
+    assert lines == [size]
+    # quadratic concatenation of 400 chunks would be ~100x slower
+    assert split_time < 10 * plain_time + 1
+
+
+def test_children_still_running_are_killed_at_interpreter_exit():
+    result = run_script("""
+        from execo import Process
+        p = Process("sleep 300").start()
+        print(p.pid, flush=True)
+    """)
+    pid = int(result.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.02)  # the script has exited: nothing to wait on but the pid
+    else:
+        os.kill(pid, 9)
+        pytest.fail("child %d survived the script's exit" % pid)
+
+
+def test_kill_childs_at_end_false_leaves_children_running():
+    result = run_script("""
+        from execo import Process, configuration
+        configuration['kill_childs_at_end'] = False
+        p = Process("sleep 300").start()
+        print(p.pid, flush=True)
+    """)
+    pid = int(result.stdout.split()[0])
+    try:
+        os.kill(pid, 0)
+    finally:
+        os.kill(pid, 9)
+
+
+def test_sigchld_fallback_without_pidfd_works():
+    result = run_script("""
+        from execo import Process
+        from execo.conductor import get_conductor
+        assert not get_conductor().use_pidfd
+        ps = [Process(["echo", str(i)]).start() for i in range(200)]
+        for p in ps:
+            p.wait()
+        assert [p.stdout for p in ps] == ["%d\\n" % i for i in range(200)]
+        p = Process("sleep 30", timeout=0.2, nolog_timeout=True).run()
+        assert p.timeouted
+        print("fallback ok")
+    """, env={"EXECO_DISABLE_PIDFD": "1"})
+    assert "fallback ok" in result.stdout, result.stderr
+
+
+def test_configuration_file_is_merged(tmp_path):
+    (tmp_path / ".execo.conf.py").write_text(
+        "configuration = {'kill_timeout': 42}\n"
+        "default_connexion_params = {'user': 'someone'}\n")
+    result = run_script("""
+        from execo import configuration, default_connection_params
+        print(configuration['kill_timeout'], default_connection_params['user'],
+              configuration['compact_output_threshold'])
+    """, env={"HOME": str(tmp_path)})
+    assert result.stdout.split() == ["42", "someone", "4096"]
+
+
+def test_broken_configuration_file_is_reported_and_ignored(tmp_path):
+    (tmp_path / ".execo.conf.py").write_text("configuration = {\n")
+    result = run_script("""
+        from execo import configuration
+        print(configuration['kill_timeout'])
+    """, env={"HOME": str(tmp_path)})
+    assert result.returncode == 0
+    assert "ignoring configuration file" in result.stderr
