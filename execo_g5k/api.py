@@ -22,7 +22,7 @@ import re
 import sys
 import threading
 import time
-from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
 from execo_g5k.config import g5k_configuration
@@ -35,8 +35,6 @@ KEYRING_SERVICE = 'grid5000_api'
 
 # Retries of a failed request (beyond the first attempt) and the first
 # backoff delay in seconds, doubled at each retry up to _MAX_RETRY_DELAY.
-g5k_configuration.setdefault('api_retries', 3)
-g5k_configuration.setdefault('api_retry_delay', 1.0)
 _MAX_RETRY_DELAY = 30.0
 
 _RETRIED_STATUSES = frozenset((500, 502, 503, 504))
@@ -144,8 +142,9 @@ class APIException(Exception):
 
     def __init__(self, uri: str, method: Optional[str], response: Any = None,
                  exception: Optional[BaseException] = None, *,
-                 hint: Optional[str] = None) -> None:
+                 hint: Optional[str] = None, attempts: int = 1) -> None:
         super().__init__(uri, method)
+        self.attempts = attempts
         self.uri = _split_userinfo(uri)[0] if uri else uri
         self.method = method
         self.response = response
@@ -165,6 +164,8 @@ class APIException(Exception):
                 text += ': ' + excerpt
         if self.exception is not None:
             text += ': %s: %s' % (type(self.exception).__name__, self.exception)
+        if self.attempts > 1:
+            text += ' [%d attempts]' % (self.attempts,)
         if self.hint:
             text += ' (%s)' % (self.hint,)
         return redact(text)
@@ -173,15 +174,19 @@ class APIException(Exception):
         return '<APIException %s>' % (self,)
 
 
+_auth_class: Any = None
+
+
 def _hidden_basic_auth(username: str, password: str) -> Any:
     """A requests auth object whose repr does not show the password."""
-    requests = _requests()
+    global _auth_class
+    if _auth_class is None:
+        class HiddenBasicAuth(_requests().auth.HTTPBasicAuth):
+            def __repr__(self) -> str:
+                return '<basic auth for %r>' % (self.username,)
 
-    class HiddenBasicAuth(requests.auth.HTTPBasicAuth):
-        def __repr__(self) -> str:
-            return '<basic auth for %r>' % (self.username,)
-
-    return HiddenBasicAuth(username, password)
+        _auth_class = HiddenBasicAuth
+    return _auth_class(username, password)
 
 
 def _stdin_is_tty() -> bool:
@@ -231,6 +236,7 @@ class APIConnection:
         self.timeout = timeout
         self.retries = retries
         self.retry_delay = retry_delay
+        self._said_insecure = False
         self._session = requests.Session()
         # room for the parallel fetches of api_utils
         adapter = requests.adapters.HTTPAdapter(pool_maxsize=16)
@@ -281,8 +287,12 @@ class APIConnection:
 
     def _verify(self) -> Any:
         verify = g5k_configuration.get('api_verify_ssl_cert', True)
-        if verify is False:
+        if verify is False and not self._said_insecure:
+            self._said_insecure = True
             _silence_insecure_warnings()
+            logger.warning("TLS certificate of %s not verified"
+                           " (g5k_configuration['api_verify_ssl_cert'] is False)",
+                           self.base_uri)
         return verify
 
     def _params(self) -> Dict[str, str]:
@@ -318,7 +328,8 @@ class APIConnection:
                 outcome = 'HTTP %s' % (response.status_code,)
             wait = min(delay * 2 ** (attempt - 1), _MAX_RETRY_DELAY)
             if not retriable or attempt > retries or time.monotonic() + wait >= deadline:
-                raise self._failure(method, uri, response, failure, timeout) from failure
+                raise self._failure(method, uri, response, failure, timeout,
+                                    attempt) from failure
             logger.debug('%s %s: %s, retry %d/%d in %.2fs', method, uri, outcome,
                          attempt, retries, wait)
             time.sleep(wait)  # backoff before retrying, nothing to wait for
@@ -326,6 +337,8 @@ class APIConnection:
     @staticmethod
     def _retriable_failure(method: str, exc: BaseException) -> bool:
         requests = _requests()
+        if isinstance(exc, requests.exceptions.SSLError):
+            return False  # a certificate does not fix itself
         if isinstance(exc, requests.exceptions.ConnectTimeout):
             return True
         if isinstance(exc, (requests.exceptions.ReadTimeout,
@@ -337,7 +350,8 @@ class APIConnection:
         return False
 
     def _failure(self, method: str, uri: str, response: Any,
-                 failure: Optional[BaseException], timeout: float) -> APIException:
+                 failure: Optional[BaseException], timeout: float,
+                 attempts: int) -> APIException:
         requests = _requests()
         hint = None
         if response is not None and response.status_code == 401:
@@ -351,13 +365,17 @@ class APIConnection:
             else:
                 hint = ("the API requires authentication, as it does outside Grid5000:"
                         " set g5k_configuration['api_username']")
+        elif isinstance(failure, requests.exceptions.SSLError):
+            hint = ("TLS failure: to trust a private certificate authority set"
+                    " g5k_configuration['api_verify_ssl_cert'] to its bundle's path")
         elif isinstance(failure, requests.exceptions.Timeout):
             hint = ('no answer within the %gs timeout (APIConnection timeout or'
                     " g5k_configuration['api_timeout'])" % (timeout,))
         elif isinstance(failure, requests.exceptions.ConnectionError):
             hint = ("cannot reach the API: check g5k_configuration['api_uri']"
                     " and the network or proxy settings")
-        return APIException(uri, method, response=response, exception=failure, hint=hint)
+        return APIException(uri, method, response=response, exception=failure, hint=hint,
+                            attempts=attempts)
 
     @staticmethod
     def _decode(method: str, uri: str, response: Any) -> Any:
@@ -466,20 +484,11 @@ def _offer_keyring_storage(username: str, password: str) -> None:
                        type(exc).__name__, redact(str(exc)))
 
 
-_insecure_silenced = False
-
-
 def _silence_insecure_warnings() -> None:
-    """One log line instead of a urllib3 warning per request."""
-    global _insecure_silenced
-    if _insecure_silenced:
-        return
-    _insecure_silenced = True
+    """One log line per connection instead of a urllib3 warning per request."""
     try:
         import urllib3
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     except (ImportError, AttributeError):
         pass
-    logger.warning("TLS certificate of the Grid5000 API not verified"
-                   " (g5k_configuration['api_verify_ssl_cert'] is False)")
 

@@ -35,6 +35,14 @@ g5k_configuration: Dict[str, Any] = {
     'api_additional_args': {},
     'api_timeout': 30,
     'api_verify_ssl_cert': True,
+    # failed API calls (5xx, connection errors) are retried this many times,
+    # waiting api_retry_delay seconds, doubled at each try (at most 30 s).
+    'api_retries': 3,
+    'api_retry_delay': 1.0,
+    # where API answers are cached on disk (None: no disk cache), and for
+    # how many seconds a cached answer is fresh.
+    'api_cache_dir': os.path.join('~', '.execo', 'g5k_api_cache'),
+    'api_cache_max_age': 24 * 3600,
     # ssh key given to oarsub -k -i (path as seen from the frontend).
     'oar_job_key_file': None,
     'oar_pgsql_ro_db': 'oar2',

@@ -12,13 +12,15 @@ of the real API 3.0: collections are ``{"total", "offset", "items",
 Knobs for the tests: ``credentials`` (require HTTP basic auth, else 401),
 ``fail_next(n, status)`` (answer ``status`` to the next ``n`` requests),
 ``requests`` / ``request_count`` (what was asked, to check a cache), and
-``posted`` (bodies of POST requests, answered 201).
+``posted`` (bodies of POST requests, answered 201), ``tls_files`` (serve
+HTTPS with this certificate and key).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Tuple
@@ -74,10 +76,12 @@ class G5kApiStandin:
     """The server; use as a context manager, ``uri`` is the API's base URI."""
 
     def __init__(self, tree: Optional[Dict[str, Any]] = None, page_size: int = 2,
-                 credentials: Optional[Tuple[str, str]] = None) -> None:
+                 credentials: Optional[Tuple[str, str]] = None,
+                 tls_files: Optional[Tuple[str, str]] = None) -> None:
         self.tree = tree if tree is not None else reference_tree()
         self.page_size = page_size
         self.credentials = credentials
+        self.tls_files = tls_files
         self.requests: List[Tuple[str, str]] = []
         self.posted: List[Tuple[str, Any]] = []
         self._lock = threading.Lock()
@@ -88,7 +92,8 @@ class G5kApiStandin:
     @property
     def uri(self) -> str:
         assert self._server is not None, 'not started'
-        return 'http://127.0.0.1:%d%s/' % (self._server.server_address[1], API_PREFIX)
+        scheme = 'https' if self.tls_files else 'http'
+        return '%s://127.0.0.1:%d%s/' % (scheme, self._server.server_address[1], API_PREFIX)
 
     @property
     def request_count(self) -> int:
@@ -107,7 +112,12 @@ class G5kApiStandin:
 
         self._server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        if self.tls_files:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls_files)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        # a short poll interval only makes stop() quick
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name='g5k-api-standin', daemon=True)
         self._thread.start()
         return self
