@@ -1,0 +1,102 @@
+"""Access to the real OAR test bed built by ``setup_oar_testbed.sh``.
+
+The set-up installs packages and starts daemons, so it runs at most once per
+process; every OAR test shares its outcome. Wrap it in a pytest fixture that
+turns :class:`OarTestbedUnavailable` into a skip and lets :class:`OarTestbedError`
+fail the test (a broken test bed on a capable machine is a real failure).
+
+Example::
+
+    bed = ensure_oar_testbed()
+    out = run_as_user("oarsub -l nodes=1,walltime=0:05:00 'sleep 60'", timeout=60)
+    assert "OAR_JOB_ID=" in out.stdout
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from typing import Any, Dict, Optional, Union
+
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "setup_oar_testbed.sh")
+SETUP_TIMEOUT = 900.0  # a first run installs packages (apt-get update included)
+
+_lock = threading.Lock()
+_outcome: Optional[Union[Dict[str, Any], "OarTestbedError"]] = None
+
+
+class OarTestbedError(RuntimeError):
+    """The test bed could not be built on a machine that should support it."""
+
+
+class OarTestbedUnavailable(OarTestbedError):
+    """This machine cannot host the test bed (not Debian, not root): skip."""
+
+
+def _parse_ready(fields: Dict[str, str]) -> Dict[str, Any]:
+    clusters = {}
+    for item in fields.get("clusters", "").split(";"):
+        if item:
+            name, _, members = item.partition(":")
+            clusters[name] = members.split("+")
+    user = fields["user"]
+    return {
+        "user": user,
+        "nodes": fields["nodes"].split(","),
+        "clusters": clusters,
+        "job_key": fields.get("key", ""),
+        "home": os.path.expanduser("~" + user),
+    }
+
+
+def _run_setup() -> Union[Dict[str, Any], OarTestbedError]:
+    try:
+        proc = subprocess.run(["bash", SCRIPT], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=SETUP_TIMEOUT)
+    except subprocess.TimeoutExpired as exc:
+        return OarTestbedError(f"{SCRIPT} did not finish within {SETUP_TIMEOUT:.0f}s: {exc.output!r}")
+    except OSError as exc:
+        return OarTestbedUnavailable(f"cannot run {SCRIPT}: {exc}")
+    lines = proc.stdout.strip().splitlines()
+    last = lines[-1] if lines else ""
+    status, _, rest = last.partition(" ")
+    if status == "OAR_TESTBED=ready":
+        fields = dict(tok.split("=", 1) for tok in rest.split() if "=" in tok)
+        return _parse_ready(fields)
+    reason = rest[len("reason="):] if rest.startswith("reason=") else last
+    if status == "OAR_TESTBED=unavailable":
+        return OarTestbedUnavailable(reason)
+    tail = "\n".join(lines[-40:])
+    return OarTestbedError(f"OAR test bed set-up failed (exit {proc.returncode}): {reason}\n{tail}")
+
+
+def ensure_oar_testbed() -> Dict[str, Any]:
+    """Build (once per process) and describe the OAR test bed.
+
+    Returns ``{'user', 'nodes', 'clusters', 'job_key', 'home'}``, e.g.
+    ``clusters == {'griffon': ['griffon-1', ...], 'graphene': [...]}``;
+    raises :class:`OarTestbedUnavailable` (skip) or :class:`OarTestbedError`.
+    """
+    global _outcome
+    with _lock:
+        if _outcome is None:
+            _outcome = _run_setup()
+        outcome = _outcome
+    if isinstance(outcome, Exception):
+        raise outcome
+    return dict(outcome)
+
+
+def run_as_user(cmd: str, timeout: float) -> subprocess.CompletedProcess:
+    """Run a shell command as the submitting user, from its home directory.
+
+    OAR refuses root, and oarsub writes OAR.<id>.std{out,err} in the current
+    directory, hence the user's home. A login shell gives the user's PATH.
+    Example: ``run_as_user("oarstat -J -fj 12", timeout=30).stdout``
+    """
+    bed = ensure_oar_testbed()
+    return subprocess.run(["runuser", "-u", bed["user"], "--", "bash", "-lc", cmd],
+                          cwd=bed["home"], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout)
