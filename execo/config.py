@@ -99,6 +99,9 @@ default_connection_params: Dict[str, Any] = {
     # prefix remote commands with a tiny sh watchdog that SIGHUPs them when
     # their ssh connection is gone (see execo.ssh); needs a POSIX login shell.
     'kill_remote_on_disconnect': True,
+    # opt-in ssh ControlMaster: False, or seconds a shared connection to a
+    # host stays open after its last use (True: 60); see execo.ssh.
+    'connection_sharing': False,
     'nc': 'nc',
     'chainput_nc_client_timeout': 5,
     'chainput_nc_server_timeout': 30,

@@ -207,8 +207,8 @@ class StreamDispatcher:
         self.stream = stream
         self.handlers = handlers  # the process's live list: users may append to it
         self.capture = capture
-        self._decoder = new_decoder()
-        self._splitter = LineSplitter()
+        self._decoder: Optional[codecs.IncrementalDecoder] = None  # made on first use
+        self._splitter: Optional[LineSplitter] = None
         self._opened_paths: Dict[str, Any] = {}
         self.eof = False
 
@@ -222,6 +222,8 @@ class StreamDispatcher:
         handlers = self.handlers
         if not handlers:
             return
+        if self._decoder is None:
+            self._decoder = new_decoder()
         text = self._decoder.decode(data, final=eof or error)
         line_handlers = None
         for handler in list(handlers):
@@ -232,6 +234,8 @@ class StreamDispatcher:
             else:
                 self._deliver(handler, data, text, eof, error)
         if line_handlers:
+            if self._splitter is None:
+                self._splitter = LineSplitter()
             lines = self._splitter.feed(text)
             if eof or error:
                 last = self._splitter.flush()

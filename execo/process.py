@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import errno
 import fcntl
+import functools
 import os
 import shlex
 import signal
@@ -83,6 +84,15 @@ class _SharedFd:
             pass
         self.fd = None
         self._close_pending = False
+
+
+@functools.lru_cache(maxsize=1024)
+def _split_command(cmd: str) -> tuple:
+    """shlex.split, cached: experiments run the same command many times."""
+    try:
+        return tuple(shlex.split(cmd))
+    except ValueError as exc:
+        raise ValueError("cannot split command %r: %s" % (cmd, exc)) from None
 
 
 def _become_tty_owner() -> None:
@@ -159,10 +169,7 @@ class Process(ProcessBase):
         if self.shell:
             return self.cmd if isinstance(self.cmd, str) else shlex.join(self.cmd)
         if isinstance(self.cmd, str):
-            try:
-                return shlex.split(self.cmd)
-            except ValueError as exc:
-                raise ValueError("cannot split command %r: %s" % (self.cmd, exc)) from None
+            return list(_split_command(self.cmd))
         return list(self.cmd)
 
     # ---- start --------------------------------------------------------------

@@ -98,7 +98,8 @@ class ProcessBase:
         self.name = name if name is not None else name_from_cmdline(self.cmd)
         self.host = None
         self._lock = threading.RLock()
-        self._expect_handlers = threading.local()
+        self._expect_handlers: Optional[threading.local] = None  # made by expect()
+        self._own_expect_handlers: List[ExpectOutputHandler] = []
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -273,6 +274,12 @@ class ProcessBase:
             self.wait()
         self._notify_lifecycle("reset")
         with self._lock:
+            for handler in self._own_expect_handlers:
+                for handlers in (self.stdout_handlers, self.stderr_handlers):
+                    if handler in handlers:
+                        handlers.remove(handler)
+            self._own_expect_handlers = []
+            self._expect_handlers = None
             self._reset_state()
         return self
 
@@ -303,9 +310,14 @@ class ProcessBase:
             timeout = self.default_expect_timeout
         timeout = get_seconds(timeout)
         compiled = compile_regexes(regexes)
+        if self._expect_handlers is None:
+            with self._lock:
+                if self._expect_handlers is None:
+                    self._expect_handlers = threading.local()
         handler = expect_output_handler or getattr(self._expect_handlers, "handler", None)
         if handler is None:
             handler = self._expect_handlers.handler = ExpectOutputHandler()
+            self._own_expect_handlers.append(handler)
         handlers = self.stdout_handlers if stream == STDOUT else self.stderr_handlers
         if handler not in handlers:
             with self._lock:

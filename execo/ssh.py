@@ -22,8 +22,11 @@ others.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import stat
+import tempfile
 from typing import Any, List, Mapping, Optional, Sequence, Union
 
 from execo.connection import connection_target, make_connection_params, \
@@ -63,6 +66,32 @@ def _argv_part(value: Union[None, str, Sequence[Any]]) -> List[str]:
     return [str(item) for item in value]
 
 
+def _control_options(params: Mapping[str, Any]) -> List[str]:
+    """ssh options for the opt-in ``'connection_sharing'`` param.
+
+    One master connection per (host, port, user) is opened by the first ssh
+    and kept ``persist`` seconds after its last use; later ssh/scp runs go
+    through it, skipping the TCP and key exchanges: an experiment running
+    many commands on the same hosts pays for the connection once.
+    """
+    sharing = params.get('connection_sharing')
+    if not sharing:
+        return []
+    persist = 60 if sharing is True else int(sharing)
+    directory = os.path.join(tempfile.gettempdir(), "execo-ssh-%d" % os.getuid())
+    try:
+        os.mkdir(directory, 0o700)
+    except FileExistsError:
+        info = os.lstat(directory)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() \
+                or info.st_mode & 0o077:
+            # another user's sockets would be someone else's connections
+            raise ValueError("%s is not a private directory of ours: not sharing ssh "
+                             "connections through it" % directory) from None
+    return ['-o', 'ControlMaster=auto', '-o', 'ControlPersist=%d' % persist,
+            '-o', 'ControlPath=%s/%%C' % directory]
+
+
 def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] = None
                 ) -> List[str]:
     """The argv that opens an ssh connection to ``host``, remote command excluded.
@@ -72,7 +101,8 @@ def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] =
     """
     params = make_connection_params(connection_params)
     target = connection_target(host, params)
-    argv = _argv_part(params['ssh']) + _argv_part(params.get('ssh_options'))
+    argv = (_argv_part(params['ssh']) + _control_options(params)
+            + _argv_part(params.get('ssh_options')))
     if params.get('pty') and '-tt' not in argv:
         argv.append('-tt')
     if target.user is not None:
@@ -94,7 +124,8 @@ def scp_command(connection_params: Optional[Mapping[str, Any]] = None,
     ['scp', '-r', '-P', '2222']
     """
     params = make_connection_params(connection_params)
-    argv = _argv_part(params['scp']) + _argv_part(params.get('scp_options'))
+    argv = (_argv_part(params['scp']) + _control_options(params)
+            + _argv_part(params.get('scp_options')))
     target = connection_target(host if host is not None else Host("localhost"), params)
     if target.keyfile is not None:
         argv += ['-i', str(target.keyfile)]

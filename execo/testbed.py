@@ -140,6 +140,9 @@ class LoopbackTestbed:
     :param source_bashrc: let the remote bash source ``~/.bashrc`` as it
       does for real ssh sessions (off by default: it is often slow and
       meant for interactive use).
+    :param client_options: more ssh client settings for every alias, e.g.
+      ``{'KexAlgorithms': 'curve25519-sha256'}`` (written into ``ssh_config``,
+      so any ssh-based tool given ``-F ssh_config`` gets them too).
 
     Attributes once started: ``hosts`` (the alias names, node-i first),
     ``port``, ``ssh_config`` (path of the client config, for ``ssh -F``),
@@ -148,7 +151,8 @@ class LoopbackTestbed:
     """
 
     def __init__(self, num_hosts: int = 10, extra_names: Sequence[str] = (),
-                 workdir: Optional[str] = None, source_bashrc: bool = False) -> None:
+                 workdir: Optional[str] = None, source_bashrc: bool = False,
+                 client_options: Optional[Dict[str, str]] = None) -> None:
         if not os.path.exists(SSHD):
             raise RuntimeError("%s not found: install openssh-server to use a LoopbackTestbed"
                                % SSHD)
@@ -156,6 +160,7 @@ class LoopbackTestbed:
         self.hosts += [name for name in extra_names if name not in self.hosts]
         self._given_workdir = workdir
         self.source_bashrc = source_bashrc
+        self.client_options = dict(client_options or {})
         self.workdir: Optional[str] = None
         self.port: Optional[int] = None
         self.user = pwd.getpwuid(os.getuid()).pw_name
@@ -352,7 +357,7 @@ class LoopbackTestbed:
                 "    UserKnownHostsFile /dev/null",
                 "    BatchMode yes",
                 "    LogLevel ERROR",
-            ]))
+            ] + ["    %s %s" % item for item in self.client_options.items()]))
         with open(self.ssh_config, "w") as config_file:
             config_file.write("\n\n".join(entries) + "\n")
 

@@ -493,3 +493,12 @@ def test_dump_compacts_long_output(monkeypatch):
     monkeypatch.setitem(configuration, "compact_output_threshold", 100)
     p = Process("seq 1 10000").run()
     assert "[...]" in p.dump() and len(p.dump()) < 1000
+
+
+def test_expect_after_reset_starts_afresh():
+    p = Process("echo first").run()
+    assert p.expect("first")[0] == 0
+    p.reset()
+    assert p.stdout_handlers == []
+    p.run()
+    assert p.expect("first")[0] == 0
