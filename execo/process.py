@@ -267,19 +267,25 @@ class Process(ProcessBase):
             self._timeout_timer = conductor.call_later(self.timeout, self._on_timeout)
         self._notify_lifecycle("start")
 
-    def _on_readable(self, fd: int) -> None:
+    def _read_once(self, fd: int) -> int:
+        """Read one chunk and deliver it: its size, 0 at the end of the stream
+        (the reader is then closed), -1 when nothing is there yet."""
         try:
             data = os.read(fd, READ_SIZE)
         except BlockingIOError:
-            return
+            return -1
         except OSError as exc:
             # EIO is how a pty master says that the slave side is gone.
             self._close_reader(fd, error=exc.errno != errno.EIO)
-            return
-        if data:
-            self._deliver_output(self._readers[fd], data)
-        else:
+            return 0
+        if not data:
             self._close_reader(fd)
+            return 0
+        self._deliver_output(self._readers[fd], data)
+        return len(data)
+
+    def _on_readable(self, fd: int) -> None:
+        self._read_once(fd)
 
     def _close_reader(self, fd: int, error: bool = False) -> None:
         stream = self._readers.pop(fd, None)
@@ -297,17 +303,10 @@ class Process(ProcessBase):
         exited, and a grandchild holding the pipe must not delay its end."""
         budget = DRAIN_LIMIT
         while budget > 0 and fd in self._readers:
-            try:
-                data = os.read(fd, READ_SIZE)
-            except BlockingIOError:
+            size = self._read_once(fd)
+            if size <= 0:
                 break
-            except OSError as exc:
-                self._close_reader(fd, error=exc.errno != errno.EIO)
-                return
-            if not data:
-                break
-            budget -= len(data)
-            self._deliver_output(self._readers[fd], data)
+            budget -= size
         self._close_reader(fd)
 
     def _on_exited(self) -> None:
