@@ -28,7 +28,34 @@ def _streams_are_ttys() -> bool:
         return False
 
 
-configuration: Dict[str, Any] = {
+class WatchedDict(dict):
+    """A dict that calls ``watchers[key](value)`` when ``key`` is set.
+
+    Lets a setting that lives outside the dict (the logger's level) follow
+    ``configuration['log_level'] = ...`` at once, without polling.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.watchers: Dict[str, Any] = {}
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        watcher = self.watchers.get(key)
+        if watcher is not None:
+            watcher(value)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+
+configuration: Dict[str, Any] = WatchedDict({
     # logging level of the "execo" logger (a `logging` level).
     'log_level': logging.WARNING,
     # tools picked by get_remote / get_fileput / get_fileget at call time.
@@ -66,7 +93,7 @@ configuration: Dict[str, Any] = {
     # kept for compatibility with 2.x configuration files; the conductor
     # needs no periodic wake-up, so it is not used.
     'intr_period': 1,
-}
+})
 
 # Options that keep a testbed run unattended: never prompt for a password or
 # a host key, give up on a silent host after ConnectTimeout seconds, and

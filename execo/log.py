@@ -57,3 +57,5 @@ if not logger.handlers:
     logger.addHandler(_handler)
     logger.propagate = False
 logger.setLevel(configuration.get('log_level', logging.WARNING))
+if hasattr(configuration, 'watchers'):
+    configuration.watchers['log_level'] = logger.setLevel

@@ -502,3 +502,12 @@ def test_expect_after_reset_starts_afresh():
     assert p.stdout_handlers == []
     p.run()
     assert p.expect("first")[0] == 0
+
+
+def test_log_level_follows_the_configuration_at_run_time(caplog_execo, monkeypatch):
+    monkeypatch.setitem(configuration, "log_level", 40)
+    Process("false").run()
+    assert caplog_execo.text == ""
+    configuration["log_level"] = 30
+    Process("false").run()
+    assert "terminated" in caplog_execo.text
