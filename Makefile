@@ -7,7 +7,7 @@ PIP := $(PYTHON) -m pip install -q $(PIP_FLAGS) --root-user-action=ignore
 APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 # what the library needs at run time: ssh clients, an sshd for the loopback test bed, taktuk
 RUNTIME_DEBS := python3 python3-pip python3-venv openssh-client openssh-server taktuk
-TEST_DEBS := $(RUNTIME_DEBS) clustershell pdsh procps iproute2
+TEST_DEBS := $(RUNTIME_DEBS) clustershell pdsh procps iproute2 openssl
 
 .PHONY: all install deps test-deps demo test bench doc clean
 
@@ -17,15 +17,17 @@ deps:
 	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get update -q && $(APT) $(RUNTIME_DEBS); fi
 	$(PIP) requests keyring
 
+# PREFIX=$HOME/.local is pip's --user scheme (Debian's python would otherwise
+# add a local/ level under a --prefix and miss its own search path).
 install:
-	$(PIP) $(if $(PREFIX),--prefix=$(PREFIX)) .
+	$(PIP) $(if $(PREFIX),$(if $(filter $(HOME)/.local $(HOME)/.local/,$(PREFIX)),--user,--prefix=$(PREFIX))) .
 
 demo:
 	$(PYTHON) -m execo.demo
 
 test-deps:
 	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get update -q && $(APT) $(TEST_DEBS); fi
-	$(PIP) pytest pytest-timeout requests keyring keyrings.alt
+	$(PIP) pytest pytest-timeout requests keyring keyrings.alt sphinx
 
 test:
 	$(PYTHON) -m pytest -q -rs tests

@@ -127,17 +127,18 @@ class Process(ProcessBase):
     :param cwd: working directory; ``env``: environment (default: ours).
     :param timeout: seconds after which the process is killed and marked
       ``timeouted``.
-    :param ignore_exit_code, ignore_timeout, ignore_error,
-      ignore_expect_fail, ignore_write_error: do not count this as a
-      failure in ``ok`` (nor log it).
-    :param nolog_exit_code, nolog_timeout, nolog_error, nolog_expect_fail,
-      nolog_write_error: do not log a warning for it.
-    :param default_stdout_handler, default_stderr_handler: keep the output
-      in memory (``stdout``/``stderr``); False for long-running chatty
-      processes whose output only goes to handlers.
-    :param stdout_handlers, stderr_handlers: `ProcessOutputHandler`s, file
-      objects, file paths (appended to) or file descriptors.
-    :param lifecycle_handlers: `ProcessLifecycleHandler`s.
+    :param ignore_exit_code: and ``ignore_timeout``, ``ignore_error``,
+      ``ignore_expect_fail``, ``ignore_write_error``: do not count this as
+      a failure in ``ok`` (nor log it).
+    :param nolog_exit_code: and ``nolog_timeout``, ``nolog_error``,
+      ``nolog_expect_fail``, ``nolog_write_error``: do not log a warning
+      for it.
+    :param default_stdout_handler: and ``default_stderr_handler``: keep the
+      output in memory (``stdout``/``stderr``); False for long-running
+      chatty processes whose output only goes to handlers.
+    :param stdout_handlers: and ``stderr_handlers``: `ProcessOutputHandler`
+      objects, file objects, file paths (appended to) or file descriptors.
+    :param lifecycle_handlers: `ProcessLifecycleHandler` objects.
     """
 
     def __init__(self, cmd: Command, shell: bool = False, pty: bool = False,

@@ -221,8 +221,9 @@ class ProcessBase:
             return True
         return ((not self.error or self.ignore_error)
                 and (not self.timeouted or self.ignore_timeout)
+                # with an (ignored) error, the exit code is that failure's own
                 and (self.exit_code == 0 or self.ignore_exit_code or self.killed
-                     or (self.error and self.exit_code is None)))
+                     or self.error))
 
     @property
     def finished_ok(self) -> bool:
