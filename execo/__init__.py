@@ -34,10 +34,12 @@ from execo.action import (Action, ActionLifecycleHandler, ActionsFailed, Local, 
 from execo.factory import get_fileget, get_fileput, get_remote
 from execo.remote import Get, Put, Remote, filter_bad_hosts
 from execo.report import Report
+from execo.taktuk import TaktukGet, TaktukPut, TaktukRemote
+from execo.chainput import ChainPut
 
 __all__ += [
     "Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
     "ProcessesFailed", "SequentialActions", "wait_all_actions", "wait_any_actions",
     "get_fileget", "get_fileput", "get_remote", "Get", "Put", "Remote", "filter_bad_hosts",
-    "Report",
+    "Report", "TaktukGet", "TaktukPut", "TaktukRemote", "ChainPut",
 ]
