@@ -42,6 +42,8 @@ DOCS: Dict[str, Dict[str, str]] = {
         'pty': "allocate a remote pseudo-terminal",
         'kill_remote_on_disconnect': "wrap remote commands so that they die with their ssh "
                                      "connection (needed to kill them without a pty)",
+        'connection_sharing': "opt-in ssh ControlMaster: False, or seconds a shared "
+                              "connection stays open after its last use (True: 60)",
         'nc': "netcat command (ChainPut)",
         'chainput_nc_client_timeout': "ChainPut: seconds a hop waits to reach the next one",
         'chainput_nc_server_timeout': "ChainPut: seconds a hop waits for the previous one",
@@ -60,6 +62,7 @@ DOCS: Dict[str, Dict[str, str]] = {
         'polling_interval': "seconds between two polls (e.g. waiting for a job)",
         'tiny_polling_interval': "seconds between polls once a job's start date has passed",
         'default_frontend': "frontend used when none is given",
+        'host_site_func': "function(address) -> site, for names without a Grid5000 domain",
         'api_uri': "base URI of the Grid5000 REST API",
         'api_username': "API login (None: no authentication, as inside Grid5000)",
         'api_additional_args': "query arguments added to every API request",
@@ -69,6 +72,9 @@ DOCS: Dict[str, Dict[str, str]] = {
         'api_retry_delay': "seconds before the first retry, doubled at each one",
         'api_cache_dir': "directory of the on-disk API cache (None: no disk cache)",
         'api_cache_max_age': "seconds during which a cached API answer is used",
+        'oargridsub': "oargridsub command (None: oargridsub)",
+        'oargridstat': "oargridstat command (None: oargridstat)",
+        'oargriddel': "oargriddel command (None: oargriddel)",
         'oar_job_key_file': "ssh key given to oarsub -k -i (path on the frontend)",
         'oar_pgsql_ro_db': "OAR database name (read-only access)",
         'oar_pgsql_ro_user': "OAR database read-only user",

@@ -29,6 +29,10 @@ g5k_configuration: Dict[str, Any] = {
     'polling_interval': 20,
     'tiny_polling_interval': 10,
     'default_frontend': None,
+    # function(host address) -> site, for names without a Grid5000 domain
+    # (a test bed, aliases); None: from the domain, else the default
+    # frontend, else the REST API.
+    'host_site_func': None,
     # Grid5000 REST API.
     'api_uri': "https://api.grid5000.fr/3.0/",
     'api_username': None,
@@ -45,6 +49,10 @@ g5k_configuration: Dict[str, Any] = {
     'api_cache_max_age': 24 * 3600,
     # ssh key given to oarsub -k -i (path as seen from the frontend).
     'oar_job_key_file': None,
+    # oargrid commands (None: the tool's own name).
+    'oargridsub': None,
+    'oargridstat': None,
+    'oargriddel': None,
     'oar_pgsql_ro_db': 'oar2',
     'oar_pgsql_ro_user': 'oarreader',
     'oar_pgsql_ro_password': 'read',

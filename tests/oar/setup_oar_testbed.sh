@@ -268,6 +268,9 @@ fi
 
 # ---- 7. the submitting user and its job key ------------------------------------
 id "$OAR_USER" >/dev/null 2>&1 || useradd -m -s /bin/bash "$OAR_USER" || fail "useradd $OAR_USER failed"
+# useradd leaves the account locked ('!'): sshd without PAM then refuses even
+# key logins. '*' means "no password" without locking the account.
+usermod -p '*' "$OAR_USER" || fail "usermod $OAR_USER failed"
 OAR_HOME=$(getent passwd "$OAR_USER" | cut -d: -f6)
 KEY="$OAR_HOME/.ssh/oar_job_key"
 if [ ! -f "$KEY" ]; then
