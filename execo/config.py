@@ -127,7 +127,8 @@ default_connection_params: Dict[str, Any] = {
     # their ssh connection is gone (see execo.ssh); needs a POSIX login shell.
     'kill_remote_on_disconnect': True,
     # opt-in ssh ControlMaster: False, or seconds a shared connection to a
-    # host stays open after its last use (True: 60); see execo.ssh.
+    # host stays open after its last use (True: 60). Killing a remote
+    # command then needs 'pty': True; see execo.ssh.
     'connection_sharing': False,
     'nc': 'nc',
     'chainput_nc_client_timeout': 5,

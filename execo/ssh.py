@@ -17,7 +17,10 @@ sent. stdout and stderr stay separate and unaltered, unlike with
 ``-tt``; the remote pty's hangup then does the job and no watchdog is
 added. The watchdog needs a POSIX login shell on the remote side (sh,
 bash, dash, zsh, ksh); set ``'kill_remote_on_disconnect': False`` for
-others.
+others. With the opt-in ``'connection_sharing'`` (ssh ControlMaster) the
+sshd session outlives each command, so the watchdog cannot see a kill:
+add ``'pty': True`` where remote commands must die with their
+SshProcess.
 """
 
 from __future__ import annotations
@@ -72,7 +75,10 @@ def _control_options(params: Mapping[str, Any]) -> List[str]:
     One master connection per (host, port, user) is opened by the first ssh
     and kept ``persist`` seconds after its last use; later ssh/scp runs go
     through it, skipping the TCP and key exchanges: an experiment running
-    many commands on the same hosts pays for the connection once.
+    many commands on the same hosts pays for the connection once. The
+    masters outlive the script by ``persist`` seconds, and a killed
+    SshProcess ends its remote command only with ``'pty': True`` (see the
+    module's docstring).
     """
     sharing = params.get('connection_sharing')
     if not sharing:
@@ -162,8 +168,10 @@ def remote_command(cmd: Command, connection_params: Optional[Mapping[str, Any]] 
 def _ssh_failure_reason(host: Host, stderr: str) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     if not lines:
-        return ("ssh to %r exited 255 without a message: the remote command exited 255 or "
-                "was killed by a signal" % (host.address,))
+        # with LogLevel=ERROR, ssh is silent about keepalive timeouts too
+        return ("ssh to %r exited 255 without a message: the remote command was killed by "
+                "a signal or exited 255, or the host stopped answering keepalives"
+                % (host.address,))
     last = lines[-1]
     for pattern, meaning in _SSH_FAILURE_HINTS:
         if pattern.search(last):

@@ -97,6 +97,28 @@ def _without_config_file(options: Sequence[str]) -> tuple:
     return tuple(result)
 
 
+def _marked(marker: bytes) -> List[int]:
+    """Pids of the processes whose environment holds ``marker``.
+
+    sshd gives every session the test bed's marker variable, and children
+    inherit it: this finds what the process tree cannot, the orphans (a
+    remote ``nohup daemon &`` whose shell has exited, the ssh watchdogs).
+    """
+    if not marker.startswith(b"EXECO_TESTBED=/"):
+        return []  # never a pattern that would match unrelated processes
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/environ" % entry, "rb") as environ:
+                if marker in environ.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
 def _signal_pids(pids: Sequence[int], sig: int) -> None:
     for pid in pids:
         try:
@@ -170,6 +192,7 @@ class LoopbackTestbed:
         self.sshd_log: Optional[str] = None
         self.connection_params: Dict[str, Any] = {}
         self._sshd: Optional[Process] = None
+        self._marker = b""
         self._saved_defaults: Optional[Dict[str, Any]] = None
         self._lock = threading.Lock()
 
@@ -248,8 +271,21 @@ class LoopbackTestbed:
             sshd.kill(signal.SIGSTOP)
             tree = _descendants(sshd.pid)
             _signal_pids(tree, signal.SIGKILL)
+            _signal_pids(_marked(self._marker), signal.SIGKILL)
             sshd.kill(signal.SIGKILL)
         sshd.wait(_READY_TIMEOUT)
+
+    def freeze_sshd(self) -> None:
+        """SIGSTOP sshd and its sessions: connections stay open but nothing
+        answers, as with a hung host. Undone by `thaw_sshd`."""
+        if self._sshd is not None and self._sshd.running:
+            self._sshd.kill(signal.SIGSTOP)
+            _signal_pids(_descendants(self._sshd.pid), signal.SIGSTOP)
+
+    def thaw_sshd(self) -> None:
+        if self._sshd is not None and self._sshd.running:
+            _signal_pids(_descendants(self._sshd.pid), signal.SIGCONT)
+            self._sshd.kill(signal.SIGCONT)
 
     def restart_sshd(self) -> None:
         """Start sshd again on the same port (after `kill_sshd`)."""
@@ -262,9 +298,11 @@ class LoopbackTestbed:
     def _make_workdir(self) -> None:
         if self._given_workdir is not None:
             os.makedirs(self._given_workdir, exist_ok=True)
-            self.workdir = self._given_workdir
+            self.workdir = os.path.abspath(self._given_workdir)
         else:
             self.workdir = tempfile.mkdtemp(prefix="execo-testbed-")
+        # no spaces: sshd's SetEnv splits on them
+        self._marker = ("EXECO_TESTBED=%s" % self.workdir.replace(" ", "_")).encode()
 
     def _generate_keys(self) -> None:
         host_key = os.path.join(self.workdir, "ssh_host_ed25519_key")
@@ -302,12 +340,14 @@ class LoopbackTestbed:
             "Subsystem sftp internal-sftp",
             "LogLevel INFO",
         ]
+        set_env = [self._marker.decode()]
         if not self.source_bashrc:
             # bash sources ~/.bashrc for a top-level shell started by sshd,
             # and only then; SHLVL=1 makes the login shell a second-level
             # one, so a node of the test bed costs what a fresh cluster node
             # costs, not what this machine's interactive setup costs.
-            lines.append("SetEnv SHLVL=1")
+            set_env.append("SHLVL=1")
+        lines.append("SetEnv %s" % " ".join(set_env))
         with open(self.sshd_config, "w") as config_file:
             config_file.write("\n".join(lines) + "\n")
 

@@ -22,7 +22,6 @@ import itertools
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
