@@ -175,6 +175,8 @@ class ProcessBase:
         for stream in (STDOUT, STDERR):
             if not self._dispatchers[stream].eof:
                 self._deliver_output(stream, b"", eof=True)
+        if error_reason is None:
+            error_reason = self._failure_reason(exit_code)
         with self._lock:
             if self.ended:
                 return
@@ -188,6 +190,11 @@ class ProcessBase:
         self._log_end()
         self._notify_lifecycle("end")
         self._ended_event.set()
+
+    def _failure_reason(self, exit_code: Optional[int]) -> Optional[str]:
+        """Subclasses whose transport has its own failure exit code (ssh's
+        255) say here that such an end is an error, and why."""
+        return None
 
     def _log_end(self) -> None:
         warn = ((self.error and not (self.nolog_error or self.ignore_error))

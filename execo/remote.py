@@ -17,7 +17,7 @@ from execo.host import Host, HostLike, get_hosts_list
 from execo.log import style
 from execo.process import Process
 from execo.process_base import Command, name_from_cmdline
-from execo.ssh import SshProcess, remote_path, scp_command
+from execo.ssh import SshProcess, remote_path, scp_command, ssh_failure_reason
 from execo.substitution import Template, caller_namespace, has_expressions
 
 __all__ = ["Get", "Put", "Remote", "ScpProcess", "filter_bad_hosts"]
@@ -163,13 +163,10 @@ class ScpProcess(Process):
         self.cmd = self._build_argv()
         return list(self.cmd)
 
-    def _set_ended(self, exit_code: Optional[int] = None, error_reason: Optional[str] = None,
-                   end_date: Optional[float] = None) -> None:
-        if exit_code == 255 and error_reason is None and not self.killed:
-            lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
-            error_reason = "scp with %r failed (exit 255): %s" % (
-                self.host.address, lines[-1] if lines else "no message")
-        super()._set_ended(exit_code, error_reason, end_date)
+    def _failure_reason(self, exit_code: Optional[int]) -> Optional[str]:
+        if exit_code == 255 and not self.killed:
+            return ssh_failure_reason(self.host, self.stderr, tool="scp")
+        return None
 
 
 class Put(Remote):

@@ -165,18 +165,19 @@ def remote_command(cmd: Command, connection_params: Optional[Mapping[str, Any]] 
     return _WATCHDOG + "\n" + text
 
 
-def _ssh_failure_reason(host: Host, stderr: str) -> str:
+def ssh_failure_reason(host: Host, stderr: str, tool: str = "ssh") -> str:
+    """Why an ssh (or scp) run that exited 255 failed, naming the host."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     if not lines:
         # with LogLevel=ERROR, ssh is silent about keepalive timeouts too
-        return ("ssh to %r exited 255 without a message: the remote command was killed by "
+        return ("%s to %r exited 255 without a message: the remote command was killed by "
                 "a signal or exited 255, or the host stopped answering keepalives"
-                % (host.address,))
+                % (tool, host.address))
     last = lines[-1]
     for pattern, meaning in _SSH_FAILURE_HINTS:
         if pattern.search(last):
-            return "ssh to %r failed (exit 255, %s): %s" % (host.address, meaning, last)
-    return "ssh to %r failed (exit 255): %s" % (host.address, last)
+            return "%s to %r failed (exit 255, %s): %s" % (tool, host.address, meaning, last)
+    return "%s to %r failed (exit 255): %s" % (tool, host.address, last)
 
 
 class SshProcess(Process):
@@ -221,12 +222,11 @@ class SshProcess(Process):
         self.real_cmd = ssh_command(self.host, params) + [remote_command(self.cmd, params)]
         return self.real_cmd
 
-    def _set_ended(self, exit_code: Optional[int] = None, error_reason: Optional[str] = None,
-                   end_date: Optional[float] = None) -> None:
+    def _failure_reason(self, exit_code: Optional[int]) -> Optional[str]:
         # 255 is ssh's own failure code; name the host and quote ssh.
-        if exit_code == 255 and error_reason is None and not self.killed:
-            error_reason = _ssh_failure_reason(self.host, self.stderr)
-        super()._set_ended(exit_code, error_reason, end_date)
+        if exit_code == 255 and not self.killed:
+            return ssh_failure_reason(self.host, self.stderr)
+        return None
 
     def _args(self) -> List[str]:
         args = super()._args()
