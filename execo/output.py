@@ -49,27 +49,33 @@ EMPTY_OUTPUT = OutputString("")
 
 
 class CapturedOutput:
-    """Everything a stream produced, as bytes, with a cached decoded view."""
+    """Everything a stream produced, as bytes, with a cached decoded view.
 
-    __slots__ = ("_chunks", "_text")
+    Chunks go into one bytearray, which grows in place (realloc of large
+    blocks remaps pages instead of copying), so the text is decoded straight
+    from it with no intermediate join.
+    """
+
+    __slots__ = ("_buffer", "_text", "_bytes")
 
     def __init__(self) -> None:
-        self._chunks: List[bytes] = []
+        self._buffer = bytearray()
         self._text: Optional[OutputString] = EMPTY_OUTPUT
+        self._bytes: Optional[bytes] = b""
 
     def append(self, data: bytes) -> None:
-        self._chunks.append(data)
+        self._buffer += data
         self._text = None
+        self._bytes = None
 
     def raw(self) -> bytes:
-        chunks = self._chunks
-        if len(chunks) > 1:
-            chunks[:] = [b"".join(chunks)]
-        return chunks[0] if chunks else b""
+        if self._bytes is None:
+            self._bytes = bytes(self._buffer)
+        return self._bytes
 
     def text(self) -> OutputString:
         if self._text is None:
-            self._text = OutputString(self.raw().decode(ENCODING, DECODE_ERRORS))
+            self._text = OutputString(self._buffer.decode(ENCODING, DECODE_ERRORS))
         return self._text
 
 

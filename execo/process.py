@@ -15,12 +15,13 @@ import fcntl
 import functools
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import termios
 import threading
 import time
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from execo.conductor import TimerHandle, get_conductor
 from execo.config import configuration
@@ -93,6 +94,26 @@ def _split_command(cmd: str) -> tuple:
         return tuple(shlex.split(cmd))
     except ValueError as exc:
         raise ValueError("cannot split command %r: %s" % (cmd, exc)) from None
+
+
+_found_executables: Dict[Tuple[str, str], str] = {}
+
+
+def _find_executable(name: str, search_path: str) -> Optional[str]:
+    """Where a PATH search finds ``name`` (None: nowhere). Hits are
+    remembered: otherwise each spawn tries every PATH directory with a
+    failing execve. Misses are not, so a program installed later is found."""
+    if "/" in name:
+        return name
+    key = (name, search_path)
+    found = _found_executables.get(key)
+    if found is None:
+        found = shutil.which(name, path=search_path)
+        if found is not None:
+            if len(_found_executables) > 1024:
+                _found_executables.clear()
+            _found_executables[key] = found
+    return found
 
 
 def _become_tty_owner() -> None:
@@ -242,11 +263,26 @@ class Process(ProcessBase):
     def _spawn_with_posix_spawn(self, args: Any, stdin: int, stdout: int, stderr: int) -> int:
         """The fast path: vfork+exec in C, several times cheaper than Popen."""
         argv = ["/bin/sh", "-c", args] if self.shell else args
-        return os.posix_spawnp(
-            argv[0], argv, self.env if self.env is not None else os.environ,
-            file_actions=[(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, stdout, 1),
-                          (os.POSIX_SPAWN_DUP2, stderr, 2)],
-            setsid=True, setsigdef=_DEFAULT_SIGNALS)
+        env = self.env if self.env is not None else os.environ
+        options = dict(file_actions=[(os.POSIX_SPAWN_DUP2, stdin, 0),
+                                     (os.POSIX_SPAWN_DUP2, stdout, 1),
+                                     (os.POSIX_SPAWN_DUP2, stderr, 2)],
+                       setsid=True, setsigdef=_DEFAULT_SIGNALS)
+        # The PATH search is ours: posix_spawnp would search the PATH of our
+        # own environment, not of the child's ``env``.
+        search_path = env.get("PATH", os.defpath)
+        for attempt in (1, 2):
+            executable = _find_executable(argv[0], search_path)
+            if executable is None:
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
+            try:
+                return os.posix_spawn(executable, argv, env, **options)
+            except FileNotFoundError:
+                if attempt == 2 or "/" in argv[0]:
+                    raise
+                # moved or removed since it was found: search again
+                _found_executables.pop((argv[0], search_path), None)
+        raise AssertionError("unreachable")
 
     def _spawn_with_popen(self, args: Any, stdin: int, stdout: int, stderr: int) -> int:
         """For what posix_spawn cannot do here: a cwd, a controlling tty."""

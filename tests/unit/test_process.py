@@ -511,3 +511,30 @@ def test_log_level_follows_the_configuration_at_run_time(caplog_execo, monkeypat
     configuration["log_level"] = 30
     Process("false").run()
     assert "terminated" in caplog_execo.text
+
+
+def test_executable_moved_along_path_is_found_again(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    script = first / "execo-moving-program"
+    script.write_text("#!/bin/sh\necho from $0\n")
+    script.chmod(0o755)
+    env = dict(os.environ, PATH="%s:%s:/usr/bin:/bin" % (first, second))
+    assert Process("execo-moving-program", env=env).run().stdout == "from %s\n" % script
+    script.rename(second / script.name)
+    p = Process("execo-moving-program", env=env).run()
+    assert p.stdout == "from %s\n" % (second / script.name)
+    (second / script.name).unlink()
+    p = Process("execo-moving-program", env=env, nolog_error=True).run()
+    assert p.error and "No such file" in p.error_reason
+
+
+def test_program_installed_after_a_miss_is_found(tmp_path):
+    env = dict(os.environ, PATH="%s:/usr/bin:/bin" % tmp_path)
+    p = Process("execo-late-program", env=env, nolog_error=True).run()
+    assert p.error
+    script = tmp_path / "execo-late-program"
+    script.write_text("#!/bin/sh\necho late\n")
+    script.chmod(0o755)
+    assert Process("execo-late-program", env=env).run().stdout == "late\n"
