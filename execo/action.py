@@ -286,13 +286,15 @@ class Action:
         Returns ``[(process, regex index, match)]`` in process order, with
         ``(process, None, None)`` where nothing matched in time.
         ``timeout``: False for ``default_expect_timeout``, None for no limit.
-        With ``backtrack=False`` each process is watched from the moment
-        its turn comes, processes being searched one after the other.
+        With ``backtrack=False``, output received from now on counts, on
+        every process alike: all are watched before the first is waited for.
         """
         if timeout is False:
             timeout = self.default_expect_timeout
         timeout = get_seconds(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
+        for process in self.processes:
+            process.watch_expect(stream, backtrack, expect_output_handler)
         results = []
         for process in self.processes:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())

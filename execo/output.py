@@ -308,19 +308,26 @@ class ExpectOutputHandler(ProcessOutputHandler):
             self._cond.notify_all()
 
     def expect(self, regexes: Union[str, Pattern, Sequence[Union[str, Pattern]]],
-               timeout: Optional[float] = None) -> Dict[Tuple[Any, int], Tuple[int, Any]]:
+               timeout: Optional[float] = None, only: Optional[Tuple[Any, int]] = None
+               ) -> Dict[Tuple[Any, int], Tuple[int, Any]]:
         """Block until a regex matches in a watched stream, the timeout passes
         (None: no limit, 0: do not block) or every watched stream is at EOF.
 
         Returns ``{(process, stream): (regex_index, match)}`` for the streams
-        that matched, each consumed up to the end of its match.
+        that matched, each consumed up to the end of its match. ``only``
+        restricts the search to one (process, stream), leaving the others'
+        output for their own expects.
         """
         compiled = compile_regexes(regexes)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
                 matches = {}
-                for key, buffer in self._buffers.items():
+                keys = [only] if only is not None else list(self._buffers)
+                for key in keys:
+                    buffer = self._buffers.get(key)
+                    if buffer is None:
+                        continue
                     for index, regex in enumerate(compiled):
                         match = regex.search(buffer)
                         if match:
@@ -329,7 +336,10 @@ class ExpectOutputHandler(ProcessOutputHandler):
                             break
                 if matches:
                     return matches
-                if self._eof and all(self._eof.values()):
+                if only is not None:
+                    if self._eof.get(only, True):
+                        return {}
+                elif self._eof and all(self._eof.values()):
                     return {}
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:

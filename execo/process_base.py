@@ -318,6 +318,27 @@ class ProcessBase:
             timeout = self.default_expect_timeout
         timeout = get_seconds(timeout)
         compiled = compile_regexes(regexes)
+        handler = self.watch_expect(stream, backtrack, expect_output_handler)
+        found = handler.expect(compiled, timeout, only=(self, stream)).get((self, stream))
+        if found is not None:
+            return found
+        self.expect_fail = True
+        message = "%s %s on %s" % (style.emph("expect fail:"),
+                                   [r.pattern for r in compiled], self.dump())
+        if self.nolog_expect_fail or self.ignore_expect_fail:
+            logger.debug(message)
+        else:
+            logger.warning(message)
+        return None, None
+
+    def watch_expect(self, stream: int = STDOUT, backtrack: bool = True,
+                     expect_output_handler: Optional[ExpectOutputHandler] = None
+                     ) -> ExpectOutputHandler:
+        """Start recording ``stream`` for this thread's expects, without
+        waiting. `expect` does it on its first call; an action calls it on
+        all its processes first, so that none misses output while another
+        is being waited for. Returns the handler (thread-local by default).
+        """
         if self._expect_handlers is None:
             with self._lock:
                 if self._expect_handlers is None:
@@ -336,17 +357,7 @@ class ProcessBase:
                 if self._dispatchers[stream].eof:
                     handler.read(self, stream, "", True, False)
                 handlers.append(handler)
-        found = handler.expect(compiled, timeout).get((self, stream))
-        if found is not None:
-            return found
-        self.expect_fail = True
-        message = "%s %s on %s" % (style.emph("expect fail:"),
-                                   [r.pattern for r in compiled], self.dump())
-        if self.nolog_expect_fail or self.ignore_expect_fail:
-            logger.debug(message)
-        else:
-            logger.warning(message)
-        return None, None
+        return handler
 
     # ---- display ------------------------------------------------------------
 

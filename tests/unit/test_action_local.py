@@ -447,3 +447,25 @@ def test_action_ends_even_if_a_process_ended_before_the_action_started():
     action = Local("true")
     action.processes[0].run()
     assert action.start().wait(timeout=20).ended
+
+
+def test_action_expect_without_backtrack_watches_all_processes_at_once():
+    import sys
+    code = "import sys; sys.stdin.readline(); print('ready', flush=True); sys.stdin.readline()"
+    action = ParallelActions([Local([sys.executable, "-c", code]) for _ in range(3)]).start()
+    # every process prints only after the write: none may be missed while
+    # the first one is waited for
+    threading.Timer(0.2, action.write, args=("go\n",)).start()
+    results = action.expect("ready", timeout=30, backtrack=False)
+    assert [index for _, index, _ in results] == [0, 0, 0]
+    action.write("bye\n").wait()
+    assert action.finished_ok
+
+
+def test_shared_expect_handler_keeps_each_process_match():
+    from execo import ExpectOutputHandler, Process
+    shared = ExpectOutputHandler()
+    first = Process("echo one").run()
+    second = Process("echo two").run()
+    assert second.expect("two", expect_output_handler=shared)[0] == 0
+    assert first.expect("one", expect_output_handler=shared)[0] == 0
