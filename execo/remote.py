@@ -52,6 +52,7 @@ class Remote(Action):
         self.cmd = cmd
         self._setup(hosts, connection_params, connexion_params, process_args, kwargs,
                     lambda: name_from_cmdline(cmd))
+        self._init_transport_state()
         cmd_strings = [cmd] if isinstance(cmd, str) else list(cmd)
         templates = self._templates(cmd_strings, self._handler_paths())
         cmd_templates, path_templates = templates[:len(cmd_strings)], templates[len(cmd_strings):]
@@ -59,10 +60,16 @@ class Remote(Action):
         for index, (host, address) in enumerate(zip(self._hosts, self._addresses)):
             rendered = [t.render(address, index) for t in cmd_templates]
             host_cmd: Command = rendered[0] if isinstance(cmd, str) else rendered
-            args = self._process_args_for(address, index, path_templates)
-            processes.append(SshProcess(host_cmd, host, connection_params=self.connection_params,
-                                        **args))
+            processes.append(self._new_process(
+                host_cmd, host, self._process_args_for(address, index, path_templates)))
         self._set_processes(processes)
+
+    def _init_transport_state(self) -> None:
+        """Per-transport state needed before the processes are made."""
+
+    def _new_process(self, cmd: Command, host: Host, args: Dict[str, Any]) -> Process:
+        """The process running ``cmd`` on ``host``: the transport's choice."""
+        return SshProcess(cmd, host, connection_params=self.connection_params, **args)
 
     # ---- shared by Remote, Put and Get ---------------------------------------
 

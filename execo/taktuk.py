@@ -11,7 +11,6 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from execo.host import HostLike
 from execo.output import STDERR
-from execo.process_base import Command, name_from_cmdline
 from execo.ssh import remote_command
 from execo.taktuk_run import TaktukAction, TaktukProcess, taktuk_command
 from execo import taktuk_protocol as wire
@@ -40,25 +39,6 @@ class TaktukRemote(TaktukAction):
     Host addresses must not contain taktuk's host-list characters
     (brackets, commas, slashes, spaces).
     """
-
-    def __init__(self, cmd: Command, hosts: Iterable[HostLike],
-                 connection_params: Optional[Dict[str, Any]] = None,
-                 connexion_params: Optional[Dict[str, Any]] = None,
-                 process_args: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
-        self.cmd = cmd
-        self._setup(hosts, connection_params, connexion_params, process_args, kwargs,
-                    lambda: name_from_cmdline(cmd))
-        self._init_run_state()
-        cmd_strings = [cmd] if isinstance(cmd, str) else list(cmd)
-        templates = self._templates(cmd_strings, self._handler_paths())
-        cmd_templates, path_templates = templates[:len(cmd_strings)], templates[len(cmd_strings):]
-        processes = []
-        for index, (host, address) in enumerate(zip(self._hosts, self._addresses)):
-            rendered = [t.render(address, index) for t in cmd_templates]
-            host_cmd: Command = rendered[0] if isinstance(cmd, str) else rendered
-            processes.append(self._new_process(
-                host_cmd, host, self._process_args_for(address, index, path_templates)))
-        self._set_processes(processes)
 
     def _host_arguments(self, index: int, params: Mapping[str, Any]) -> List[str]:
         cmd = self._processes[index].cmd

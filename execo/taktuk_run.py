@@ -191,6 +191,9 @@ class TaktukAction(Remote):
     """What TaktukRemote, TaktukPut and TaktukGet share: one taktuk run,
     positions mapped to processes, events dispatched to them."""
 
+    def _init_transport_state(self) -> None:
+        self._init_run_state()
+
     def _init_run_state(self) -> None:
         self._run: Optional[TaktukRoot] = None
         self._by_position: Dict[str, TaktukProcess] = {}
