@@ -60,6 +60,7 @@ print("OK %f" % elapsed)
 EXECO282_CHILD = r"""
 import json, os, sys, time
 import execo
+assert execo.__version__.startswith("2.8"), "not execo 2.8.2: %s" % execo.__file__
 from execo.config import default_connection_params
 cfg = os.environ["BENCH_SSH_CONFIG"]
 params = {"ssh_options": ("-F", cfg) + tuple(default_connection_params["ssh_options"])}
@@ -95,12 +96,14 @@ def ensure_venv(path: str, requirement: str, module: str) -> str:
     creating it with ``requirement`` if needed."""
     python = os.path.join(path, "bin", "python")
     check = [python, "-c", "import %s" % module]
-    if os.path.exists(python) and subprocess.run(check, capture_output=True).returncode == 0:
+    # cwd "/": from the repository, "import execo" would find this tree
+    if os.path.exists(python) and subprocess.run(check, capture_output=True,
+                                                 cwd="/").returncode == 0:
         return python
     print("installing %s into %s ..." % (requirement, path), flush=True)
     subprocess.run([sys.executable, "-m", "venv", path], check=True)
     subprocess.run([python, "-m", "pip", "install", "-q", requirement], check=True)
-    subprocess.run(check, check=True)
+    subprocess.run(check, check=True, cwd="/")
     return python
 
 
@@ -130,8 +133,10 @@ def run_child(tool: Tool, count: int, scratch: str) -> Tuple[float, float, int]:
         argv = [GNU_TIME, "-f", "%M", "-o", rss_file] + argv
     start = time.perf_counter()
     try:
+        # cwd: the scratch dir, never the repository, where "python -c
+        # 'import execo'" would load this tree whatever the interpreter
         child = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                               cwd=REPO, timeout=CHILD_TIMEOUT)
+                               cwd=scratch, timeout=CHILD_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise RuntimeError("%s on %d hosts: no end within %ss" % (tool.name, count,
                                                                    CHILD_TIMEOUT)) from None
