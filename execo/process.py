@@ -96,6 +96,14 @@ def _split_command(cmd: str) -> tuple:
         raise ValueError("cannot split command %r: %s" % (cmd, exc)) from None
 
 
+def _our_environment() -> Any:
+    """Our environment, for posix_spawn. ``os.environ`` decodes and
+    re-encodes every variable on each spawn (a sixth of the cost of
+    starting ``true``); its underlying dict of bytes is what the OS holds
+    and is kept in step by ``os.environ`` itself."""
+    return getattr(os.environ, "_data", os.environ)
+
+
 _found_executables: Dict[Tuple[str, str], str] = {}
 
 
@@ -263,14 +271,15 @@ class Process(ProcessBase):
     def _spawn_with_posix_spawn(self, args: Any, stdin: int, stdout: int, stderr: int) -> int:
         """The fast path: vfork+exec in C, several times cheaper than Popen."""
         argv = ["/bin/sh", "-c", args] if self.shell else args
-        env = self.env if self.env is not None else os.environ
+        env = self.env if self.env is not None else _our_environment()
         options = dict(file_actions=[(os.POSIX_SPAWN_DUP2, stdin, 0),
                                      (os.POSIX_SPAWN_DUP2, stdout, 1),
                                      (os.POSIX_SPAWN_DUP2, stderr, 2)],
                        setsid=True, setsigdef=_DEFAULT_SIGNALS)
         # The PATH search is ours: posix_spawnp would search the PATH of our
         # own environment, not of the child's ``env``.
-        search_path = env.get("PATH", os.defpath)
+        search_path = self.env.get("PATH", os.defpath) if self.env is not None \
+            else os.environ.get("PATH", os.defpath)
         for attempt in (1, 2):
             executable = _find_executable(argv[0], search_path)
             if executable is None:

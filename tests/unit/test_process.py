@@ -538,3 +538,12 @@ def test_program_installed_after_a_miss_is_found(tmp_path):
     script.write_text("#!/bin/sh\necho late\n")
     script.chmod(0o755)
     assert Process("execo-late-program", env=env).run().stdout == "late\n"
+
+
+def test_children_see_changes_made_to_os_environ(monkeypatch):
+    monkeypatch.setenv("EXECO_TEST_LATE_VAR", "first")
+    assert Process("printenv EXECO_TEST_LATE_VAR").run().stdout == "first\n"
+    monkeypatch.setenv("EXECO_TEST_LATE_VAR", "second")
+    assert Process("printenv EXECO_TEST_LATE_VAR").run().stdout == "second\n"
+    monkeypatch.delenv("EXECO_TEST_LATE_VAR")
+    assert Process("printenv EXECO_TEST_LATE_VAR", nolog_exit_code=True).run().exit_code == 1
