@@ -54,6 +54,7 @@ DOCS: Dict[str, Dict[str, str]] = {
     'g5k_configuration': {
         'kadeploy3': "kadeploy3 command",
         'kadeploy3_options': "kadeploy3 options, as one string",
+        'kaconsole3': "kaconsole3 command",
         'default_env_name': "environment deployed when a Deployment names none",
         'default_env_file': "environment file deployed when a Deployment gives none",
         'check_deployed_command': "shell command exiting 0 on a node already deployed",

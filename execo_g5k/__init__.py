@@ -12,7 +12,7 @@ from execo_g5k.config import (default_frontend_connection_params,
 from execo_g5k.hostnames import *  # noqa: F401,F403
 from execo_g5k.api import APIConnection, APIException  # noqa: F401
 from execo_g5k.api_utils import *  # noqa: F401,F403
-from execo_g5k.frontend import get_default_frontend, get_frontend_host  # noqa: F401
+from execo_g5k.frontend import get_default_frontend, get_frontend_host, get_host_frontend_site  # noqa: F401
 from execo_g5k.oar import (OarSubmission, format_oar_date, format_oar_duration,  # noqa: F401
                            get_current_oar_jobs, get_oar_job_info, get_oar_job_kavlan,
                            get_oar_job_nodes, get_oar_job_subnets, oardel, oarsub,
@@ -22,3 +22,4 @@ from execo_g5k.oargrid import (get_current_oargrid_jobs, get_oargrid_job_info,  
                                oargriddel, oargridsub, wait_oargrid_job_start)
 from execo_g5k.kadeploy import (Deployment, Kadeployer, deploy, kadeploy_command,  # noqa: F401
                                 parse_kadeploy_output)
+from execo_g5k.kaconsole import KaconsoleProcess  # noqa: F401

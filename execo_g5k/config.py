@@ -15,6 +15,8 @@ g5k_configuration: Dict[str, Any] = {
     # kadeploy3 command line (see execo_g5k.kadeploy).
     'kadeploy3': 'kadeploy3',
     'kadeploy3_options': '-k -d',
+    # kaconsole3 command (see execo_g5k.kaconsole).
+    'kaconsole3': 'kaconsole3',
     'default_env_name': None,
     'default_env_file': None,
     # shell command that exits 0 on a node already running the wanted

@@ -17,9 +17,12 @@ from execo.connection import make_connection_params
 from execo.process import Process
 from execo.ssh import SshProcess
 from execo.time_utils import get_seconds
+from execo.log import logger
 from execo_g5k.config import default_frontend_connection_params, g5k_configuration
+from execo_g5k.hostnames import get_host_site_from_name
 
-__all__ = ["frontend_process", "get_default_frontend", "get_frontend_host", "resolve_timeout"]
+__all__ = ["frontend_process", "get_default_frontend", "get_frontend_host",
+           "get_host_frontend_site", "resolve_timeout"]
 
 _FRONTEND_HOSTNAME = re.compile(r'^[^.\s]+\.([^.\s]+)\.grid5000\.fr$')
 
@@ -95,3 +98,27 @@ def frontend_process(cmd: str, frontend: Optional[str] = None,
                                     default_frontend_connection_params)
     params['pty'] = pty
     return SshProcess(cmd, host, connection_params=params, **kwargs)
+
+
+def get_host_frontend_site(address: str) -> Optional[str]:
+    """The site whose frontend serves node ``address`` (kadeploy3, kaconsole3).
+
+    In order: ``g5k_configuration['host_site_func']`` if set (a test bed, or
+    a site without Grid5000 names), the host's domain, the local site (a
+    short name on a frontend is a node of that site, as kadeploy3 itself
+    assumes; or the configured default frontend), and last the API, whose
+    answer costs a request.
+    """
+    func = g5k_configuration.get('host_site_func')
+    if func is not None:
+        return func(address)
+    site = get_host_site_from_name(address)
+    if site is None:
+        site = get_default_frontend()
+    if site is None:
+        try:
+            from execo_g5k.api_utils import get_host_site
+            site = get_host_site(address)
+        except Exception as exc:
+            logger.debug("no site for %s from the API: %s", address, exc)
+    return site

@@ -32,8 +32,8 @@ from execo.output import ProcessOutputHandler, StreamDispatcher
 from execo.process_base import ProcessBase, ProcessLifecycleHandler
 from execo.time_utils import format_duration, get_seconds
 from execo_g5k.config import g5k_configuration
-from execo_g5k.frontend import frontend_process, get_default_frontend
-from execo_g5k.hostnames import get_host_shortname, get_host_site_from_name, split_host_name
+from execo_g5k.frontend import frontend_process, get_host_frontend_site
+from execo_g5k.hostnames import get_host_shortname, split_host_name
 
 __all__ = ["Deployment", "Kadeployer", "deploy", "kadeploy_command", "parse_kadeploy_output"]
 
@@ -190,30 +190,6 @@ def _addresses(hosts: Optional[Iterable[HostLike]]) -> List[str]:
 # ---- frontends --------------------------------------------------------------
 
 
-def _host_site(address: str) -> Optional[str]:
-    """The site whose frontend deploys ``address``.
-
-    In order: ``g5k_configuration['host_site_func']`` if set (a test bed, or
-    a site without Grid5000 names), the host's domain, the local site (a
-    short name on a frontend is a node of that site, as kadeploy3 itself
-    assumes; or the configured default frontend), and last the API, whose
-    answer costs a request.
-    """
-    func = g5k_configuration.get('host_site_func')
-    if func is not None:
-        return func(address)
-    site = get_host_site_from_name(address)
-    if site is None:
-        site = get_default_frontend()
-    if site is None:
-        try:
-            from execo_g5k.api_utils import get_host_site
-            site = get_host_site(address)
-        except Exception as exc:
-            logger.debug("no site for %s from the API: %s", address, exc)
-    return site
-
-
 class _SitePrefixed(ProcessOutputHandler):
     """Hands a user's handler each line prefixed with the site, so that the
     interleaved reports of several frontends stay readable. Any kind of
@@ -347,7 +323,7 @@ class Kadeployer(Action):
         by_site: Dict[str, List[str]] = {}
         self._unlocated: List[str] = []
         for address in addresses:
-            site = _host_site(address)
+            site = get_host_frontend_site(address)
             if site is None:
                 self._unlocated.append(address)
             else:
