@@ -12,14 +12,13 @@ name hit a closed loopback port through the test's ssh config.
 """
 
 import os
-import socket
 import stat
 import sys
 
 import pytest
 
 from execo import Process, SshProcess
-from execo.testbed import SSHD, LoopbackTestbed
+from g5k_frontend_bed import closed_port, frontend_testbed
 from execo_g5k.config import g5k_configuration
 from execo_g5k.kaconsole import KaconsoleProcess, kaconsole_command
 
@@ -31,30 +30,11 @@ SILENT_NODE = "griffon-2.nancy.grid5000.fr"
 LILLE_NODE = "chifflet-1.lille.grid5000.fr"  # behind the unreachable frontend
 
 
-def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def console_bed(tmp_path_factory):
     """A test bed whose alias ``nancy`` is a frontend, plus an ssh config
     where ``lille`` and anything unknown hit a closed port."""
-    if not os.path.exists(SSHD):
-        pytest.skip("%s is missing: install openssh-server to run the ssh tests" % SSHD)
-    with LoopbackTestbed(num_hosts=0, extra_names=["nancy"]) as bed:
-        config = tmp_path_factory.mktemp("kaconsole-ssh") / "ssh_config"
-        with open(bed.ssh_config) as base:
-            text = base.read()
-        # ssh takes the first value found: the alias above wins over these
-        text += ("\nHost lille *.lille.grid5000.fr *\n    HostName 127.0.0.1\n    Port %d\n"
-                 "    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n"
-                 "    BatchMode yes\n    ConnectTimeout 10\n" % closed_port())
-        config.write_text(text)
-        options = list(bed.connection_params['ssh_options'])
-        options[options.index('-F') + 1] = str(config)
-        bed.g5k_ssh_options = tuple(options)
+    with frontend_testbed(["nancy"], tmp_path_factory.mktemp("kaconsole-ssh")) as bed:
         yield bed
 
 

@@ -16,14 +16,13 @@ stray site lookup fails at once instead of leaving the machine.
 
 import json
 import os
-import socket
 import stat
 import sys
 
 import pytest
 
 from execo import Process, ProcessOutputHandler, SshProcess
-from execo.testbed import SSHD, LoopbackTestbed
+from g5k_frontend_bed import closed_port, frontend_testbed
 from execo_g5k.config import g5k_configuration
 from execo_g5k.hostnames import get_host_site_from_name
 from execo_g5k.kadeploy import Deployment, Kadeployer, deploy, parse_kadeploy_output
@@ -39,31 +38,12 @@ LILLE = ["chifflet-1.lille.grid5000.fr"]  # behind the unreachable frontend
 KAVLAN = ["griffon-1-kavlan-4.nancy.grid5000.fr", "griffon-2-kavlan-4.nancy.grid5000.fr"]
 
 
-def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def g5k_bed(tmp_path_factory):
     """A test bed whose aliases are two frontends and their nodes, plus an
     ssh config where ``lille`` and anything unknown hit a closed port."""
-    if not os.path.exists(SSHD):
-        pytest.skip("%s is missing: install openssh-server to run the ssh tests" % SSHD)
     names = ["nancy", "rennes"] + NANCY + RENNES + KAVLAN
-    with LoopbackTestbed(num_hosts=0, extra_names=names) as bed:
-        config = tmp_path_factory.mktemp("kadeploy-ssh") / "ssh_config"
-        with open(bed.ssh_config) as base:
-            text = base.read()
-        # ssh takes the first value found: the aliases above win over these
-        text += ("\nHost lille *.lille.grid5000.fr *\n    HostName 127.0.0.1\n    Port %d\n"
-                 "    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n"
-                 "    BatchMode yes\n    ConnectTimeout 10\n" % closed_port())
-        config.write_text(text)
-        options = list(bed.connection_params['ssh_options'])
-        options[options.index('-F') + 1] = str(config)
-        bed.g5k_ssh_options = tuple(options)
+    with frontend_testbed(names, tmp_path_factory.mktemp("kadeploy-ssh")) as bed:
         yield bed
 
 
