@@ -17,7 +17,7 @@ import time
 import traceback
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from execo.log import logger, style
+from execo.log import Described, logger, style
 from execo.output import STDOUT
 from execo.process import Process
 from execo.process_base import Command, ProcessBase, ProcessLifecycleHandler, name_from_cmdline
@@ -110,7 +110,7 @@ def _notify(handlers: List[Any], event: str, subject: Any) -> None:
                          subject, traceback.format_exc())
 
 
-class Action:
+class Action(Described):
     """A set of processes run in parallel, and handled as one.
 
     >>> Local("echo hi").run().processes[0].stdout
@@ -328,13 +328,6 @@ class Action:
             'num_forced_kills', 'num_non_zero_exit_codes', 'num_ok', 'num_finished_ok'))
         infos.append("ok=%s" % (self.ok,))
         return infos
-
-    def __repr__(self) -> str:
-        return "%s(%s)" % (type(self).__name__, ", ".join(self._args()))
-
-    def __str__(self) -> str:
-        return "<%s(%s)>" % (style.object_repr(type(self).__name__),
-                             ", ".join(self._args() + self._infos()))
 
 
 class Local(Action):

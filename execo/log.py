@@ -43,6 +43,25 @@ class _Styles:
 style = _Styles()
 
 
+class Described:
+    """repr() and str() of processes and actions, from two lists: the
+    constructor arguments worth showing (``_args``) and the state
+    (``_infos``)."""
+
+    def _args(self) -> list:
+        return []
+
+    def _infos(self) -> list:
+        return []
+
+    def __repr__(self) -> str:
+        return "%s(%s)" % (type(self).__name__, ", ".join(self._args()))
+
+    def __str__(self) -> str:
+        return "<%s(%s)>" % (style.object_repr(type(self).__name__),
+                             ", ".join(self._args() + self._infos()))
+
+
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         header = "%s %s" % (self.formatTime(record), record.levelname)

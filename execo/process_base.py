@@ -17,7 +17,7 @@ import time
 import traceback
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from execo.log import logger, style
+from execo.log import Described, logger, style
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
                           OutputString, StreamDispatcher, compact_output, compile_regexes,
                           stream_name)
@@ -60,7 +60,7 @@ def check_command(cmd: Any) -> Command:
 _FLAG_NAMES = ("exit_code", "timeout", "error", "expect_fail", "write_error")
 
 
-class ProcessBase:
+class ProcessBase(Described):
     """A process's shared state. See `execo.process.Process` for the options."""
 
     def __init__(self, cmd: Command, timeout: Any = None,
@@ -386,13 +386,6 @@ class ProcessBase:
             infos.append("forced_kill=True")
         infos.append("ok=%s" % (self.ok,))
         return infos
-
-    def __repr__(self) -> str:
-        return "%s(%s)" % (type(self).__name__, ", ".join(self._args()))
-
-    def __str__(self) -> str:
-        return "<%s(%s)>" % (style.object_repr(type(self).__name__),
-                             ", ".join(self._args() + self._infos()))
 
     def dump(self) -> str:
         """str() plus (compacted) stdout and stderr: what a log needs."""
