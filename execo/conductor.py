@@ -193,6 +193,7 @@ class Conductor:
     def _loop(self) -> None:
         self._thread_ident = threading.get_ident()
         select = self._selector.select
+        registered = self._selector.get_map()
         timers = self._timers
         requests = self._requests
         while True:
@@ -209,7 +210,10 @@ class Conductor:
                 events = []
             self.iterations += 1
             for key, _ in events:
-                self._run(key.data)
+                # An earlier callback of this batch may have closed this fd,
+                # and even reused its number for a new pipe: skip stale keys.
+                if registered.get(key.fd) is key:
+                    self._run(key.data)
             if timers:
                 now = time.monotonic()
                 while timers and (timers[0].cancelled or timers[0].deadline <= now):

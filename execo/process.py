@@ -32,7 +32,13 @@ from execo.time_utils import get_seconds
 
 __all__ = ["Process", "ProcessBase", "ProcessLifecycleHandler", "STDOUT", "STDERR"]
 
-READ_SIZE = 1 << 18
+# Linux pipes start with 64 KiB; a child that fills one between two reads
+# outpaces us, and its pipe is then grown once to the size any user may ask
+# for (/proc/sys/fs/pipe-max-size): it writes on while the conductor is
+# busy, and each read takes up to 16 times more.
+PIPE_START_SIZE = 1 << 16
+PIPE_GROWN_SIZE = 1 << 20
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux's value, not in Python 3.9
 # After the exit, output still in the pipes is read up to this much: enough
 # for any pipe buffer, bounded in case a grandchild keeps writing forever.
 DRAIN_LIMIT = 1 << 24
@@ -124,6 +130,16 @@ def _find_executable(name: str, search_path: str) -> Optional[str]:
     return found
 
 
+def _grow_pipe(fd: int) -> int:
+    """Grow the pipe read through ``fd``; the read size to use from now on.
+    Where the kernel refuses (a pty, or the user's pipe quota spent), reads
+    stay as they were, one byte larger so that this is not tried again."""
+    try:
+        return fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_GROWN_SIZE)
+    except OSError:
+        return PIPE_START_SIZE + 1
+
+
 def _become_tty_owner() -> None:
     # In the child, after setsid: make the pty slave (fd 0) our controlling
     # terminal, as programs run "on a terminal" expect.
@@ -186,6 +202,7 @@ class Process(ProcessBase):
         self._popen: Optional[subprocess.Popen] = None
         self._stdin: Optional[_SharedFd] = None
         self._readers: Dict[int, int] = {}  # fd -> stream
+        self._read_sizes: Dict[int, int] = {}  # fd -> bytes asked for by each read
         self._pidfd: Optional[int] = None
         self._reaped = False
         self._timeout_timer: Optional[TimerHandle] = None
@@ -266,6 +283,7 @@ class Process(ProcessBase):
         os.set_blocking(out_r, False)
         os.set_blocking(err_r, False)
         self._readers = {out_r: STDOUT, err_r: STDERR}
+        self._read_sizes = {out_r: PIPE_START_SIZE, err_r: PIPE_START_SIZE}
         self._stdin = _SharedFd(in_w)
 
     def _spawn_with_posix_spawn(self, args: Any, stdin: int, stdout: int, stderr: int) -> int:
@@ -316,8 +334,9 @@ class Process(ProcessBase):
     def _read_once(self, fd: int) -> int:
         """Read one chunk and deliver it: its size, 0 at the end of the stream
         (the reader is then closed), -1 when nothing is there yet."""
+        size = self._read_sizes[fd]
         try:
-            data = os.read(fd, READ_SIZE)
+            data = os.read(fd, size)
         except BlockingIOError:
             return -1
         except OSError as exc:
@@ -327,6 +346,8 @@ class Process(ProcessBase):
         if not data:
             self._close_reader(fd)
             return 0
+        if len(data) == size == PIPE_START_SIZE:
+            self._read_sizes[fd] = _grow_pipe(fd)
         self._deliver_output(self._readers[fd], data)
         return len(data)
 
@@ -337,6 +358,7 @@ class Process(ProcessBase):
         stream = self._readers.pop(fd, None)
         if stream is None:
             return
+        del self._read_sizes[fd]
         get_conductor().unwatch_fd(fd)
         if self.pty and stream == STDOUT:
             self._stdin.close()  # the master is both stdin and stdout

@@ -101,6 +101,65 @@ def test_a_conductor_that_never_sleeps_would_be_caught():
     assert conductor.iterations - before >= 1
 
 
+def test_an_fd_closed_and_reused_within_one_batch_gets_no_stale_event():
+    """Two readable pipes come back from one select(); whichever callback
+    runs first closes the other pipe and opens a new one, which takes the
+    closed fd's number. The stale event of the closed pipe must not run its
+    old callback (it would read the new pipe's data)."""
+    conductor = get_conductor()
+    first_r, first_w = os.pipe()
+    second_r, second_w = os.pipe()
+    ran = []
+    replacements = []
+    done = threading.Event()
+
+    def make_callback(me, other):
+        def callback():
+            ran.append(me)
+            conductor.unwatch_fd(other)
+            os.close(other)
+            new_r, new_w = os.pipe()  # the lowest free number: ``other``'s
+            replacements.append((new_r, new_w))
+            conductor.watch_fd(new_r, lambda: None)
+            conductor.unwatch_fd(me)
+            conductor.call_soon(done.set)
+        return callback
+
+    def setup():
+        conductor.watch_fd(first_r, make_callback(first_r, second_r))
+        conductor.watch_fd(second_r, make_callback(second_r, first_r))
+        os.write(first_w, b"x")
+        os.write(second_w, b"x")  # both readable before the next select()
+    conductor.call_soon(setup)
+    assert done.wait(10)
+    assert len(ran) == 1, ran
+    assert replacements[0][0] in (first_r, second_r)
+    survivor = ran[0]
+    conductor.call_soon(conductor.unwatch_fd, replacements[0][0])
+    flushed = threading.Event()
+    conductor.call_soon(flushed.set)
+    assert flushed.wait(10)
+    for fd in (survivor, first_w, second_w) + replacements[0]:
+        os.close(fd)
+
+
+def test_a_chatty_child_gets_a_larger_pipe_and_loses_no_byte():
+    """A child that fills its 64 KiB pipe faster than we read gets a grown
+    pipe, which it can see on its own stdout."""
+    script = textwrap.dedent("""
+        import fcntl, os, sys
+        block = bytes(range(256)) * 4096  # 1 MiB, a pattern that shows reordering
+        for _ in range(32):
+            sys.stdout.buffer.write(block)
+        sys.stdout.flush()
+        sys.stderr.write("%d" % fcntl.fcntl(1, 1032))  # F_GETPIPE_SZ
+    """)
+    process = Process([sys.executable, "-c", script]).run()
+    assert process.ok, process.dump()
+    assert process.stdout_bytes == bytes(range(256)) * 4096 * 32
+    assert int(process.stderr) == 1 << 20
+
+
 def test_one_hundred_mib_line_without_newline_is_linear():
     lines = []
 
