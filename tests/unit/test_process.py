@@ -374,6 +374,21 @@ def test_non_utf8_output_never_raises_and_keeps_raw_bytes():
     assert p.ok
 
 
+def test_output_read_while_running_then_more_arrives():
+    """stdout_bytes handed out mid-run is a snapshot: later output neither
+    changes it nor is lost from the next read."""
+    p = Process(py("import sys; print('first', flush=True); sys.stdin.readline(); "
+                   "print('second')")).start()
+    assert p.expect("first") is not None
+    snapshot = p.stdout_bytes
+    text_snapshot = p.stdout
+    assert snapshot == b"first\n" and text_snapshot == "first\n"
+    p.write("go\n").wait()
+    assert snapshot == b"first\n"
+    assert p.stdout_bytes == b"first\nsecond\n"
+    assert p.stdout == "first\nsecond\n" and p.stdout() == "first\nsecond\n"
+
+
 def test_multibyte_character_split_between_chunks_is_decoded():
     got = []
 
