@@ -127,6 +127,21 @@ def _signal_pids(pids: Sequence[int], sig: int) -> None:
             pass
 
 
+_MISSING_PRIVSEP = re.compile(r"Missing privilege separation directory: (/\S+)")
+
+
+def _make_privsep_directory(error: str) -> bool:
+    """sshd started by root wants its privilege separation directory
+    (``/run/sshd`` on Debian), which the distribution's service creates at
+    boot and a fresh machine or container may lack. Create it as the service
+    would (root's, 0755); True if that was the trouble and it is fixed."""
+    match = _MISSING_PRIVSEP.search(error)
+    if match is None or os.geteuid() != 0:
+        return False
+    os.makedirs(match.group(1), mode=0o755, exist_ok=True)
+    return True
+
+
 class _ReadinessWatcher(ProcessOutputHandler):
     """Reads sshd's log lines (conductor thread) until one says whether it
     listens: readiness is an event, not a sleep."""
@@ -135,10 +150,13 @@ class _ReadinessWatcher(ProcessOutputHandler):
         super().__init__()
         self.decided = threading.Event()
         self.verdict: Optional[str] = None  # None: listening
+        self.last_line = ""
 
     def read_line(self, process: Any, stream: int, string: str) -> None:
         if self.decided.is_set():
             return
+        if string.strip():
+            self.last_line = string.strip()
         if _LISTENING.search(string):
             self.decided.set()
         elif _FAILED.search(string):
@@ -149,6 +167,8 @@ class _ReadinessWatcher(ProcessOutputHandler):
         super().read(process, stream, string, eof, error)
         if (eof or error) and not self.decided.is_set():
             self.verdict = "sshd exited before listening"
+            if self.last_line:
+                self.verdict += ": %s" % self.last_line
             self.decided.set()
 
 
@@ -356,6 +376,8 @@ class LoopbackTestbed:
         for _ in range(_START_ATTEMPTS):
             port = _free_port()
             error = self._try_start_sshd(port)
+            if error is not None and _make_privsep_directory(error):
+                error = self._try_start_sshd(port)
             if error is None:
                 self.port = port
                 return

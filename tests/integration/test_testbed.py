@@ -3,6 +3,7 @@
 import os
 import re
 import select
+import shutil
 import selectors
 import signal
 import subprocess
@@ -15,6 +16,8 @@ from execo import SshProcess, config
 from execo.testbed import LoopbackTestbed
 
 pytestmark = pytest.mark.timeout(120)
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def exited(pid, timeout=15.0):
@@ -121,3 +124,30 @@ def test_leaving_the_context_also_kills_orphans_of_remote_commands():
         daemon = int(process.stdout)
         assert not exited(daemon, timeout=0)
     assert exited(daemon)
+
+
+def test_a_machine_without_sshds_privilege_separation_directory_gets_one():
+    """A fresh Debian machine or container has no /run/sshd until the ssh
+    service has started once. The test bed is started in a mount namespace
+    of its own whose /run is an empty tmpfs: only it sees the directory
+    missing, every other sshd of this machine keeps its own."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) to hide /run in a mount namespace")
+    script = (
+        "import os, subprocess, sys\n"
+        "sys.path.insert(0, %r)\n"
+        "from execo.testbed import LoopbackTestbed\n"
+        "assert not os.path.exists('/run/sshd')\n"
+        "with LoopbackTestbed(num_hosts=1) as bed:\n"
+        "    result = subprocess.run(['ssh', '-F', bed.ssh_config, 'node-1', 'echo reached'],\n"
+        "                            capture_output=True, text=True, timeout=30,\n"
+        "                            stdin=subprocess.DEVNULL)\n"
+        "    print(result.stdout.strip(), os.path.isdir('/run/sshd'))\n"
+    ) % (REPO,)
+    result = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         'mount -t tmpfs execo-test-run /run && exec "$0" -c "$1"', sys.executable, script],
+        capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["reached", "True"]
+    assert os.path.isdir("/run/sshd")  # the machine's own was never touched
