@@ -293,20 +293,32 @@ class ExpectOutputHandler(ProcessOutputHandler):
         super().__init__()
         self._cond = threading.Condition()
         self._buffers: Dict[Tuple[Any, int], str] = {}
+        # chunks not yet joined to the buffer: joined when an expect looks,
+        # so that output arriving while nobody expects costs one append each
+        # (concatenating every chunk to the buffer would be quadratic).
+        self._pending: Dict[Tuple[Any, int], List[str]] = {}
         self._eof: Dict[Tuple[Any, int], bool] = {}
 
     def start_watching(self, process: Any, stream: int, history: str) -> None:
         with self._cond:
             self._buffers[(process, stream)] = history
+            self._pending[(process, stream)] = []
             self._eof[(process, stream)] = False
 
     def read(self, process: Any, stream: int, string: str, eof: bool, error: bool) -> None:
         key = (process, stream)
         with self._cond:
-            self._buffers[key] = self._buffers.get(key, "") + string
-            if eof or error:
-                self._eof[key] = True
+            if string:
+                self._pending.setdefault(key, []).append(string)
+            self._eof[key] = self._eof.get(key, False) or eof or error
             self._cond.notify_all()
+
+    def _buffer(self, key: Tuple[Any, int]) -> Optional[str]:
+        pending = self._pending.get(key)
+        if pending:
+            self._buffers[key] = self._buffers.get(key, "") + "".join(pending)
+            pending.clear()
+        return self._buffers.get(key)
 
     def expect(self, regexes: Union[str, Pattern, Sequence[Union[str, Pattern]]],
                timeout: Optional[float] = None, only: Optional[Tuple[Any, int]] = None
@@ -324,9 +336,9 @@ class ExpectOutputHandler(ProcessOutputHandler):
         with self._cond:
             while True:
                 matches = {}
-                keys = [only] if only is not None else list(self._buffers)
+                keys = [only] if only is not None else list(self._eof)
                 for key in keys:
-                    buffer = self._buffers.get(key)
+                    buffer = self._buffer(key)
                     if buffer is None:
                         continue
                     for index, regex in enumerate(compiled):

@@ -336,6 +336,33 @@ def test_successive_expects_consume_the_output():
     assert p.expect(r"line (\d)")[1].group(1) == "2"
 
 
+def test_output_after_an_expect_stays_linear():
+    """The expect watcher stays on the stream after its match (the next
+    expect continues from there): output that nobody expects yet must not
+    be concatenated chunk by chunk, which is quadratic."""
+    command = "echo ready; head -c %d /dev/zero" % (128 * 1024 * 1024)
+    start = time.monotonic()
+    Process(command, shell=True).run()
+    plain_time = time.monotonic() - start
+    start = time.monotonic()
+    watched = Process(command, shell=True).start()
+    assert watched.expect("ready", timeout=30)[0] == 0
+    watched.wait()
+    watched_time = time.monotonic() - start
+    assert watched.ok and len(watched.stdout_bytes) == 6 + 128 * 1024 * 1024
+    # quadratic concatenation of ~150 chunks copies ~10 GiB: well over 10x
+    assert watched_time < 6 * plain_time + 1
+
+
+def test_expect_finds_a_match_spread_over_many_chunks():
+    p = Process(py("import sys, time\n"
+                   "for part in ('al', 'pha-', '12', '3\\n'):\n"
+                   "    sys.stdout.write(part); sys.stdout.flush(); time.sleep(0.05)")).start()
+    index, match = p.expect(r"alpha-(\d+)\n", timeout=30)
+    assert index == 0 and match.group(1) == "123"
+    p.wait()
+
+
 def test_expect_on_stderr():
     p = Process(py("import sys; sys.stderr.write('oops 42\\n')")).run()
     assert p.expect(r"oops (\d+)", stream=STDERR)[1].group(1) == "42"
