@@ -8,6 +8,11 @@ Cases (issue #2 targets in brackets):
   capture64  capture 64 MiB of stdout, as bytes                 [>= 0.8x raw throughput]
   text64     the same, read as text (p.stdout; raw: text=True)  [no target; also vs raw bytes]
   roundtrip  one `Process("true").run()`, 200 times in a row    [<= 1.5x raw]
+
+spawn1000 and roundtrip are run twice in each worker: the second run is the
+figure (warmed up, as any long experiment is), the first one is shown as
+"-cold": the first thousand children of a fresh interpreter, which also pay
+for first touching the memory the interpreter grows into.
 """
 
 import argparse
@@ -76,10 +81,14 @@ def case_execo(case):
     raise ValueError(case)
 
 
+REPEATED_CASES = ("spawn1000", "roundtrip")
+
+
 def worker(impl, case):
+    runs = 2 if case in REPEATED_CASES else 1
     if impl == "raw":
-        return case_raw(case)
-    return case_execo(case)  # ours, or 2.8.2 when run by its interpreter
+        return [case_raw(case) for _ in range(runs)]
+    return [case_execo(case) for _ in range(runs)]  # ours, or 2.8.2 by its interpreter
 
 
 def main():
@@ -96,16 +105,20 @@ def main():
     if not args.no_old:
         impls["execo282"] = common.old_execo_python()
     cases = ["spawn1000", "capture64", "text64", "roundtrip"]
-    times = {(impl, case): [] for impl in impls for case in cases}
+    times = {(impl, case): [] for impl in impls
+             for case in cases + [c + "-cold" for c in REPEATED_CASES]}
     for _ in range(args.rounds):
         for case in cases:
             for impl, python in impls.items():
                 if impl == "execo282" and case == "text64":
                     continue  # its capture64 already is text, at 2 MiB/s
                 result = common.run_worker(python, __file__, ["--worker", impl, case])
-                times[(impl, case)].append(result["seconds"])
+                times[(impl, case)].append(result["seconds"][-1])
+                if case in REPEATED_CASES:
+                    times[(impl, case + "-cold")].append(result["seconds"][0])
     rows = []
-    for case in cases:
+    for case in ["spawn1000", "spawn1000-cold", "capture64", "text64", "roundtrip",
+                 "roundtrip-cold"]:
         raw = common.median(times[("raw", case)])
         for impl in impls:
             if not times[(impl, case)]:

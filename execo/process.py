@@ -21,7 +21,7 @@ import subprocess
 import termios
 import threading
 import time
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
 from execo.conductor import TimerHandle, get_conductor
 from execo.config import configuration
@@ -110,10 +110,10 @@ def _our_environment() -> Any:
     return getattr(os.environ, "_data", os.environ)
 
 
-_found_executables: Dict[Tuple[str, str], str] = {}
+_found_executables: Dict[Tuple[str, Union[str, bytes]], str] = {}
 
 
-def _find_executable(name: str, search_path: str) -> Optional[str]:
+def _find_executable(name: str, search_path: Union[str, bytes]) -> Optional[str]:
     """Where a PATH search finds ``name`` (None: nowhere). Hits are
     remembered: otherwise each spawn tries every PATH directory with a
     failing execve. Misses are not, so a program installed later is found."""
@@ -122,6 +122,8 @@ def _find_executable(name: str, search_path: str) -> Optional[str]:
     key = (name, search_path)
     found = _found_executables.get(key)
     if found is None:
+        if isinstance(search_path, bytes):
+            search_path = os.fsdecode(search_path)
         found = shutil.which(name, path=search_path)
         if found is not None:
             if len(_found_executables) > 1024:
@@ -202,6 +204,7 @@ class Process(ProcessBase):
         self._popen: Optional[subprocess.Popen] = None
         self._stdin: Optional[_SharedFd] = None
         self._readers: Dict[int, int] = {}  # fd -> stream
+        self._child_ends: Tuple[int, ...] = ()
         self._read_sizes: Dict[int, int] = {}  # fd -> bytes asked for by each read
         self._pidfd: Optional[int] = None
         self._reaped = False
@@ -278,7 +281,10 @@ class Process(ProcessBase):
         except BaseException:
             _close_quietly(*{out_r, out_w, err_r, err_w, in_r, in_w} - {None})
             raise
-        _close_quietly(*{in_r, out_w, err_w})
+        # Our copies of the child's ends are closed by the conductor, in
+        # _attach: the thread starting processes then makes fewer system
+        # calls, each of which lets the conductor take the GIL from it.
+        self._child_ends = (in_r, out_w, err_w)
         self._pidfd = get_conductor().open_pidfd(self.pid)
         os.set_blocking(out_r, False)
         os.set_blocking(err_r, False)
@@ -296,8 +302,11 @@ class Process(ProcessBase):
                        setsid=True, setsigdef=_DEFAULT_SIGNALS)
         # The PATH search is ours: posix_spawnp would search the PATH of our
         # own environment, not of the child's ``env``.
-        search_path = self.env.get("PATH", os.defpath) if self.env is not None \
-            else os.environ.get("PATH", os.defpath)
+        if self.env is not None:
+            search_path = self.env.get("PATH", os.defpath)
+        else:  # skips os.environ's decoding, as _our_environment does
+            search_path = env.get(b"PATH", os.defpath) if env is not os.environ \
+                else os.environ.get("PATH", os.defpath)
         for attempt in (1, 2):
             executable = _find_executable(argv[0], search_path)
             if executable is None:
@@ -322,6 +331,8 @@ class Process(ProcessBase):
     # ---- conductor thread ---------------------------------------------------
 
     def _attach(self) -> None:
+        _close_quietly(*set(self._child_ends))  # a pty's slave is both stdin and stdout
+        self._child_ends = ()
         conductor = get_conductor()
         for fd in list(self._readers):
             conductor.watch_fd(fd, lambda fd=fd: self._on_readable(fd))

@@ -95,12 +95,24 @@ class ProcessBase(Described):
         self.lifecycle_handlers: List[ProcessLifecycleHandler] = list(lifecycle_handlers or [])
         self.stdout_handlers: List[Any] = list(stdout_handlers or [])
         self.stderr_handlers: List[Any] = list(stderr_handlers or [])
-        self.name = name if name is not None else name_from_cmdline(self.cmd)
+        self._name = name
         self.host = None
         self._lock = threading.RLock()
         self._expect_handlers: Optional[threading.local] = None  # made by expect()
         self._own_expect_handlers: List[ExpectOutputHandler] = []
         self._reset_state()
+
+    @property
+    def name(self) -> str:
+        """For logs and reports: given, or made from the command when first
+        asked for (most processes are never named in a log)."""
+        if self._name is None:
+            self._name = name_from_cmdline(self.cmd)
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
 
     def _reset_state(self) -> None:
         self.started = False
