@@ -204,7 +204,6 @@ class Process(ProcessBase):
         self._popen: Optional[subprocess.Popen] = None
         self._stdin: Optional[_SharedFd] = None
         self._readers: Dict[int, int] = {}  # fd -> stream
-        self._child_ends: Tuple[int, ...] = ()
         self._read_sizes: Dict[int, int] = {}  # fd -> bytes asked for by each read
         self._pidfd: Optional[int] = None
         self._reaped = False
@@ -281,10 +280,7 @@ class Process(ProcessBase):
         except BaseException:
             _close_quietly(*{out_r, out_w, err_r, err_w, in_r, in_w} - {None})
             raise
-        # Our copies of the child's ends are closed by the conductor, in
-        # _attach: the thread starting processes then makes fewer system
-        # calls, each of which lets the conductor take the GIL from it.
-        self._child_ends = (in_r, out_w, err_w)
+        _close_quietly(*{in_r, out_w, err_w})  # a pty's slave is both stdin and stdout
         self._pidfd = get_conductor().open_pidfd(self.pid)
         os.set_blocking(out_r, False)
         os.set_blocking(err_r, False)
@@ -331,8 +327,6 @@ class Process(ProcessBase):
     # ---- conductor thread ---------------------------------------------------
 
     def _attach(self) -> None:
-        _close_quietly(*set(self._child_ends))  # a pty's slave is both stdin and stdout
-        self._child_ends = ()
         conductor = get_conductor()
         for fd in list(self._readers):
             conductor.watch_fd(fd, lambda fd=fd: self._on_readable(fd))
