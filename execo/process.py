@@ -21,7 +21,7 @@ import subprocess
 import termios
 import threading
 import time
-from typing import Any, Dict, List, Optional, Set, Tuple, Union
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from execo.conductor import TimerHandle, get_conductor
 from execo.config import configuration
@@ -110,10 +110,10 @@ def _our_environment() -> Any:
     return getattr(os.environ, "_data", os.environ)
 
 
-_found_executables: Dict[Tuple[str, Union[str, bytes]], str] = {}
+_found_executables: Dict[Tuple[str, str], str] = {}
 
 
-def _find_executable(name: str, search_path: Union[str, bytes]) -> Optional[str]:
+def _find_executable(name: str, search_path: str) -> Optional[str]:
     """Where a PATH search finds ``name`` (None: nowhere). Hits are
     remembered: otherwise each spawn tries every PATH directory with a
     failing execve. Misses are not, so a program installed later is found."""
@@ -122,8 +122,6 @@ def _find_executable(name: str, search_path: Union[str, bytes]) -> Optional[str]
     key = (name, search_path)
     found = _found_executables.get(key)
     if found is None:
-        if isinstance(search_path, bytes):
-            search_path = os.fsdecode(search_path)
         found = shutil.which(name, path=search_path)
         if found is not None:
             if len(_found_executables) > 1024:
@@ -298,11 +296,8 @@ class Process(ProcessBase):
                        setsid=True, setsigdef=_DEFAULT_SIGNALS)
         # The PATH search is ours: posix_spawnp would search the PATH of our
         # own environment, not of the child's ``env``.
-        if self.env is not None:
-            search_path = self.env.get("PATH", os.defpath)
-        else:  # skips os.environ's decoding, as _our_environment does
-            search_path = env.get(b"PATH", os.defpath) if env is not os.environ \
-                else os.environ.get("PATH", os.defpath)
+        search_path = self.env.get("PATH", os.defpath) if self.env is not None \
+            else os.environ.get("PATH", os.defpath)
         for attempt in (1, 2):
             executable = _find_executable(argv[0], search_path)
             if executable is None:
