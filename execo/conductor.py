@@ -10,8 +10,9 @@ request to ``call_soon``/``call_later``, which queue it and write one byte
 to a wake-up pipe. A child's exit is an event like any other thanks to
 pidfds (Linux >= 5.3), so while children sleep and no timer is due, the
 conductor sleeps in ``epoll_wait`` without any periodic wake-up. Where
-pidfds are unavailable, one SIGCHLD handler writes to the wake-up pipe and
-the conductor polls the children it watches with ``waitid(WNOWAIT)``.
+pidfds are unavailable, SIGCHLD wakes it (the wake-up pipe is also the
+signal wake-up fd) and it polls the children it watches with
+``waitid(WNOWAIT)``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ from typing import Any, Callable, Dict, List, Optional
 from execo.log import logger
 
 __all__ = ["Conductor", "TimerHandle", "get_conductor"]
+
+# Longest run of queued requests between two polls of the descriptors, in
+# seconds: a request may take close to a millisecond (a process's spawn
+# does), so a burst of them is cut into slices of a few tens.
+REQUEST_SLICE = 0.02
 
 
 class TimerHandle:
@@ -220,9 +226,16 @@ class Conductor:
                     handle = heapq.heappop(timers)
                     if not handle.cancelled:
                         self._run(handle.callback, *handle.args)
-            while requests:
-                callback, args = requests.popleft()
-                self._run(callback, *args)
+            if requests:
+                # Requests run in slices: a burst of thousands of starts must
+                # not keep the exits and outputs of running children waiting
+                # (nor their descriptors open) until the last one is spawned.
+                slice_end = time.monotonic() + REQUEST_SLICE
+                while requests:
+                    callback, args = requests.popleft()
+                    self._run(callback, *args)
+                    if time.monotonic() >= slice_end:
+                        break
             if self._polled_children:
                 self._poll_children()
 
@@ -265,6 +278,15 @@ class Conductor:
                 previous(signum, frame)
 
         signal.signal(signal.SIGCHLD, on_sigchld)
+        # The kernel sends SIGCHLD to the thread that spawned the child: the
+        # conductor. Python runs handlers in the main thread only, and only
+        # when it runs: blocked in a wait(), it would never write the byte.
+        # The wake-up fd is written by the C handler, in whatever thread.
+        theirs = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        if theirs != -1:  # an event loop's, say: leave it theirs, and poll
+            signal.set_wakeup_fd(theirs)
+            logger.warning("no pidfd, and the signal wake-up fd is taken: child exits are polled")
+            self.call_later(0.05, self._slow_poll)
 
     def _slow_poll(self) -> None:
         self.call_later(0.05, self._slow_poll)

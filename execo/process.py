@@ -1,10 +1,13 @@
 """Process: a local operating-system process, driven asynchronously.
 
-The child is spawned in the calling thread (so ``pid`` is known when
-``start()`` returns, and a missing executable is known at once), then
-handed to the conductor, which watches its pipes and its exit. Everything
-after the spawn (output, exit, timeout, kill escalation) happens in the
-conductor thread.
+``start()`` only queues the spawn: the conductor thread spawns the child,
+then watches its pipes and its exit. Spawning there rather than in the
+caller keeps the two threads from passing the GIL back and forth for every
+child (the spawn holds it while the kernel execs the child), and lets a
+burst of starts interleave with the exits of the children already running,
+so that their descriptors are closed as they go. Whatever needs the child
+itself (``pid``, ``kill()``, ``write()``) waits for that spawn, which comes
+first in the conductor's queue.
 """
 
 from __future__ import annotations
@@ -46,9 +49,10 @@ DRAIN_LIMIT = 1 << 24
 _DEFAULT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ", "SIGXFZ")
                          if hasattr(signal, name))
 
-# Every started, not yet ended local process: killed at interpreter exit.
+# Every spawned, not yet ended local process: killed at interpreter exit.
 _running: Set["Process"] = set()
 _running_lock = threading.Lock()
+_exiting = False  # set at interpreter exit: a child spawned later is killed at once
 
 
 class _SharedFd:
@@ -198,7 +202,10 @@ class Process(ProcessBase):
 
     def _reset_state(self) -> None:
         super()._reset_state()
-        self.pid: Optional[int] = None
+        self._pid: Optional[int] = None
+        # Held from start() until the conductor has tried to spawn the child.
+        self._spawn_gate: Optional[threading.Lock] = None
+        self._queued_spawn: Any = None  # the argv start() decided on, or why it could not
         self._popen: Optional[subprocess.Popen] = None
         self._stdin: Optional[_SharedFd] = None
         self._readers: Dict[int, int] = {}  # fd -> stream
@@ -222,7 +229,7 @@ class Process(ProcessBase):
     # ---- start --------------------------------------------------------------
 
     def start(self) -> "Process":
-        """Spawn the process and return at once (``pid`` is then known).
+        """Have the process spawned, and return at once.
 
         A failure to spawn (missing executable, bad cwd...) is not raised: it
         ends the process with ``error`` and ``error_reason`` set.
@@ -232,20 +239,62 @@ class Process(ProcessBase):
                 return self
             self.started = True
             self.start_date = time.time()
-        conductor = get_conductor()
+            # The command is decided now, from the configuration of this
+            # moment, even though the spawn comes a little later.
+            try:
+                args = self._spawn_args()
+                if not args:
+                    raise ValueError("empty command")
+                self._queued_spawn = args
+            except (OSError, ValueError) as exc:
+                self._queued_spawn = exc
+            gate = threading.Lock()
+            gate.acquire()
+            self._spawn_gate = gate  # last: from now on, _spawn_now may run
+        get_conductor().call_soon(self._spawn_now, gate)
+        return self
+
+    @property
+    def pid(self) -> Optional[int]:
+        """The child's pid (None if it could not be spawned); waits for the
+        spawn if ``start()`` has only just queued it."""
+        self._wait_spawned()
+        return self._pid
+
+    def _wait_spawned(self) -> None:
+        gate = self._spawn_gate
+        if gate is None:
+            return
+        if get_conductor().in_conductor_thread():
+            self._spawn_now(gate)  # queued behind us: do it now
+        else:
+            with gate:
+                pass
+
+    def _spawn_now(self, gate: threading.Lock) -> None:
+        """Conductor thread: spawn the child start() asked for (once: a
+        handler that needed it first may have spawned it already)."""
+        if self._spawn_gate is not gate:
+            return
+        args, self._queued_spawn = self._queued_spawn, None
         try:
-            args = self._spawn_args()
-            if not args:
-                raise ValueError("empty command")
+            if isinstance(args, Exception):
+                raise args
             self._spawn(args)
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
-            reason = self._describe_spawn_error(exc)
-            conductor.call_soon(self._end_unstarted, reason)
-            return self
+            self._spawn_gate = None
+            gate.release()
+            self._end_unstarted(self._describe_spawn_error(exc))
+            return
         with _running_lock:
-            _running.add(self)
-        conductor.call_soon(self._attach)
-        return self
+            exiting = _exiting
+            if not exiting:
+                _running.add(self)
+        self._spawn_gate = None
+        gate.release()
+        self._attach()
+        if exiting:  # the interpreter is ending, and its children with it
+            self.kill(signal.SIGKILL)
 
     def _describe_spawn_error(self, exc: BaseException) -> str:
         if isinstance(exc, FileNotFoundError) and self.cwd and not os.path.isdir(self.cwd):
@@ -272,14 +321,14 @@ class Process(ProcessBase):
                 in_r, in_w = os.pipe()
                 out_r, out_w = os.pipe()
             if self.pty or self.cwd is not None or min(in_r, out_w, err_w) <= 2:
-                self.pid = self._spawn_with_popen(args, in_r, out_w, err_w)
+                self._pid = self._spawn_with_popen(args, in_r, out_w, err_w)
             else:
-                self.pid = self._spawn_with_posix_spawn(args, in_r, out_w, err_w)
+                self._pid = self._spawn_with_posix_spawn(args, in_r, out_w, err_w)
         except BaseException:
             _close_quietly(*{out_r, out_w, err_r, err_w, in_r, in_w} - {None})
             raise
         _close_quietly(*{in_r, out_w, err_w})  # a pty's slave is both stdin and stdout
-        self._pidfd = get_conductor().open_pidfd(self.pid)
+        self._pidfd = get_conductor().open_pidfd(self._pid)
         os.set_blocking(out_r, False)
         os.set_blocking(err_r, False)
         self._readers = {out_r: STDOUT, err_r: STDERR}
@@ -325,7 +374,7 @@ class Process(ProcessBase):
         conductor = get_conductor()
         for fd in list(self._readers):
             conductor.watch_fd(fd, lambda fd=fd: self._on_readable(fd))
-        conductor.watch_exit(self.pid, self._pidfd, self._on_exited)
+        conductor.watch_exit(self._pid, self._pidfd, self._on_exited)
         self._pidfd = None  # owned by the conductor from now on
         if self.timeout is not None:
             self._timeout_timer = conductor.call_later(self.timeout, self._on_timeout)
@@ -380,12 +429,12 @@ class Process(ProcessBase):
     def _on_exited(self) -> None:
         with self._lock:
             try:
-                _, status = os.waitpid(self.pid, 0)
+                _, status = os.waitpid(self._pid, 0)
                 exit_code: Optional[int] = os.waitstatus_to_exitcode(status)
                 reason = None
             except ChildProcessError:
                 exit_code = None
-                reason = "exit status of pid %d lost: reaped outside execo" % self.pid
+                reason = "exit status of pid %d lost: reaped outside execo" % self._pid
             self._reaped = True
         end_date = time.time()
         if self._popen is not None:
@@ -425,9 +474,9 @@ class Process(ProcessBase):
         # its process group id) cannot have been recycled.
         try:
             if self.kill_subprocesses is False:
-                os.kill(self.pid, sig)
+                os.kill(self._pid, sig)
             else:
-                os.killpg(self.pid, sig)
+                os.killpg(self._pid, sig)
         except ProcessLookupError:
             pass
         except PermissionError as exc:
@@ -441,8 +490,9 @@ class Process(ProcessBase):
         ['kill_timeout']``; False/None: never), it gets SIGKILL. A killed
         process is not blamed for its exit code.
         """
+        self._wait_spawned()
         with self._lock:
-            if self.pid is None or self._reaped:
+            if self._pid is None or self._reaped:
                 return self
             self.killed = True
             self._signal(sig)
@@ -461,6 +511,7 @@ class Process(ProcessBase):
         ``write_error`` and is logged, not raised.
         """
         data = s.encode("utf-8") if isinstance(s, str) else bytes(s)
+        self._wait_spawned()
         shared = self._stdin
         fd = shared.acquire() if shared is not None else None
         if fd is None:
@@ -478,6 +529,7 @@ class Process(ProcessBase):
 
     def close_stdin(self) -> "Process":
         """Close stdin, so that a program reading it sees end of file."""
+        self._wait_spawned()
         if self._stdin is not None and not self.pty:
             self._stdin.close()
         return self
@@ -502,14 +554,16 @@ class Process(ProcessBase):
         return args
 
     def _infos(self) -> List[str]:
-        return super()._infos() + ["pid=%s" % (self.pid,)]
+        return super()._infos() + ["pid=%s" % (self._pid,)]
 
 
 def _kill_processes_at_exit() -> None:
     """Children must not outlive an experiment script that forgot them."""
+    global _exiting
     if not configuration.get('kill_childs_at_end', True):
         return
     with _running_lock:
+        _exiting = True
         leftovers = list(_running)
     if not leftovers:
         return

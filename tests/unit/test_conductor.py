@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from execo import Process, ProcessOutputHandler
+from execo import Process, ProcessLifecycleHandler, ProcessOutputHandler
 from execo.conductor import get_conductor
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -178,6 +178,92 @@ def test_one_hundred_mib_line_without_newline_is_linear():
     assert lines == [size]
     # quadratic concatenation of 400 chunks would be ~100x slower
     assert split_time < 10 * plain_time + 1
+
+
+def test_a_burst_of_starts_is_interleaved_with_the_exits_it_causes():
+    """start() only queues the spawn; the conductor spawns in slices and
+    handles the exits in between, so that a burst does not keep every
+    child's descriptors open until the last one is spawned."""
+    alive = [0, 0]  # now, most at once; both touched in the conductor thread only
+
+    class Count(ProcessLifecycleHandler):
+        def start(self, process):
+            alive[0] += 1
+            alive[1] = max(alive)
+
+        def end(self, process):
+            alive[0] -= 1
+
+    count = Count()
+    processes = [Process("true", lifecycle_handlers=[count]).start() for _ in range(2000)]
+    for process in processes:
+        process.wait(60)
+    assert all(p.ended and p.exit_code == 0 for p in processes)
+    assert alive[0] == 0
+    assert alive[1] < 1000, "%d children at once: exits waited for the whole burst" % alive[1]
+
+
+def test_pid_kill_and_write_right_after_start_wait_for_the_spawn():
+    sleeper = Process("sleep 30").start().kill()
+    assert sleeper.wait(10).ended and sleeper.killed and sleeper.exit_signal is not None
+    echo = Process("cat").start().write("queued\n").close_stdin().wait(10)
+    assert echo.stdout == "queued\n" and echo.ok
+    p = Process("sleep 30").start()
+    assert isinstance(p.pid, int) and p.pid > 0
+    p.kill().wait(10)
+    assert Process("true").pid is None  # never started
+
+
+def test_a_conductor_callback_may_start_a_process_and_read_its_pid():
+    """The spawn it queues comes after the callback in the conductor's
+    queue: reading pid there spawns it at once instead of waiting forever."""
+    seen = []
+
+    class StartAnother(ProcessLifecycleHandler):
+        def end(self, process):
+            other = Process("echo other").start()
+            seen.append((other, other.pid))
+
+    Process("true", lifecycle_handlers=[StartAnother()]).run(10)
+    assert seen
+    other, pid = seen[0]
+    assert other.wait(10).ok and other.stdout == "other\n"
+    assert isinstance(pid, int) and pid > 0
+
+
+def test_children_queued_at_interpreter_exit_are_not_left_behind():
+    """At exit, the children already spawned are killed, and those still
+    queued must not be spawned behind that kill's back: a first child that
+    ignores SIGTERM keeps the exit busy for a second while they could be."""
+    marker = "2999.%d" % os.getpid()
+    result = run_script("""
+        from execo import Process
+        stubborn = Process(["sh", "-c", "trap '' TERM; exec sleep %s"]).start()
+        stubborn.pid  # spawned, before the others are queued
+        processes = [Process(["sleep", "%s"]).start() for _ in range(300)]
+        print("queued", flush=True)
+    """ % (marker, marker))
+    assert "queued" in result.stdout, result.stderr
+
+    def survivors():
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open("/proc/%s/cmdline" % entry, "rb") as f:
+                        if f.read() == b"sleep\0" + marker.encode() + b"\0":
+                            found.append(int(entry))
+                except OSError:
+                    pass
+        return found
+
+    deadline = time.monotonic() + 10
+    while survivors() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the script has exited: only the pids are left to watch
+    left = survivors()
+    for pid in left:
+        os.kill(pid, 9)
+    assert not left, "%d children outlived their script" % len(left)
 
 
 def test_children_still_running_are_killed_at_interpreter_exit():
