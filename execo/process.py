@@ -24,6 +24,7 @@ import subprocess
 import termios
 import threading
 import time
+import traceback
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from execo.conductor import TimerHandle, get_conductor
@@ -198,6 +199,9 @@ class Process(ProcessBase):
         self.pty = pty
         self.kill_subprocesses = kill_subprocesses
         self.cwd = cwd
+        if env is not None and not all(isinstance(item, (str, bytes))
+                                       for pair in dict(env).items() for item in pair):
+            raise TypeError("env maps variable names to values, all strings: %r" % (env,))
         self.env = env
 
     def _reset_state(self) -> None:
@@ -281,9 +285,12 @@ class Process(ProcessBase):
             if isinstance(args, Exception):
                 raise args
             self._spawn(args)
-        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        except Exception as exc:  # whatever it is, nobody may wait for this spawn forever
             self._spawn_gate = None
             gate.release()
+            if not isinstance(exc, (OSError, ValueError, subprocess.SubprocessError)):
+                logger.error("unexpected failure spawning %s:\n%s", self.name,
+                             traceback.format_exc())
             self._end_unstarted(self._describe_spawn_error(exc))
             return
         with _running_lock:

@@ -131,6 +131,20 @@ def test_bad_arguments_raise_clear_errors_at_construction():
         Process("true", timeout="soon")
     with pytest.raises(ValueError):
         Process("true", timeout=-1)
+    with pytest.raises(TypeError):
+        Process("true", env={"COUNT": 1})
+
+
+def test_a_spawn_failing_in_an_unexpected_way_ends_the_process(caplog_execo):
+    """Whatever the spawn raises, start()'s caller may not wait for it forever."""
+    class Odd(Process):
+        def _spawn_args(self):
+            return ["true", 1]  # posix_spawn raises TypeError
+
+    p = Odd("true").start()
+    assert p.pid is None
+    assert p.wait(10).ended and p.error and "expected str" in p.error_reason
+    assert "unexpected failure spawning" in caplog_execo.text
 
 
 def test_unbalanced_quotes_are_recorded_as_an_error():
