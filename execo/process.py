@@ -281,24 +281,28 @@ class Process(ProcessBase):
         if self._spawn_gate is not gate:
             return
         args, self._queued_spawn = self._queued_spawn, None
+        exiting = False
         try:
             if isinstance(args, Exception):
                 raise args
             self._spawn(args)
         except Exception as exc:  # whatever it is, nobody may wait for this spawn forever
-            self._spawn_gate = None
-            gate.release()
             if not isinstance(exc, (OSError, ValueError, subprocess.SubprocessError)):
                 logger.error("unexpected failure spawning %s:\n%s", self.name,
                              traceback.format_exc())
-            self._end_unstarted(self._describe_spawn_error(exc))
+            failure: Optional[str] = self._describe_spawn_error(exc)
+        else:
+            failure = None
+            with _running_lock:
+                exiting = _exiting
+                if not exiting:
+                    _running.add(self)
+        finally:
+            self._spawn_gate = None
+            gate.release()
+        if failure is not None:
+            self._end_unstarted(failure)
             return
-        with _running_lock:
-            exiting = _exiting
-            if not exiting:
-                _running.add(self)
-        self._spawn_gate = None
-        gate.release()
         self._attach()
         if exiting:  # the interpreter is ending, and its children with it
             self.kill(signal.SIGKILL)
