@@ -53,7 +53,7 @@ _DEFAULT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ"
 # Every spawned, not yet ended local process: killed at interpreter exit.
 _running: Set["Process"] = set()
 _running_lock = threading.Lock()
-_exiting = False  # set at interpreter exit: a child spawned later is killed at once
+_exiting = False  # set at interpreter exit: from then on, no child is spawned
 
 
 class _SharedFd:
@@ -281,31 +281,39 @@ class Process(ProcessBase):
         if self._spawn_gate is not gate:
             return
         args, self._queued_spawn = self._queued_spawn, None
-        exiting = False
+        failure: Optional[str] = None
+        refused_at_exit = False
         try:
             if isinstance(args, Exception):
                 raise args
-            self._spawn(args)
+            # The spawn and its registration are one step under _running_lock:
+            # the exit's kill then sees every child spawned before it, and no
+            # child is spawned after it (the interpreter could end between a
+            # late spawn and its kill, leaving the child behind).
+            with _running_lock:
+                if _exiting:
+                    failure = "not started: the interpreter is exiting"
+                    refused_at_exit = True
+                else:
+                    self._spawn(args)
+                    _running.add(self)
         except Exception as exc:  # whatever it is, nobody may wait for this spawn forever
             if not isinstance(exc, (OSError, ValueError, subprocess.SubprocessError)):
                 logger.error("unexpected failure spawning %s:\n%s", self.name,
                              traceback.format_exc())
-            failure: Optional[str] = self._describe_spawn_error(exc)
-        else:
-            failure = None
-            with _running_lock:
-                exiting = _exiting
-                if not exiting:
-                    _running.add(self)
+            failure = self._describe_spawn_error(exc)
         finally:
             self._spawn_gate = None
             gate.release()
         if failure is not None:
+            if refused_at_exit:
+                # as quiet as the kill of the children already running: a
+                # script ending with hundreds queued must not print hundreds
+                # of warnings
+                self.nolog_error = True
             self._end_unstarted(failure)
             return
         self._attach()
-        if exiting:  # the interpreter is ending, and its children with it
-            self.kill(signal.SIGKILL)
 
     def _describe_spawn_error(self, exc: BaseException) -> str:
         if isinstance(exc, FileNotFoundError) and self.cwd and not os.path.isdir(self.cwd):
