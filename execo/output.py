@@ -55,29 +55,48 @@ class CapturedOutput:
     large blocks remaps pages instead of copying them) and, once the stream
     has ended, hands that very buffer out as ``bytes``: capturing costs one
     copy of the output, like ``subprocess.run``, and text one decoding more.
+
+    The conductor appends while user threads read: a small lock keeps a view
+    computed before an append from being cached after it (which would hide
+    that chunk for good). Decoding runs outside the lock, so that a reader of
+    a large output never stalls the conductor.
     """
 
-    __slots__ = ("_buffer", "_text", "_bytes")
+    __slots__ = ("_buffer", "_text", "_bytes", "_appends", "_lock")
 
     def __init__(self) -> None:
         self._buffer = io.BytesIO()
         self._text: Optional[OutputString] = EMPTY_OUTPUT
         self._bytes: Optional[bytes] = b""
+        self._appends = 0
+        self._lock = threading.Lock()
 
     def append(self, data: bytes) -> None:
-        self._buffer.write(data)
-        self._text = None
-        self._bytes = None
+        with self._lock:
+            self._buffer.write(data)
+            self._appends += 1
+            self._text = None
+            self._bytes = None
 
     def raw(self) -> bytes:
-        if self._bytes is None:
-            self._bytes = self._buffer.getvalue()
-        return self._bytes
+        with self._lock:
+            if self._bytes is None:
+                self._bytes = self._buffer.getvalue()
+            return self._bytes
 
     def text(self) -> OutputString:
-        if self._text is None:
-            self._text = OutputString(self.raw().decode(ENCODING, DECODE_ERRORS))
-        return self._text
+        with self._lock:
+            text = self._text
+            if text is not None:
+                return text
+            if self._bytes is None:
+                self._bytes = self._buffer.getvalue()
+            data, appends = self._bytes, self._appends
+        text = OutputString(data.decode(ENCODING, DECODE_ERRORS))
+        with self._lock:
+            if self._appends == appends:
+                self._text = text
+        return text
 
 
 def new_decoder() -> codecs.IncrementalDecoder:
@@ -202,11 +221,15 @@ OutputHandler = Union[ProcessOutputHandler, str, int, Any]
 class StreamDispatcher:
     """Delivers one stream's chunks to its capture and its handlers.
 
-    Owned by a process, used only in the conductor thread.
+    `feed` runs in the conductor thread; `add_handler` may run in any thread
+    while output flows. Both hold a lock while they touch the capture, the
+    handler list and the decoder, so that a handler added mid-stream gets
+    every chunk exactly once: in the history it is handed, or as a chunk.
+    Handlers themselves are called outside that lock.
     """
 
     __slots__ = ("process", "stream", "handlers", "capture", "_decoder", "_splitter",
-                 "_opened_paths", "eof")
+                 "_opened_paths", "eof", "_lock", "_tail")
 
     def __init__(self, process: Any, stream: int, handlers: List[OutputHandler],
                  capture: Optional[CapturedOutput]) -> None:
@@ -214,26 +237,65 @@ class StreamDispatcher:
         self.stream = stream
         self.handlers = handlers  # the process's live list: users may append to it
         self.capture = capture
-        self._decoder: Optional[codecs.IncrementalDecoder] = None  # made on first use
+        # The decoder exists only while handlers receive text; when it is
+        # made again, the last bytes of the stream (_tail) put it back on a
+        # character boundary, so a character cut between two chunks survives.
+        self._decoder: Optional[codecs.IncrementalDecoder] = None
+        self._tail = b""
         self._splitter: Optional[LineSplitter] = None
         self._opened_paths: Dict[str, Any] = {}
         self.eof = False
+        self._lock = threading.Lock()
+
+    def _new_decoder(self) -> codecs.IncrementalDecoder:
+        decoder = new_decoder()
+        if self._tail:
+            decoder.decode(self._tail)  # only its unfinished character is kept
+        return decoder
+
+    def add_handler(self, handler: OutputHandler, backtrack: bool,
+                    prepare: Optional[Any] = None) -> None:
+        """Append ``handler``; if ``prepare`` is given, first call it with the
+        text the handler will not get as chunks (all the captured output if
+        ``backtrack``, else nothing), and whether the stream has ended."""
+        with self._lock:
+            if handler in self.handlers:
+                return
+            if prepare is not None:
+                history = ""
+                if backtrack and self.capture is not None:
+                    if self.eof:
+                        history = self.capture.text()
+                    else:
+                        decoder = self._decoder if self._decoder is not None else self._new_decoder()
+                        unfinished = len(decoder.getstate()[0])
+                        raw = self.capture.raw()
+                        history = (self.capture.text() if not unfinished
+                                   else raw[:len(raw) - unfinished].decode(ENCODING, DECODE_ERRORS))
+                prepare(history, self.eof)
+            self.handlers.append(handler)
 
     def feed(self, data: bytes, eof: bool = False, error: bool = False) -> None:
-        if self.eof:
-            return
-        if data and self.capture is not None:
-            self.capture.append(data)
-        if eof or error:
-            self.eof = True
-        handlers = self.handlers
-        if not handlers:
-            return
-        if self._decoder is None:
-            self._decoder = new_decoder()
-        text = self._decoder.decode(data, final=eof or error)
+        final = eof or error
+        with self._lock:
+            if self.eof:
+                return
+            if data and self.capture is not None:
+                self.capture.append(data)
+            if final:
+                self.eof = True
+            handlers = list(self.handlers)
+            if not handlers:
+                self._decoder = None  # out of step from now on: remade when needed
+            elif self._decoder is None:
+                self._decoder = self._new_decoder()  # from the bytes before this chunk
+            if data:
+                self._tail = data[-3:] if len(data) >= 3 else (self._tail + data)[-3:]
+            if not handlers:
+                return
+            text = self._decoder.decode(data, final=final)
         line_handlers = None
-        for handler in list(handlers):
+        for handler in handlers:
             if reads_lines_only(handler):
                 if line_handlers is None:
                     line_handlers = []
@@ -244,14 +306,14 @@ class StreamDispatcher:
             if self._splitter is None:
                 self._splitter = LineSplitter()
             lines = self._splitter.feed(text)
-            if eof or error:
+            if final:
                 last = self._splitter.flush()
                 if last is not None:
                     lines.append(last)
             for line in lines:
                 for handler in line_handlers:
                     handler.read_line(self.process, self.stream, line)
-        if eof or error:
+        if final:
             for path in list(self._opened_paths):
                 _SharedFile.release(path)
             self._opened_paths.clear()

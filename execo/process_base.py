@@ -361,14 +361,13 @@ class ProcessBase(Described):
             self._own_expect_handlers.append(handler)
         handlers = self.stdout_handlers if stream == STDOUT else self.stderr_handlers
         if handler not in handlers:
-            with self._lock:
-                history = ""
-                if backtrack:
-                    history = self.stdout if stream == STDOUT else self.stderr
+            def prepare(history: str, ended: bool) -> None:
                 handler.start_watching(self, stream, history)
-                if self._dispatchers[stream].eof:
+                if ended:
                     handler.read(self, stream, "", True, False)
-                handlers.append(handler)
+            # the dispatcher hands the history and adds the handler in one
+            # step: output arriving meanwhile is neither lost nor seen twice
+            self._dispatchers[stream].add_handler(handler, backtrack, prepare)
         return handler
 
     # ---- display ------------------------------------------------------------
