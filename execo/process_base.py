@@ -324,7 +324,9 @@ class ProcessBase(Described):
         the stream ends first, which also sets ``expect_fail``. Each thread
         searches from the end of its previous match; the first search starts
         at the beginning of the output if ``backtrack``, else at the next
-        output.
+        output. The search runs on each arrival, and output arrives in
+        pieces of any size: a regex that ends where more of the same could
+        follow (``(\\d+)``) may match only part of it.
         """
         if timeout is False:
             timeout = self.default_expect_timeout
