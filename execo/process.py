@@ -54,6 +54,7 @@ _DEFAULT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ"
 _running: Set["Process"] = set()
 _running_lock = threading.Lock()
 _exiting = False  # set at interpreter exit: from then on, no child is spawned
+_refusal_logged = False  # the first child refused at exit is logged, the others not
 
 
 class _SharedFd:
@@ -278,6 +279,7 @@ class Process(ProcessBase):
     def _spawn_now(self, gate: threading.Lock) -> None:
         """Conductor thread: spawn the child start() asked for (once: a
         handler that needed it first may have spawned it already)."""
+        global _refusal_logged
         if self._spawn_gate is not gate:
             return
         args, self._queued_spawn = self._queued_spawn, None
@@ -307,9 +309,14 @@ class Process(ProcessBase):
             gate.release()
         if failure is not None:
             if refused_at_exit:
-                # as quiet as the kill of the children already running: a
-                # script ending with hundreds queued must not print hundreds
-                # of warnings
+                # One warning says it (a late cleanup command would otherwise
+                # vanish silently); the others are as quiet as the kill of the
+                # children already running, or a script ending with hundreds
+                # queued would print hundreds of warnings.
+                if not _refusal_logged:
+                    _refusal_logged = True
+                    logger.warning("%s not started, nor any process after it: the "
+                                   "interpreter is exiting", self.name)
                 self.nolog_error = True
             self._end_unstarted(failure)
             return
