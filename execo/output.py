@@ -15,7 +15,7 @@ import os
 import re
 import threading
 import time
-from typing import Any, Dict, List, Optional, Pattern, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple, Union
 
 STDOUT = 1
 STDERR = 2
@@ -254,7 +254,7 @@ class StreamDispatcher:
         return decoder
 
     def add_handler(self, handler: OutputHandler, backtrack: bool,
-                    prepare: Optional[Any] = None) -> None:
+                    prepare: Optional[Callable[[str, bool], None]] = None) -> None:
         """Append ``handler``; if ``prepare`` is given, first call it with the
         text the handler will not get as chunks (all the captured output if
         ``backtrack``, else nothing), and whether the stream has ended."""
@@ -285,13 +285,12 @@ class StreamDispatcher:
             if final:
                 self.eof = True
             handlers = list(self.handlers)
-            if not handlers:
-                self._decoder = None  # out of step from now on: remade when needed
-            elif self._decoder is None:
+            if handlers and self._decoder is None:
                 self._decoder = self._new_decoder()  # from the bytes before this chunk
             if data:
                 self._tail = data[-3:] if len(data) >= 3 else (self._tail + data)[-3:]
             if not handlers:
+                self._decoder = None  # out of step from now on: remade when needed
                 return
             text = self._decoder.decode(data, final=final)
         line_handlers = None

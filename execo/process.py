@@ -12,7 +12,6 @@ first in the conductor's queue.
 
 from __future__ import annotations
 
-import atexit
 import errno
 import fcntl
 import functools
@@ -25,8 +24,9 @@ import termios
 import threading
 import time
 import traceback
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
+from execo import children
 from execo.conductor import TimerHandle, get_conductor
 from execo.config import configuration
 from execo.log import logger, style
@@ -49,12 +49,6 @@ DRAIN_LIMIT = 1 << 24
 
 _DEFAULT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ", "SIGXFZ")
                          if hasattr(signal, name))
-
-# Every spawned, not yet ended local process: killed at interpreter exit.
-_running: Set["Process"] = set()
-_running_lock = threading.Lock()
-_exiting = False  # set at interpreter exit: from then on, no child is spawned
-_refusal_logged = False  # the first child refused at exit is logged, the others not
 
 
 class _SharedFd:
@@ -279,7 +273,6 @@ class Process(ProcessBase):
     def _spawn_now(self, gate: threading.Lock) -> None:
         """Conductor thread: spawn the child start() asked for (once: a
         handler that needed it first may have spawned it already)."""
-        global _refusal_logged
         if self._spawn_gate is not gate:
             return
         args, self._queued_spawn = self._queued_spawn, None
@@ -288,17 +281,9 @@ class Process(ProcessBase):
         try:
             if isinstance(args, Exception):
                 raise args
-            # The spawn and its registration are one step under _running_lock:
-            # the exit's kill then sees every child spawned before it, and no
-            # child is spawned after it (the interpreter could end between a
-            # late spawn and its kill, leaving the child behind).
-            with _running_lock:
-                if _exiting:
-                    failure = "not started: the interpreter is exiting"
-                    refused_at_exit = True
-                else:
-                    self._spawn(args)
-                    _running.add(self)
+            if not children.spawn_unless_exiting(self, lambda: self._spawn(args)):
+                failure = "not started: the interpreter is exiting"
+                refused_at_exit = True
         except Exception as exc:  # whatever it is, nobody may wait for this spawn forever
             if not isinstance(exc, (OSError, ValueError, subprocess.SubprocessError)):
                 logger.error("unexpected failure spawning %s:\n%s", self.name,
@@ -309,15 +294,7 @@ class Process(ProcessBase):
             gate.release()
         if failure is not None:
             if refused_at_exit:
-                # One warning says it (a late cleanup command would otherwise
-                # vanish silently); the others are as quiet as the kill of the
-                # children already running, or a script ending with hundreds
-                # queued would print hundreds of warnings.
-                if not _refusal_logged:
-                    _refusal_logged = True
-                    logger.warning("%s not started, nor any process after it: the "
-                                   "interpreter is exiting", self.name)
-                self.nolog_error = True
+                self.nolog_error = True  # said once, by spawn_unless_exiting
             self._end_unstarted(failure)
             return
         self._attach()
@@ -473,8 +450,7 @@ class Process(ProcessBase):
         for timer in (self._timeout_timer, self._force_kill_timer):
             if timer is not None:
                 timer.cancel()
-        with _running_lock:
-            _running.discard(self)
+        children.forget(self)
         self._set_ended(exit_code, reason, end_date)
 
     def _end_unstarted(self, reason: str) -> None:
@@ -581,26 +557,3 @@ class Process(ProcessBase):
 
     def _infos(self) -> List[str]:
         return super()._infos() + ["pid=%s" % (self._pid,)]
-
-
-def _kill_processes_at_exit() -> None:
-    """Children must not outlive an experiment script that forgot them."""
-    global _exiting
-    if not configuration.get('kill_childs_at_end', True):
-        return
-    with _running_lock:
-        _exiting = True
-        leftovers = list(_running)
-    if not leftovers:
-        return
-    for process in leftovers:
-        process.kill(auto_force_kill_timeout=False)
-    deadline = time.monotonic() + 1.0
-    for process in leftovers:
-        process._ended_event.wait(max(0.0, deadline - time.monotonic()))
-    for process in leftovers:
-        if not process.ended:
-            process.kill(signal.SIGKILL)
-
-
-atexit.register(_kill_processes_at_exit)
