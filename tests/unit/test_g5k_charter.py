@@ -9,7 +9,6 @@ the weeks of the DST changes, that this changes none of 2.8.2's answers.
 """
 
 import datetime
-import os
 
 import pytest
 
