@@ -139,29 +139,38 @@ def _fill_site_from_api(site: str, site_planning: Dict[str, Any],
 
 # ---- OAR's database -------------------------------------------------------------------------
 
-_ALIVE_RESOURCES_SQL = """
-SELECT DISTINCT type, network_address, vlan, subnet_address
-FROM resources
-WHERE state <> 'Dead' AND maintenance <> 'YES'
-"""
+# Grid5000's OAR has the vlan, subnet_address and maintenance properties;
+# a plain OAR may lack them: they are read only where they exist.
+_OPTIONAL_COLUMNS = ('vlan', 'subnet_address', 'maintenance')
 
-# one row per job placed by the scheduler: its predicted (or actual) start,
-# its walltime, and the hosts, VLANs and subnets OAR gave it in the gantt
-_GANTT_JOBS_SQL = """
+
+def _alive_resources_sql(columns: Iterable[str]) -> str:
+    vlan, subnet, maintenance = (name if name in columns else 'NULL'
+                                 for name in _OPTIONAL_COLUMNS)
+    return ("SELECT DISTINCT type, network_address, %s, %s FROM resources "
+            "WHERE state <> 'Dead' AND %s IS DISTINCT FROM 'YES'" % (vlan, subnet, maintenance))
+
+
+def _gantt_jobs_sql(columns: Iterable[str]) -> str:
+    """One row per job placed by the scheduler: its predicted (or actual)
+    start, its end, and the hosts, VLANs and subnets OAR gave it in the gantt."""
+    vlan, subnet, _ = ('resource.' + name if name in columns else 'NULL::text'
+                       for name in _OPTIONAL_COLUMNS)
+    return """
 SELECT prediction.start_time,
        prediction.start_time + moldable.moldable_walltime,
        array_agg(DISTINCT resource.network_address),
-       array_agg(DISTINCT resource.vlan),
-       array_agg(DISTINCT resource.subnet_address)
+       array_agg(DISTINCT %s),
+       array_agg(DISTINCT %s)
 FROM jobs job
 JOIN moldable_job_descriptions moldable ON moldable.moldable_job_id = job.job_id
 JOIN gantt_jobs_predictions prediction ON prediction.moldable_job_id = moldable.moldable_id
 JOIN gantt_jobs_resources placed ON placed.moldable_job_id = moldable.moldable_id
 JOIN resources resource ON resource.resource_id = placed.resource_id
 WHERE job.state IN ('Waiting', 'Launching', 'Running')
-  AND (%(all_queues)s OR job.queue_name <> 'besteffort')
+  AND (%%(all_queues)s OR job.queue_name <> 'besteffort')
 GROUP BY job.job_id, prediction.start_time, moldable.moldable_walltime
-"""
+""" % (vlan, subnet)
 
 
 def _pgsql_connect(site: str) -> Any:
@@ -182,7 +191,10 @@ def _pgsql_connect(site: str) -> Any:
 def _fill_site_from_pgsql(site: str, site_planning: Dict[str, Any],
                           ignore_besteffort: bool) -> None:
     with _pgsql_connect(site) as connection, connection.cursor() as cursor:
-        cursor.execute(_ALIVE_RESOURCES_SQL)
+        cursor.execute("SELECT column_name FROM information_schema.columns "
+                       "WHERE table_name = 'resources'")
+        columns = {row[0] for row in cursor.fetchall()}
+        cursor.execute(_alive_resources_sql(columns))
         for kind, address, vlan, subnet in cursor.fetchall():
             if kind == 'default':
                 _host_entry(site_planning, address)
@@ -190,11 +202,11 @@ def _fill_site_from_pgsql(site: str, site_planning: Dict[str, Any],
                 site_planning['vlans']['kavlan-%s' % (vlan,)] = {'busy': [], 'free': []}
             elif kind == 'subnet' and 'subnets' in site_planning:
                 site_planning['subnets'][subnet] = {'busy': [], 'free': []}
-        cursor.execute(_GANTT_JOBS_SQL, {'all_queues': not ignore_besteffort})
+        cursor.execute(_gantt_jobs_sql(columns), {'all_queues': not ignore_besteffort})
         for start, end, hosts, vlans, subnets in cursor.fetchall():
             interval = job_interval(start, end)
             _mark_hosts(site_planning, hosts or [], interval)
-            for vlan in vlans or []:
+            for vlan in [v for v in vlans or [] if v is not None]:
                 _mark_vlan(site_planning, vlan, interval)
             _mark_subnets(site_planning, subnets or [], interval)
 
