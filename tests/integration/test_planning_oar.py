@@ -182,3 +182,42 @@ def test_specs_from_a_slot_reserve_on_oar(oar_api, jobs_to_delete):
     info = get_oar_job_info(job_id, site)
     assert info['state'] == 'Waiting'
     assert int(info['start_date']) == int(slot[0])
+
+
+def test_end_to_end_slot_after_real_jobs_is_reserved_and_started_by_oar(oar_api, jobs_to_delete):
+    """Occupy 4 of the 6 nodes, ask for 5: the slot starts when the job's
+    hosts are free again (its end plus 2.x's 121 s cleaning margin), OAR
+    accepts a reservation there and starts it on hosts the slot had free;
+    the same request a margin earlier, inside the job, is refused."""
+    from execo_g5k.planning import distribute_hosts
+    g5k_configuration['planning_source'] = 'api'
+    # short, since the slot comes only 121 s after the job's end
+    occupying = _submit(jobs_to_delete, 'nodes=4', '0:00:05')
+    assert wait_oar_job_start(occupying, 'nancy', timeout=WAIT)
+    info = get_oar_job_info(occupying, 'nancy')
+    job_end = int(info['start_date']) + 5
+    now = int(time.time())
+    planning = get_planning(['nancy'], starttime=now, endtime=now + 3600)
+    slots = compute_slots(planning, '0:01:00', include_hosts=True)
+    start, _, free = find_free_slot(slots, {'grid5000': 5})
+    assert start == job_end + 121
+    free_hosts = {host for host, count in free.items() if count == 1 and '-' in host}
+    assert len(free_hosts) >= 5
+    (submission, site), = get_jobs_specs(distribute_hosts(dict(free), {'grid5000': 5}),
+                                         name='execo-e2e')
+    submission.walltime = '0:01:00'
+    # job_end + 11 s: inside OAR's 60 s security time after the job
+    early = submission.copy(reservation_date=start - 110, name='execo-e2e-early')
+    (early_id, _), = oarsub([(early, site)])
+    if early_id is not None:
+        jobs_to_delete.append((early_id, site))
+        time.sleep(2)
+        assert get_oar_job_info(early_id, site)['state'] in ('Error', 'toError')
+    submission.reservation_date = start
+    (job_id, _), = oarsub([(submission, site)])
+    assert job_id is not None
+    jobs_to_delete.append((job_id, site))
+    assert wait_oar_job_start(job_id, site, timeout=start - time.time() + 60)
+    started = get_oar_job_info(job_id, site)
+    assert abs(started['start_date'] - start) <= 30
+    assert set(started['nodes']) <= free_hosts and len(started['nodes']) == 5
