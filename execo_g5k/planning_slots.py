@@ -80,8 +80,10 @@ def _usable_ranges(free: Sequence[Interval], limits: Sequence[float], walltime: 
     count = len(limits)
     ranges = []
     for start, end in free:
+        if end - start < walltime:   # most gaps between jobs: nothing to search
+            continue
         low = bisect_left(limits, start)
-        high = bisect_right(limits, end - walltime)
+        high = bisect_right(limits, end - walltime, low)
         # the test is on t + walltime <= end: settle float rounding on that form
         while high < count and limits[high] + walltime <= end:
             high += 1
@@ -132,6 +134,15 @@ def _vlan_number(name: str) -> int:
     return int(name.split('-')[1])
 
 
+def _walltime_seconds(walltime: Duration) -> float:
+    """Seconds, typed as 2.x types them: an integral "H:M:S" string gives an
+    int (slot ends are then ints), numbers and timedeltas a float."""
+    seconds = get_seconds(walltime)
+    if isinstance(walltime, str) and ':' in walltime and float(seconds).is_integer():
+        return int(seconds)
+    return seconds
+
+
 def compute_slots(planning: Planning, walltime: Duration,
                   excluded_elements: Optional[Iterable[str]] = None,
                   include_hosts: bool = False) -> List[Slot]:
@@ -149,7 +160,7 @@ def compute_slots(planning: Planning, walltime: Duration,
     >>> find_free_slot(slots, {'griffon': 4})[0]                  # doctest: +SKIP
     1924300800
     """
-    walltime = get_seconds(walltime)
+    walltime = _walltime_seconds(walltime)
     if excluded_elements is not None:
         remove_excluded(planning, excluded_elements)
     limits = slot_limits(planning)

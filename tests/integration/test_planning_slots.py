@@ -115,7 +115,12 @@ def _request_parts(resources):
 def assert_same(mine, old):
     assert len(mine) == len(old)
     for m, o in zip(mine, old):
-        assert m['slots'] == o['slots']
+        # the same JSON: values and their types (an int end stays an int)
+        assert len(m['slots']) == len(o['slots'])
+        differing = [(i, mine_slot, old_slot) for i, (mine_slot, old_slot)
+                     in enumerate(zip(m['slots'], o['slots']))
+                     if json.dumps(mine_slot, sort_keys=True) != json.dumps(old_slot, sort_keys=True)]
+        assert not differing, str(differing[0])[:2000]
         assert m['planning_after'] == o['planning_after']
         assert m['max_resources'] == o['max_resources']
         for mc, oc in zip(m['choices'], o['choices']):
