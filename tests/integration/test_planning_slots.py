@@ -187,3 +187,16 @@ def test_twenty_random_plannings_give_2_8_2s_answers(api_topology):
     assert any(k.endswith('.grid5000.fr') for r in mine for k in r['slots'][0][2])
     assert any(c['free'] == [None, None, None] for r in mine for c in r['choices'])
     assert any('specs' in c for r in mine for c in r['choices'])
+
+
+def test_gantt_and_slots_pictures_are_png_files(api_topology, tmp_path):
+    pytest.importorskip('matplotlib')
+    from execo_g5k.planning import draw_gantt, draw_slots
+    api_topology(SMALL_TOPOLOGY)
+    planning = random_planning(SMALL_TOPOLOGY, seed=3, n_jobs=60, start=START, days=1)
+    slots = compute_slots(copy.deepcopy(planning), '1:00:00')
+    for path in (draw_gantt(planning, outfile=str(tmp_path / 'gantt.png')),
+                 draw_slots(slots, outfile=str(tmp_path / 'slots'))):
+        with open(path, 'rb') as picture:
+            assert picture.read(8) == b'\x89PNG\r\n\x1a\n'
+    assert {'gantt.png', 'slots.png'} <= {p.name for p in tmp_path.iterdir()}
