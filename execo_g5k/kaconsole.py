@@ -143,6 +143,10 @@ class KaconsoleProcess(Process):
         super()._reset_state()
         self.connected = False
         self.connection_error: Optional[str] = None
+        # set by KaconsoleProcessLifecycleHandler once logged in on a getty
+        self.logged_in = threading.Event()
+        self.login_finished = threading.Event()  # logged in or failed
+        self.login_error: Optional[str] = None
         self._carrier: Optional[Process] = None
 
     # ---- spawning: the frontend machinery decides ssh or not -----------
@@ -300,11 +304,13 @@ class KaconsoleProcessLifecycleHandler(ProcessLifecycleHandler):
     previous user left open, and making getty print its prompt), then the
     user at ``login: `` and the password at ``Password: ``. Credentials:
     the process's ``console_connection_params`` if it has them, else the
-    ones given here (2.x's defaults: root / grid5000). ``start`` is called
-    from the conductor thread, so the dialogue runs in a thread of its own;
-    ``logged_in`` (an Event set on the process) tells when it is done, and
-    ``login_error`` why it failed. Everything is bounded by the process's
-    ``connection_timeout``.
+    ones given here (2.x's defaults: root / grid5000). Logged in means the
+    shell ``prompt`` showed after the password. ``start`` is called from
+    the conductor thread, so the dialogue runs in a thread of its own; the
+    process's ``logged_in`` event is set when it succeeded,
+    ``login_finished`` when it is over either way, and ``login_error`` says
+    why it failed. Everything is bounded by the
+    process's ``connection_timeout``.
     """
 
     def __init__(self, user: str = 'root', password: str = 'grid5000') -> None:
@@ -312,8 +318,6 @@ class KaconsoleProcessLifecycleHandler(ProcessLifecycleHandler):
         self.password = password
 
     def start(self, p: Any) -> None:
-        p.logged_in = threading.Event()
-        p.login_error = None
         threading.Thread(target=self._log_in, args=(p,), daemon=True,
                          name="kaconsole-login %s" % (getattr(p, 'console_host', p),)).start()
 
@@ -339,9 +343,15 @@ class KaconsoleProcessLifecycleHandler(ProcessLifecycleHandler):
                         prompt.strip(), p.console_host.address)
                     return
                 p.write(answer + "\n")
-            p.logged_in.set()
+            index, _ = p.expect([p.prompt, r"Login incorrect"], timeout=remaining())
+            if index == 0:
+                p.logged_in.set()
+            else:
+                p.login_error = "login as %r on the console of %s %s" % (
+                    user, p.console_host.address, "refused" if index == 1 else "timed out")
         except Exception as exc:  # reported on the process, not lost in a thread
             p.login_error = "login on the console failed: %s" % (exc,)
         finally:
             if p.login_error:
                 logger.warning("%s %s", style.emph("kaconsole3:"), p.login_error)
+            p.login_finished.set()

@@ -32,9 +32,11 @@ from execo.output import ProcessOutputHandler, StreamDispatcher
 from execo.process_base import ProcessBase, ProcessLifecycleHandler
 from execo.time_utils import format_duration, get_seconds
 from execo_g5k.config import g5k_configuration
-from execo_g5k.frontend import frontend_process, get_host_frontend_site
+from execo_g5k.frontend import (frontend_process, get_default_frontend,  # noqa: F401 (2.x paths)
+                                get_frontend_host, get_host_frontend_site)
 from execo_g5k.hostnames import get_host_shortname, split_host_name
 from execo_g5k.kaconsole import KaconsoleProcess, KaconsoleProcessLifecycleHandler
+from execo_g5k.utils import get_kavlan_host_name  # noqa: F401 (2.x path)
 
 __all__ = ["Deployment", "FrontendPrefixWrapper", "KaconsoleProcess",
            "KaconsoleProcessLifecycleHandler", "Kadeployer", "deploy", "kadeploy_command",

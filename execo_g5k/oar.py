@@ -35,7 +35,8 @@ from execo.log import logger
 from execo.process import Process
 from execo.time_utils import Date, Duration, Timer, get_seconds, get_unixts, sleep
 from execo_g5k.config import g5k_configuration
-from execo_g5k.frontend import frontend_process, resolve_timeout
+from execo_g5k.frontend import (frontend_process, get_frontend_host,  # noqa: F401 (2.x path)
+                                resolve_timeout)
 from execo_g5k.oar_submission import (OarSubmission, format_oar_date, format_oar_duration,
                                       get_oarsub_commandline, oar_date_to_unixts,
                                       oar_duration_to_seconds, oarsub_command_line)
