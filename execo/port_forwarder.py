@@ -141,19 +141,27 @@ class PortForwarder(SshProcess):
         connections; raise `ProcessesFailed` if it does not within
         ``forwarding_timeout``."""
         timeout = self.forwarding_timeout
-        for _ in range(_MAX_PORT_TRIES):
-            self.start()
-            self._settled.wait(timeout)
-            if self.forwarding.is_set() and not self.ended:
-                return self
-            if self.ended and self._lost_port_race():
-                self.reset()
-                self.local_port = get_port()
-                continue
-            break
-        self.kill()
-        self.wait(timeout)
-        raise ProcessesFailed([self])
+        # a lost race for a port is retried, not worth a warning; any
+        # failure of the setup is raised anyway
+        quiet = self.nolog_exit_code, self.nolog_error
+        self.nolog_exit_code = self.nolog_error = True
+        try:
+            for _ in range(_MAX_PORT_TRIES):
+                self.start()
+                self._settled.wait(timeout)
+                if self.forwarding.is_set() and not self.ended:
+                    return self
+                if self.ended and self._lost_port_race():
+                    self.reset()
+                    self.local_port = get_port()
+                    continue
+                break
+            self.kill()
+            self.wait(timeout)
+            raise ProcessesFailed([self])
+        finally:
+            # from now on, a forward that breaks is worth a warning
+            self.nolog_exit_code, self.nolog_error = quiet
 
     def __enter__(self) -> "PortForwarder":
         return self.wait_forwarding()
