@@ -85,7 +85,12 @@ def oar_date_to_unixts(date: Union[str, float, int]) -> float:
         offset = datetime.timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
         zone = datetime.timezone(offset if sign == '+' else -offset)
     else:
-        zone = zoneinfo.ZoneInfo(OAR_TIME_ZONE)
+        try:
+            zone = zoneinfo.ZoneInfo(OAR_TIME_ZONE)
+        except zoneinfo.ZoneInfoNotFoundError:
+            raise RuntimeError("reading OAR dates needs the time zone %s: install the "
+                               "system's time zone data (Debian: apt install tzdata) or "
+                               "pip install tzdata" % (OAR_TIME_ZONE,)) from None
     moment = datetime.datetime(int(year), int(month), int(day), int(hour), int(minute),
                                int(second), tzinfo=zone)
     return moment.timestamp() + (float(fraction) if fraction else 0.0)
