@@ -18,9 +18,10 @@ from tests.old_execo_g5k import run_old_g5k
 PARIS_ENV = {"TZ": "Europe/Paris"}
 START = int(datetime.datetime(2027, 1, 1, tzinfo=datetime.timezone.utc).timestamp())
 HOURS = 2 * 366 * 24  # two years, 2027 and 2028 (a leap year)
-# the weeks around the DST changes of 2027 (28 March, 31 October)
-DST_WEEKS = [int(datetime.datetime(2027, 3, 25, tzinfo=datetime.timezone.utc).timestamp()),
-             int(datetime.datetime(2027, 10, 28, tzinfo=datetime.timezone.utc).timestamp())]
+# three days around each DST change of 2027 (Sunday 28 March, Sunday 31 October):
+# Saturday, the change, and the Monday's charter hours
+DST_WEEKS = [int(datetime.datetime(2027, 3, 27, tzinfo=datetime.timezone.utc).timestamp()),
+             int(datetime.datetime(2027, 10, 30, tzinfo=datetime.timezone.utc).timestamp())]
 
 NO_FORK = r'''
 import datetime, time
@@ -78,7 +79,7 @@ def test_every_hour_of_two_years_equals_2_8_2(machine_tz, monkeypatch):
 
 
 def test_patched_helpers_equal_forking_ones():
-    dates = [week + 1800 * i for week in DST_WEEKS for i in range(7 * 48)]
+    dates = [week + 1800 * i for week in DST_WEEKS for i in range(3 * 48)]
     patched = run_old_g5k(NO_FORK + SWEEP, {"dates": dates, "spans": SPANS}, env=PARIS_ENV)
     forking = run_old_g5k(SWEEP, {"dates": dates, "spans": SPANS}, env=PARIS_ENV)
     assert patched == forking
@@ -86,7 +87,7 @@ def test_patched_helpers_equal_forking_ones():
 
 
 def test_charter_time_does_not_depend_on_the_machine_time_zone():
-    dates = [week + 1800 * i for week in DST_WEEKS for i in range(7 * 48)]
+    dates = [week + 1800 * i for week in DST_WEEKS for i in range(3 * 48)]
     old = run_old_g5k("from execo_g5k.charter import g5k_charter_time\n"
                       "print(json.dumps([g5k_charter_time(t) for t in DATA]))",
                       dates, env={"TZ": "UTC"})
