@@ -134,9 +134,18 @@ def _site_cluster_of(name: str) -> Tuple[Optional[str], Optional[str]]:
         return None, None
 
 
+def _short(name: str) -> str:
+    try:
+        return get_host_shortname(name)
+    except (TypeError, ValueError):
+        return name
+
+
 def _restrict(planning: Planning, elements: set) -> Planning:
-    """Keep the hosts named by ``elements`` (by site, cluster, or name) and
-    drop the resources left empty; VLANs are kept whole."""
+    """Keep the hosts named by ``elements`` (by site, cluster, or name, short
+    or long: OAR may know its hosts by either) and drop the resources left
+    empty; VLANs are kept whole."""
+    elements = elements | {_short(element) for element in elements}
     for site_planning in planning.values():
         for resource in list(site_planning):
             if resource == 'vlans':
@@ -145,7 +154,7 @@ def _restrict(planning: Planning, elements: set) -> Planning:
             for name in list(names):
                 site, cluster = _site_cluster_of(name)
                 if not (site in elements or cluster in elements or name in elements
-                        or get_host_shortname(name) in elements):
+                        or _short(name) in elements):
                     del names[name]
             if not names:
                 del site_planning[resource]
