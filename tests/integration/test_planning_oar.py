@@ -24,6 +24,10 @@ from g5k_oar_api import G5kOarApiStandin, real_oar_reader, static_oar_reader
 from oar_frontends import OarFrontends, oar_testbed_or_skip, run_as_user
 
 WAIT = 90
+# OAR keeps every job's hosts SCHEDULER_JOB_SECURITY_TIME (60 s here) after its
+# walltime; 2.x's planning adds its margin after the jobs it sees, not after
+# the one being placed: slots are looked for with this much more walltime
+OAR_SECURITY = 60
 RENNES_NODES = {str(i): {'resource_id': i, 'network_address': 'paravance-%d' % i,
                          'type': 'default', 'state': 'Alive', 'cluster': 'paravance'}
                 for i in (1, 2, 3)}
@@ -132,8 +136,13 @@ def test_postgresql_and_api_give_the_same_planning(oar_api, jobs_to_delete, monk
     monkeypatch.setitem(g5k_configuration, 'planning_source', 'api')
     running = _submit(jobs_to_delete, 'nodes=1', '0:20:00')
     assert wait_oar_job_start(running, 'nancy', timeout=WAIT)
-    in_one_hour = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(time.time() + 3600))
-    _submit(jobs_to_delete, 'nodes=3', '0:30:00', reservation_date=in_one_hour)
+    # a reservation in the future, where OAR has room for it (the OAR is shared)
+    ahead = int(time.time()) + 600
+    slots = compute_slots(get_planning(['nancy'], starttime=ahead, endtime=ahead + 86400),
+                          30 * 60 + OAR_SECURITY)
+    reserved = find_free_slot(slots, {'nancy': 3})[0]
+    assert reserved is not None
+    _submit(jobs_to_delete, 'nodes=3', '0:30:00', reservation_date=reserved)
     start = int(time.time())
     # other tests share this OAR: a job of theirs may start between the two
     # readings; they must agree on a quiet pair of readings
@@ -170,7 +179,7 @@ def test_specs_from_a_slot_reserve_on_oar(oar_api, jobs_to_delete):
     g5k_configuration['planning_source'] = 'api'
     start = time.time() + 120
     planning = get_planning(['griffon'], starttime=start, endtime=start + 3 * 3600)
-    slots = compute_slots(planning, '0:10:00')
+    slots = compute_slots(planning, 10 * 60 + OAR_SECURITY)
     slot = find_free_slot(slots, {'griffon': 2})
     assert slot[0] is not None
     (submission, site), = get_jobs_specs({'griffon': 2}, name='execo-planning-test')
@@ -200,7 +209,7 @@ def test_end_to_end_slot_after_real_jobs_is_reserved_and_started_by_oar(oar_api,
     now = int(time.time())
     assert now < job_end - 5, 'the occupying job was seen running too late'
     planning = get_planning(['nancy'], starttime=now, endtime=now + 3600)
-    slots = compute_slots(planning, '0:01:00', include_hosts=True)
+    slots = compute_slots(planning, 60 + OAR_SECURITY, include_hosts=True)
     start, _, free = find_free_slot(slots, {'grid5000': 5})
     ours = (now, job_end + 121)
     foreign = [host for cluster in planning['nancy'].values() for host, el in cluster.items()
