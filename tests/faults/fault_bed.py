@@ -51,7 +51,7 @@ def fault_connection_params():
 
 
 class FaultServer:
-    """One running `fault_sshd.py` in one mode; ``events`` are its stdout lines."""
+    """One running `fault_sshd.py` in one mode, its stdout read as it comes."""
 
     def __init__(self, mode, host_key):
         self.mode = mode
@@ -62,7 +62,11 @@ class FaultServer:
         self.pid = self.process.pid
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        port_line = self.wait_event(r"port (\d+)", _STARTUP_TIMEOUT)
+        try:
+            port_line = self.wait_event(r"port (\d+)", _STARTUP_TIMEOUT)
+        except BaseException:
+            self.stop()
+            raise
         self.port = int(re.match(r"port (\d+)", port_line).group(1))
         self.host = Host("127.0.0.1", port=self.port)
 
