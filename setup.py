@@ -22,7 +22,7 @@ setup(
         "g5k": ["requests", "keyring"],
         # execo_g5k.planning: OAR's database as a planning source, pictures
         "planning": ["psycopg[binary]", "matplotlib"],
-        "test": ["pytest", "pytest-timeout", "requests", "keyring", "keyrings.alt",
+        "test": ["pytest", "pytest-timeout", "requests", "keyring", "keyrings.alt", "paramiko",
                  "psycopg[binary]", "matplotlib"],
         "doc": ["sphinx"],
     },
