@@ -6,6 +6,9 @@ cluster, and execo's own tests run against the real ``ssh``/``scp``/
 
 - `LoopbackTestbed`: one sshd on 127.0.0.1 posing as N hosts (no
   privilege needed, zero latency, every host the same address).
+- `EmulatedTestbed`: a cluster emulated with network namespaces, one per
+  host, each with its own sshd, links of limited bandwidth, latency and
+  loss, sites, and faults injected on demand (needs root).
 
 >>> with LoopbackTestbed(num_hosts=3) as testbed:  # doctest: +SKIP
 ...     testbed.install()
@@ -17,7 +20,10 @@ to use it.
 """
 
 from execo.testbed.cli import main
+from execo.testbed.emulated import EmulatedTestbed, TestbedUnavailable
 from execo.testbed.loopback import LoopbackTestbed
 from execo.testbed.sshd import SSHD
+from execo.testbed.topology import Topology, TopologyError
 
-__all__ = ["LoopbackTestbed", "SSHD", "main"]
+__all__ = ["LoopbackTestbed", "EmulatedTestbed", "TestbedUnavailable", "Topology",
+           "TopologyError", "SSHD", "main"]

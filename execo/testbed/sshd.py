@@ -18,7 +18,7 @@ from execo.output import ProcessOutputHandler
 from execo.process import Process
 
 __all__ = ["SSHD", "READY_TIMEOUT", "generate_keys", "sshd_config_lines", "start_sshd",
-           "make_privsep_directory"]
+           "launch_sshd", "await_sshd", "make_privsep_directory"]
 
 SSHD = "/usr/sbin/sshd"  # sshd insists on being started by absolute path
 READY_TIMEOUT = 15.0
@@ -118,23 +118,35 @@ class _ReadinessWatcher(ProcessOutputHandler):
             self.decided.set()
 
 
-def start_sshd(argv: Sequence[str], log_path: str, addresses: int = 1,
-               name: str = "sshd") -> Tuple[Optional[Process], Optional[str]]:
-    """Start ``argv`` (an sshd in the foreground, logging to stderr) and
-    wait until it listens on ``addresses`` addresses.
-
-    Returns (the running process, None), or (None, why it did not start).
-    The log goes to ``log_path`` through the conductor, which keeps reading
-    it: a full stderr pipe would freeze sshd.
-    """
+def launch_sshd(argv: Sequence[str], log_path: str, addresses: int = 1,
+                name: str = "sshd") -> Tuple[Process, Any]:
+    """Start ``argv`` (an sshd in the foreground, logging to stderr); give
+    the process and what `await_sshd` needs. Many can be launched before
+    any is awaited. The log goes to ``log_path`` through the conductor,
+    which keeps reading it: a full stderr pipe would freeze sshd."""
     watcher = _ReadinessWatcher(addresses)
     sshd = Process(list(argv), default_stderr_handler=False,
                    stderr_handlers=[log_path, watcher],
                    nolog_exit_code=True, nolog_error=True, name=name)
     sshd.start()
+    return sshd, watcher
+
+
+def await_sshd(sshd: Process, watcher: Any, log_path: str) -> Optional[str]:
+    """None once ``sshd`` listens on all its addresses, else why not (it is
+    then killed)."""
     if not watcher.decided.wait(READY_TIMEOUT):
         watcher.verdict = "no 'Server listening' line within %ss" % READY_TIMEOUT
     if watcher.verdict is None:
-        return sshd, None
+        return None
     sshd.kill(signal.SIGKILL).wait(READY_TIMEOUT)
-    return None, "%s (log: %s)" % (sshd.error_reason or watcher.verdict, log_path)
+    return "%s (log: %s)" % (sshd.error_reason or watcher.verdict, log_path)
+
+
+def start_sshd(argv: Sequence[str], log_path: str, addresses: int = 1,
+               name: str = "sshd") -> Tuple[Optional[Process], Optional[str]]:
+    """Start an sshd and wait until it listens on ``addresses`` addresses:
+    (the running process, None), or (None, why it did not start)."""
+    sshd, watcher = launch_sshd(argv, log_path, addresses, name)
+    error = await_sshd(sshd, watcher, log_path)
+    return (sshd, None) if error is None else (None, error)
