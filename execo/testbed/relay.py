@@ -28,6 +28,7 @@ import collections
 import ctypes
 import json
 import os
+import selectors
 import socket
 import sys
 from typing import Any, Deque, Dict, Optional, Tuple
@@ -68,6 +69,20 @@ class DelayModel:
         return total
 
 
+class _Lateness:
+    """How late timers fire in this process: a moving average, bounded."""
+
+    def __init__(self) -> None:
+        self.estimate = 0.0
+
+    def observe(self, late: float) -> None:
+        late = min(max(late, 0.0), 0.002)
+        self.estimate += 0.05 * (late - self.estimate)
+
+
+_lateness = _Lateness()
+
+
 class _Direction:
     """One direction of a relayed connection: chunks held until due."""
 
@@ -78,7 +93,7 @@ class _Direction:
         self.held: Deque[Tuple[float, Optional[bytes]]] = collections.deque()
         self.held_bytes = 0
         self.timer: Optional[asyncio.TimerHandle] = None
-        self.closed = False
+        self.requested = 0.0
 
     def push(self, due: float, data: Optional[bytes]) -> None:
         """Queue ``data`` (None: end of stream) to be sent at ``due``."""
@@ -91,17 +106,23 @@ class _Direction:
 
     def _arm(self) -> None:
         if self.timer is None and self.held and self.sink is not None:
-            self.timer = self.loop.call_at(self.held[0][0], self._flush)
+            # ask to be woken a little early: a loaded machine wakes a
+            # sleeping process late, and that lateness would add to every
+            # delay (~0.3 ms per direction measured here, 6 % of a 10 ms RTT)
+            self.requested = self.held[0][0] - _lateness.estimate
+            self.timer = self.loop.call_at(self.requested, self._flush)
 
     def _flush(self) -> None:
         self.timer = None
         now = self.loop.time()
-        while self.held and self.held[0][0] <= now and self.sink is not None:
+        _lateness.observe(now - self.requested)
+        # what falls due before the next wake-up could come is due now
+        horizon = now + _lateness.estimate
+        while self.held and self.held[0][0] <= horizon and self.sink is not None:
             _, data = self.held.popleft()
             if data is None:
                 if self.sink.can_write_eof():
                     self.sink.write_eof()
-                self.closed = True
                 continue
             self.held_bytes -= len(data)
             if not self.sink.is_closing():
@@ -257,10 +278,17 @@ async def _serve() -> None:
 
 
 def main() -> int:
+    # select(2) takes timeouts in microseconds, epoll(7) in milliseconds,
+    # rounded up: with epoll every chunk would be held up to 1 ms too long
+    # (~1 ms more per round trip, 10 % of a 10 ms one). A bed keeps well
+    # under select's 1024 descriptors.
+    loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
     try:
-        asyncio.run(_serve())
+        loop.run_until_complete(_serve())
     except KeyboardInterrupt:
         pass
+    finally:
+        loop.close()
     return 0
 
 
