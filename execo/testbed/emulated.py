@@ -266,7 +266,7 @@ class EmulatedTestbed(TestbedBase):
                 self._configure_end(self.namespaces[host], self.addresses[host])
         for key in self._links:
             self._apply_shaping(key)
-        self._apply_filters(self._links.values())
+        self._apply_filters(self._links.values(), initial=True)
 
     @staticmethod
     def _configure_switch(namespace: str, ports: Iterable[str]) -> None:
@@ -288,7 +288,7 @@ class EmulatedTestbed(TestbedBase):
             for namespace, device in ((link.ns_a, link.dev_a), (link.ns_b, link.dev_b)):
                 netns.tc_batch(netns.shaping_commands(device, link.spec.rate)[1:], namespace)
 
-    def _apply_filters(self, links: Iterable[_Link]) -> None:
+    def _apply_filters(self, links: Iterable[_Link], initial: bool = False) -> None:
         touched = {namespace for link in links for namespace in (link.ns_a, link.ns_b)}
         for namespace in sorted(touched):
             devices: Dict[str, Tuple[bool, float]] = {}
@@ -296,7 +296,7 @@ class EmulatedTestbed(TestbedBase):
                 for end_ns, device in ((link.ns_a, link.dev_a), (link.ns_b, link.dev_b)):
                     if end_ns == namespace and (link.cut or link.spec.loss > 0):
                         devices[device] = (link.cut, link.spec.loss)
-            if devices or self._started:
+            if devices or not initial:
                 netns.nft_apply(netns.filter_table(devices), namespace)
 
     # ---- sshds and the relay ------------------------------------------------
