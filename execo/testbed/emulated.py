@@ -109,6 +109,9 @@ class EmulatedTestbed(TestbedBase):
       ``connection_params``, so that they win over execo's defaults.
     :param workdir: where keys, configs and logs go (default: a new
       temporary directory, removed on exit).
+    :param relay: serve ssh through the latency relay (default: when some
+      link has a delay or ``relayed_ports`` are given); True to be able to
+      `degrade` a delay later, or to compare like with like.
 
     Attributes once started: ``hosts``, ``sites`` (site name → hosts),
     ``addresses`` (host → address), ``namespaces`` (host → namespace name),
@@ -121,7 +124,7 @@ class EmulatedTestbed(TestbedBase):
                  rate: Any = None, delay: Any = None, loss: Any = None,
                  relayed_ports: Sequence[int] = (), ssh_options: Optional[Mapping[str, Any]] = None,
                  workdir: Optional[str] = None, client_options: Optional[Dict[str, str]] = None,
-                 source_bashrc: bool = False) -> None:
+                 source_bashrc: bool = False, relay: Optional[bool] = None) -> None:
         super().__init__()
         if topology is None:
             link = {key: value for key, value in (("rate", rate), ("delay", delay),
@@ -140,7 +143,10 @@ class EmulatedTestbed(TestbedBase):
         self.sites: Dict[str, List[str]] = {site.name: list(site.hosts)
                                             for site in topology.sites}
         self.relayed_ports = tuple(int(port) for port in relayed_ports)
-        self.use_relay = topology.has_delay() or bool(self.relayed_ports)
+        self.use_relay = (topology.has_delay() or bool(self.relayed_ports)) if relay is None \
+            else relay
+        if self.use_relay is False and topology.has_delay():
+            raise ValueError("a topology with a delay needs the relay (relay=False given)")
         self.ssh_options = dict(ssh_options or {})
         self.client_options = dict(client_options or {})
         self.source_bashrc = source_bashrc
