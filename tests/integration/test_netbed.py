@@ -325,12 +325,16 @@ print(statistics.median(times))
 
 def measure_rtt(bed, host, rounds=20):
     """Median of TCP round trips from the frontend to ``host``'s port 7007
-    (through the relay, as ssh's are)."""
-    server = subprocess.Popen(bed.netns_command(host, [sys.executable, "-c", _ECHO_SERVER]),
+    (through the relay, as ssh's are). The echo server and the client are
+    the measuring apparatus: at the relay's low real-time priority, so
+    that a loaded machine's scheduling delays count as little as possible."""
+    nice = ["chrt", "-f", "1"]
+    server = subprocess.Popen(bed.netns_command(host, nice + [sys.executable, "-c",
+                                                              _ECHO_SERVER]),
                               stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout.readline() == "listening\n"
-        client = subprocess.run(bed.netns_command("frontend", [
+        client = subprocess.run(bed.netns_command("frontend", nice + [
             sys.executable, "-c", _RTT_CLIENT, bed.addresses[host], str(rounds)]),
             capture_output=True, text=True, timeout=60)
         assert client.returncode == 0, client.stderr
@@ -340,6 +344,20 @@ def measure_rtt(bed, host, rounds=20):
         server.wait()
 
 
+def assert_rtt(bed, host, expected, attempts=5):
+    """The median of 20 round trips is within 10 % of ``expected``, in one
+    of a few attempts: a loaded machine only ever adds to a round trip
+    (every process on the path must be woken up), so the quietest attempt
+    is the one that shows the emulation; none may be faster than asked."""
+    medians = []
+    for _ in range(attempts):
+        medians.append(measure_rtt(bed, host))
+        assert medians[-1] > 0.9 * expected, medians
+        if medians[-1] < 1.1 * expected:
+            return
+    pytest.fail("RTT to %s: medians %s, expected %.4f s +-10 %%" % (host, medians, expected))
+
+
 def test_emulated_latency_is_the_rtt_asked_for_and_can_be_changed():
     require_emulation()
     topology = {"sites": {"a": {"hosts": 1, "link": {"delay": "4ms"}},
@@ -347,10 +365,10 @@ def test_emulated_latency_is_the_rtt_asked_for_and_can_be_changed():
                 "backbone": {"delay": "1ms"}, "frontend": {"link": {"delay": "0.5ms"}}}
     with EmulatedTestbed(topology, relayed_ports=(7007,)) as bed:
         # frontend -> node-1: 0.5 + 1 (site a's uplink) + 4 ms, each way
-        assert measure_rtt(bed, "node-1") == pytest.approx(0.011, rel=0.1)
-        assert measure_rtt(bed, "node-2") == pytest.approx(0.007, rel=0.1)
+        assert_rtt(bed, "node-1", 0.011)
+        assert_rtt(bed, "node-2", 0.007)
         bed.degrade("node-2", delay="24ms")
-        assert measure_rtt(bed, "node-2") == pytest.approx(0.051, rel=0.1)
+        assert_rtt(bed, "node-2", 0.051)
         start = time.monotonic()
         assert SshProcess("true", "node-2", connection_params=bed.connection_params
                           ).run(timeout=30).ok
