@@ -12,6 +12,9 @@ log a warning::
     .. doc-example: config-file   (the text of a ~/.execo.conf.py: loaded by
                                    a fresh interpreter, not run here)
     .. doc-example: not-run WHY   (shown only; WHY is mandatory)
+    .. doc-example: root          (run as root only: the emulated test bed;
+                                   CI runs as root, where it is never skipped)
+    .. doc-example: root-may-warn (the same, and execo may log warnings)
 
 Blocks in other languages (``console``, ``text``...) are never run.
 """
@@ -30,7 +33,9 @@ RUN = "run"
 MAY_WARN = "may-warn"
 CONFIG_FILE = "config-file"
 NOT_RUN = "not-run"
-MODES = (RUN, MAY_WARN, CONFIG_FILE, NOT_RUN)
+ROOT = "root"
+ROOT_MAY_WARN = "root-may-warn"
+MODES = (RUN, MAY_WARN, CONFIG_FILE, NOT_RUN, ROOT, ROOT_MAY_WARN)
 
 _DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\. code-block::\s*(?P<language>\S+)\s*$")
 _MARKER = re.compile(r"^\s*\.\. doc-example:\s*(?P<mode>\S+)\s*(?P<reason>.*?)\s*$")
