@@ -36,22 +36,19 @@ import signal
 import sys
 import tempfile
 import threading
-import time
-from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from execo.log import logger
 from execo.process import Process
 from execo.testbed import netns
 from execo.testbed.base import TestbedBase, connection_params_for, ssh_host_entry
-from execo.testbed.procs import signal_pids
+from execo.testbed.faults import FRONTEND, FaultInjection, Link
 from execo.testbed.sshd import (READY_TIMEOUT, SSHD, await_sshd, generate_keys, launch_sshd,
                                 sshd_config_lines)
-from execo.testbed.topology import LinkSpec, Topology
+from execo.testbed.topology import Topology
 
 __all__ = ["EmulatedTestbed", "TestbedUnavailable", "emulation_unavailable_reason"]
 
-_FRONTEND = "frontend"
 _FRONTEND_ADDRESS = "198.18.0.1"
 _PREFIX_LENGTH = 15
 _TOOLS = (("ip", "iproute2"), ("tc", "iproute2"), ("nft", "nftables"), ("nc", "netcat-openbsd"),
@@ -78,20 +75,7 @@ def emulation_unavailable_reason() -> Optional[str]:
     return None
 
 
-@dataclass
-class _Link:
-    """A veth pair: ``dev_a`` in namespace ``ns_a``, ``dev_b`` in ``ns_b``."""
-
-    ns_a: str
-    dev_a: str
-    ns_b: str
-    dev_b: str
-    spec: LinkSpec
-    original: LinkSpec
-    cut: bool = False
-
-
-class EmulatedTestbed(TestbedBase):
+class EmulatedTestbed(FaultInjection, TestbedBase):
     """A context manager owning an emulated cluster: namespaces, links,
     sshds, the latency relay, its files. Needs root.
 
@@ -135,7 +119,7 @@ class EmulatedTestbed(TestbedBase):
         elif not isinstance(topology, Topology):
             topology = Topology.from_dict(topology)
         self.topology = topology
-        names = set(topology.hosts) | {_FRONTEND}
+        names = set(topology.hosts) | {FRONTEND}
         clash = [site.name for site in topology.sites if site.name in names]
         if clash:
             raise ValueError("site name(s) %s are also host names or 'frontend'" % clash)
@@ -162,7 +146,7 @@ class EmulatedTestbed(TestbedBase):
         self._prefix = ""
         self._switches: Dict[str, str] = {}
         self._core = ""
-        self._links: Dict[str, _Link] = {}
+        self._links: Dict[str, Link] = {}
         self._sshds: Dict[str, Process] = {}
         self._relay: Optional[Process] = None
         self._frozen: Dict[str, List[int]] = {}
@@ -244,15 +228,15 @@ class EmulatedTestbed(TestbedBase):
             commands.append("netns add %s" % self.namespaces[host])
         # veths are created straight inside the namespaces: none ever
         # exists in this machine's own
-        self._links[_FRONTEND] = _Link(self.frontend_namespace, "eth0", self._core, "fe",
+        self._links[FRONTEND] = Link(self.frontend_namespace, "eth0", self._core, "fe",
                                        self.topology.frontend_link,
                                        self.topology.frontend_link)
         for index, site in enumerate(self.topology.sites):
             switch = self._switches[site.name]
-            self._links[site.name] = _Link(switch, "uplink", self._core, "s%d" % (index + 1),
+            self._links[site.name] = Link(switch, "uplink", self._core, "s%d" % (index + 1),
                                            self.topology.backbone, self.topology.backbone)
             for host in site.hosts:
-                self._links[host] = _Link(self.namespaces[host], "eth0", switch,
+                self._links[host] = Link(self.namespaces[host], "eth0", switch,
                                           "p%s" % self.namespaces[host][len(prefix) + 1:],
                                           site.link, site.link)
         for link in self._links.values():
@@ -294,7 +278,7 @@ class EmulatedTestbed(TestbedBase):
             for namespace, device in ((link.ns_a, link.dev_a), (link.ns_b, link.dev_b)):
                 netns.tc_batch(netns.shaping_commands(device, link.spec.rate)[1:], namespace)
 
-    def _apply_filters(self, links: Iterable[_Link], initial: bool = False) -> None:
+    def _apply_filters(self, links: Iterable[Link], initial: bool = False) -> None:
         touched = {namespace for link in links for namespace in (link.ns_a, link.ns_b)}
         for namespace in sorted(touched):
             devices: Dict[str, Tuple[bool, float]] = {}
@@ -338,7 +322,7 @@ class EmulatedTestbed(TestbedBase):
                                     % (len(errors), "; ".join(errors[:3])))
 
     def _delay_message(self) -> Dict[str, Any]:
-        links = {_FRONTEND_ADDRESS: [-1, self._links[_FRONTEND].spec.delay]}
+        links = {_FRONTEND_ADDRESS: [-1, self._links[FRONTEND].spec.delay]}
         for index, site in enumerate(self.topology.sites):
             for host in site.hosts:
                 links[self.addresses[host]] = [index, self._links[host].spec.delay]
@@ -406,115 +390,8 @@ class EmulatedTestbed(TestbedBase):
     def netns_command(self, target: str, argv: Sequence[str]) -> List[str]:
         """``argv`` run inside ``target``'s namespace (a host or
         'frontend'): to start a server or a client there by hand."""
-        name = self.frontend_namespace if target == _FRONTEND else self.namespaces[target]
+        name = self.frontend_namespace if target == FRONTEND else self.namespaces[target]
         return ["ip", "netns", "exec", name] + list(argv)
-
-    # ---- faults -------------------------------------------------------------
-
-    def _targets(self, target: str) -> List[str]:
-        if target in self._links:
-            return [target]
-        raise KeyError("%r is no host, site or 'frontend' of this bed" % target)
-
-    def _record(self, what: str, target: str) -> None:
-        self.events.append((time.time(), what, target))
-        logger.info("test bed: %s %s", what, target)
-
-    def partition(self, target: str) -> "EmulatedTestbed":
-        """Cut ``target`` off: a host (its link), a site (its uplink: the
-        site's hosts still reach each other, nothing else) or 'frontend'.
-        Packets are dropped silently both ways, as with a pulled cable:
-        connections hang until a keepalive or a timeout ends them."""
-        with self._lock:
-            link = self._links[self._targets(target)[0]]
-            link.cut = True
-            self._apply_filters([link])
-            self._record("partition", target)
-        return self
-
-    def heal(self, target: Optional[str] = None) -> "EmulatedTestbed":
-        """Undo `partition` of ``target`` (None: of everything)."""
-        with self._lock:
-            keys = list(self._links) if target is None else self._targets(target)
-            links = [self._links[key] for key in keys if self._links[key].cut]
-            for link in links:
-                link.cut = False
-            self._apply_filters(links)
-            self._record("heal", target or "all")
-        return self
-
-    def freeze(self, target: str) -> "EmulatedTestbed":
-        """SIGSTOP every process of a host (or of each host of a site): its
-        kernel still answers TCP, nothing else does, as with a hung node."""
-        with self._lock:
-            for host in self._hosts_of(target):
-                pids = netns.netns_pids(self.namespaces[host])
-                signal_pids(pids, signal.SIGSTOP)
-                self._frozen.setdefault(host, []).extend(pids)
-            self._record("freeze", target)
-        return self
-
-    def thaw(self, target: Optional[str] = None) -> "EmulatedTestbed":
-        """SIGCONT what `freeze` stopped on ``target`` (None: everywhere)."""
-        with self._lock:
-            hosts = list(self._frozen) if target is None else self._hosts_of(target)
-            for host in hosts:
-                pids = set(self._frozen.pop(host, []))
-                pids.update(netns.netns_pids(self.namespaces[host]))
-                signal_pids(sorted(pids), signal.SIGCONT)
-            self._record("thaw", target or "all")
-        return self
-
-    def _hosts_of(self, target: str) -> List[str]:
-        if target in self.sites:
-            return list(self.sites[target])
-        if target in self.namespaces:
-            return [target]
-        raise KeyError("%r is no host or site of this bed" % target)
-
-    def degrade(self, target: str, rate: Any = None, delay: Any = None,
-                loss: Any = None) -> "EmulatedTestbed":
-        """Change the limits of ``target``'s link (a host, a site's uplink,
-        or 'frontend'); only what is given changes; `restore` undoes it.
-        A delay needs the relay, started with the bed when its topology has
-        a delay or ``relayed_ports`` were given."""
-        changes = {key: value for key, value in (("rate", rate), ("delay", delay),
-                                                  ("loss", loss)) if value is not None}
-        with self._lock:
-            key = self._targets(target)[0]
-            if "delay" in changes and self._relay is None:
-                raise ValueError("this bed has no latency relay: start it with a delay in "
-                                 "its topology (even 0) or with relayed_ports")
-            self._set_spec(key, self._links[key].spec.changed(**changes))
-            self._record("degrade", "%s %s" % (target, changes))
-        return self
-
-    def restore(self, target: Optional[str] = None) -> "EmulatedTestbed":
-        """Give ``target``'s link (None: every link) its original limits."""
-        with self._lock:
-            keys = list(self._links) if target is None else self._targets(target)
-            for key in keys:
-                if self._links[key].spec != self._links[key].original:
-                    self._set_spec(key, self._links[key].original)
-            self._record("restore", target or "all")
-        return self
-
-    def _set_spec(self, key: str, spec: LinkSpec) -> None:
-        link = self._links[key]
-        old, link.spec = link.spec, spec
-        if spec.rate != old.rate:
-            for namespace, device in ((link.ns_a, link.dev_a), (link.ns_b, link.dev_b)):
-                commands = netns.shaping_commands(device, spec.rate)
-                netns.tc_batch(commands if old.rate is not None else commands[1:], namespace)
-        if spec.loss != old.loss:
-            self._apply_filters([link])
-        if spec.delay != old.delay and self._relay is not None:
-            self._relay.write(json.dumps(self._delay_message()) + "\n")
-            self._relay.expect("updated\n", timeout=READY_TIMEOUT)
-
-    def link_spec(self, target: str) -> LinkSpec:
-        """The current limits of ``target``'s link."""
-        return self._links[self._targets(target)[0]].spec
 
     def __repr__(self) -> str:
         return "EmulatedTestbed(hosts=%d, sites=%d, ssh_config=%r)" % (

@@ -9,7 +9,6 @@ of 198.18.0.0/15 inside the namespaces these tests create are used.
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
