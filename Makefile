@@ -6,7 +6,7 @@ PIP_FLAGS := $(shell $(PYTHON) -c "import os, sysconfig; print('--break-system-p
 PIP := $(PYTHON) -m pip install -q $(PIP_FLAGS) --root-user-action=ignore
 APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 # what the library needs at run time: ssh clients, an sshd for the loopback test bed, taktuk
-RUNTIME_DEBS := python3 python3-pip python3-venv openssh-client openssh-server taktuk
+RUNTIME_DEBS := python3 python3-pip python3-venv openssh-client openssh-server taktuk tzdata
 # iproute2, nftables, netcat-openbsd: the emulated test bed (namespaces, tc, nft, ProxyCommand)
 TEST_DEBS := $(RUNTIME_DEBS) clustershell pdsh procps iproute2 openssl nftables netcat-openbsd
 
@@ -28,7 +28,7 @@ demo:
 
 test-deps:
 	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get update -q && $(APT) $(TEST_DEBS); fi
-	$(PIP) pytest pytest-timeout requests keyring keyrings.alt sphinx
+	$(PIP) pytest pytest-timeout requests keyring keyrings.alt sphinx paramiko
 
 test:
 	$(PYTHON) -m pytest -q -rs tests
