@@ -19,7 +19,7 @@ import os
 import threading
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
-from execo_engine.sweep_state import StateDirectory, SweepStateError, allow_classes
+from execo_engine.sweep_state import Held, StateDirectory, SweepStateError, allow_classes
 
 __all__ = ["HashableDict", "sweep", "geom", "igeom", "sweep_stats", "ParamSweeper",
            "SweepStateError", "allow_classes"]
@@ -188,6 +188,7 @@ class ParamSweeper:
         self._inprogress: Set[Any] = set()      # as on disk
         self._skipped: Set[Any] = set()
         self._done_mark: Tuple[int, int, int] = (-1, -1, 0)   # dev, inode, bytes read
+        self._held: Optional[Held] = None       # the files, while in _synced
         self.set_sweeps(sweeps, save_sweeps)
 
     # -- reading the shared state ------------------------------------
@@ -195,24 +196,28 @@ class ParamSweeper:
     @contextlib.contextmanager
     def _synced(self, full: bool = False) -> Iterator[int]:
         """Hold the directory, with this sweeper up to date with the disk."""
-        with self._lock, self._state.transaction() as done_fd:
-            stat = os.fstat(done_fd)
+        with self._lock, self._state.transaction() as held:
+            stat = os.fstat(held.done_fd)
             dev, ino, read = self._done_mark
             if full or (dev, ino) != (stat.st_dev, stat.st_ino) or stat.st_size < read:
-                self._reload_done(done_fd, stat)
+                self._reload_done(held, stat)
             else:
-                records, end = self._state.locked_read_done(done_fd, read)
+                records, end = self._state.locked_read_done(held, read)
                 self._done_mark = (dev, ino, end)
                 self._add_done(records)
-            self._set_inprogress(self._state.locked_read_inprogress())
-            yield done_fd
+            self._set_inprogress(self._state.locked_read_inprogress(held))
+            self._held = held
+            try:
+                yield held
+            finally:
+                self._held = None
 
-    def _reload_done(self, done_fd: int, stat: os.stat_result) -> None:
-        records, end = self._state.locked_read_done(done_fd, 0)
+    def _reload_done(self, held: Held, stat: os.stat_result) -> None:
+        records, end = self._state.locked_read_done(held, 0)
         self._done_mark = (stat.st_dev, stat.st_ino, end)
         self._done = set(records)
         self._filtered_done = {c for c in self._done if c in self._sweeps}
-        self._inprogress = self._state.locked_read_inprogress()
+        self._inprogress = self._state.locked_read_inprogress(held)
         self._remaining = {c: None for c in self._sweeps if self._is_todo(c)}
         self._queue = collections.deque(self._remaining)
 
@@ -241,7 +246,7 @@ class ParamSweeper:
                 self._queue.append(combination)
 
     def _write_inprogress(self) -> None:
-        self._state.locked_write_inprogress(self._inprogress)
+        self._state.locked_write_inprogress(self._held, self._inprogress)
 
     # -- handing out -------------------------------------------------
 
@@ -298,10 +303,10 @@ class ParamSweeper:
     def done_batch(self, combinations: Iterable[Any]) -> None:
         """Mark the combinations done; returns once that is fsync'ed to disk."""
         combinations = list(combinations)
-        with self._synced() as done_fd:
+        with self._synced() as held:
             new = [c for c in dict.fromkeys(combinations) if c not in self._done]
             if new:
-                written = self._state.locked_append_done(done_fd, new)
+                written = self._state.locked_append_done(held, new)
                 dev, ino, read = self._done_mark
                 self._done_mark = (dev, ino, read + written)
                 self._add_done(new)

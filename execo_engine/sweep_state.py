@@ -9,19 +9,26 @@ handed over to, a 2.x script:
   finished;
 - ``sweeps``: one pickle, the set of all combinations (only when saved).
 
-Every change holds an exclusive ``fcntl.lockf`` lock on ``done``, taken
-before anything else is read, as 2.x does: that one lock serialises all
-the processes sharing the directory, ours and 2.x's. POSIX record locks
-belong to a process, not to a file descriptor (closing any descriptor of
-the file drops them), so threads and sweeper instances of one process
-also queue on a per-directory `threading.Lock` first.
+Every change holds an exclusive ``fcntl.lockf`` lock on ``done``, then
+one on ``inprogress``, taken in that order before anything is read, as
+2.x does: the ``done`` lock serialises all the processes sharing the
+directory, ours and 2.x's. POSIX record locks belong to a process, not to
+a file descriptor (closing any descriptor of the file drops them), so
+threads and sweeper instances of one process also queue on a
+per-directory `threading.Lock` first.
 
 Durability: a ``done`` record is written then fsync'ed before anything
-else changes; ``inprogress`` and ``sweeps`` are replaced whole by an
-atomic rename, so a crash leaves the old or the new content, never a
-mix. ``inprogress`` is not fsync'ed: after a power cut it may come back
-older, which can hand a combination out twice, but never one that is
-done.
+else changes (``done`` is the truth: what it holds is never handed out
+again). ``inprogress`` is overwritten in place and not fsync'ed: after a
+power cut it may come back older or unreadable (then it counts as
+empty), which can hand a combination out twice, but never one that is
+done. ``sweeps`` is replaced whole by an atomic rename.
+
+Over NFS (Grid5000 homes): ``lockf`` goes through the NFS lock service
+(NFSv4, or NFSv3 with ``lockd``; a mount with ``nolock`` makes locks
+local to each machine, and sharing unsafe), and taking a lock makes the
+client drop its cached copy of the file, which is why ``inprogress`` is
+locked too.
 
 Reading: pickles are loaded with an unpickler that only builds the few
 types a sweep state holds (a persistence directory on a shared home must
@@ -40,9 +47,9 @@ import logging
 import os
 import pickle
 import threading
-from typing import Any, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Any, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple
 
-__all__ = ["SweepStateError", "StateDirectory", "allow_classes", "PICKLE_PROTOCOL"]
+__all__ = ["SweepStateError", "StateDirectory", "Held", "allow_classes", "PICKLE_PROTOCOL"]
 
 _log = logging.getLogger("execo.engine")
 
@@ -177,6 +184,12 @@ def _process_lock(directory: str) -> threading.Lock:
         return _process_locks.setdefault(key, threading.Lock())
 
 
+class Held(NamedTuple):
+    """The locked descriptors of a `StateDirectory.transaction`."""
+    done_fd: int
+    inprogress_fd: int
+
+
 class StateDirectory:
     """The files of one persistence directory. Methods named ``locked_*``
     must be called inside `transaction` (they rely on its lock)."""
@@ -189,20 +202,28 @@ class StateDirectory:
         self.sweeps_path = os.path.join(path, SWEEPS)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[int]:
-        """Hold the directory: yields the descriptor of ``done``, locked."""
+    def transaction(self) -> Iterator["Held"]:
+        """Hold the directory: ``done`` then ``inprogress`` locked, in 2.x's order."""
         with _process_lock(self.path):
             # O_APPEND like 2.x's "ab+": a record can only land at the end
-            fd = os.open(self.done_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+            done_fd = os.open(self.done_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
             try:
-                fcntl.lockf(fd, fcntl.LOCK_EX)
-                yield fd
+                fcntl.lockf(done_fd, fcntl.LOCK_EX)
+                # Locking inprogress as well adds no exclusion, but on NFS taking a
+                # lock is what makes the client drop what it cached of the file.
+                inprogress_fd = os.open(self.inprogress_path, os.O_RDWR | os.O_CREAT, 0o666)
+                try:
+                    fcntl.lockf(inprogress_fd, fcntl.LOCK_EX)
+                    yield Held(done_fd, inprogress_fd)
+                finally:
+                    os.close(inprogress_fd)
             finally:
-                os.close(fd)     # drops the lock
+                os.close(done_fd)     # drops the lock
 
-    def locked_read_done(self, fd: int, since: int) -> Tuple[List[Any], int]:
+    def locked_read_done(self, held: Held, since: int) -> Tuple[List[Any], int]:
         """Records of ``done`` from byte ``since`` to the end, and the end of
         the last whole one. A torn last record is cut off the file."""
+        fd = held.done_fd
         size = os.fstat(fd).st_size
         if size <= since:
             return [], since
@@ -216,8 +237,9 @@ class StateDirectory:
             os.fsync(fd)
         return records, end
 
-    def locked_append_done(self, fd: int, combinations: Iterable[Any]) -> int:
+    def locked_append_done(self, held: Held, combinations: Iterable[Any]) -> int:
         """Append and fsync: returns only once the records are on disk."""
+        fd = held.done_fd
         data = b"".join(pickle.dumps(c, PICKLE_PROTOCOL) for c in combinations)
         view = memoryview(data)
         while view:
@@ -225,25 +247,42 @@ class StateDirectory:
         os.fsync(fd)
         return len(data)
 
-    def locked_read_inprogress(self) -> Set[Any]:
-        data = _read_all(self.inprogress_path)
-        state = _load_one(data, self.inprogress_path)
-        if state is None:
-            if data:
-                _log.warning("%s: cut short by a crash while written; in-progress marks are "
-                             "lost (their combinations may be handed out again)",
-                             self.inprogress_path)
+    def locked_read_inprogress(self, held: "Held") -> Set[Any]:
+        """The in-progress set. Only its first pickle counts (see
+        `locked_write_inprogress`); if it cannot be read, it is taken as
+        empty, with a warning: it only holds marks, losing them can hand a
+        combination out twice but never loses one done."""
+        size = os.fstat(held.inprogress_fd).st_size
+        if size == 0:
+            return set()
+        data = os.pread(held.inprogress_fd, size, 0)
+        try:
+            state = _StateUnpickler(io.BytesIO(data)).load()
+        except _RefusedClass as exc:
+            raise SweepStateError("%s: holds a %s, which a sweep state may not hold (refused "
+                                  "rather than run code from the file)"
+                                  % (self.inprogress_path, exc)) from None
+        except Exception as exc:   # anything a damaged pickle may raise
+            _log.warning("%s: unreadable (%s: %s), in-progress marks are lost (their "
+                         "combinations may be handed out again)", self.inprogress_path,
+                         type(exc).__name__, exc)
             return set()
         if not isinstance(state, (set, frozenset)):
-            raise SweepStateError("%s: holds a %s, not a set of combinations"
-                                  % (self.inprogress_path, type(state).__name__))
+            _log.warning("%s: holds a %s, not a set: in-progress marks are lost",
+                         self.inprogress_path, type(state).__name__)
+            return set()
         return set(state)
 
-    def locked_write_inprogress(self, inprogress: Set[Any]) -> None:
-        self._replace(self.inprogress_path, pickle.dumps(set(inprogress), PICKLE_PROTOCOL),
-                      durable=False)
+    def locked_write_inprogress(self, held: "Held", inprogress: Set[Any]) -> None:
+        """Overwrite in place, then cut to size. A rename would be atomic
+        but costs 20 times more on ext4 (it flushes the new file); a
+        writer killed between the two calls leaves the new pickle followed
+        by old bytes, and readers, 2.x's too, read only the first pickle."""
+        data = pickle.dumps(set(inprogress), PICKLE_PROTOCOL)
+        os.pwrite(held.inprogress_fd, data, 0)
+        os.ftruncate(held.inprogress_fd, len(data))
 
-    def _replace(self, path: str, data: bytes, durable: bool) -> None:
+    def _replace(self, path: str, data: bytes) -> None:
         # The temporary name is fixed: writers are serialised by the lock,
         # and one left by a crash is simply overwritten.
         temporary = os.path.join(self.path, ".%s.tmp" % os.path.basename(path))
@@ -252,17 +291,15 @@ class StateDirectory:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            if durable:
-                os.fsync(fd)
+            os.fsync(fd)
         finally:
             os.close(fd)
         os.rename(temporary, path)
-        if durable:
-            directory = os.open(self.path, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+        directory = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
     @contextlib.contextmanager
     def _sweeps_locked(self) -> Iterator[None]:
@@ -276,8 +313,7 @@ class StateDirectory:
 
     def save_sweeps(self, sweeps: Iterable[Any]) -> None:
         with _process_lock(self.path), self._sweeps_locked():
-            self._replace(self.sweeps_path, pickle.dumps(set(sweeps), PICKLE_PROTOCOL),
-                          durable=True)
+            self._replace(self.sweeps_path, pickle.dumps(set(sweeps), PICKLE_PROTOCOL))
 
     def load_sweeps(self) -> Set[Any]:
         with _process_lock(self.path), self._sweeps_locked():

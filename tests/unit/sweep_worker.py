@@ -25,7 +25,7 @@ def main():
     parser.add_argument("log")
     parser.add_argument("--create", type=int, default=0, help="save a sweep of N combinations")
     parser.add_argument("--reset", action="store_true", help="reset(True) first")
-    parser.add_argument("--limit", type=int, default=0, help="stop after K combinations")
+    parser.add_argument("--limit", type=int, default=0, help="stop after K combinations (0: none; -1: at once)")
     parser.add_argument("--leave-one", action="store_true",
                         help="then take one more and never finish it")
     parser.add_argument("--work", type=float, default=0.0, help="seconds per combination")
@@ -41,7 +41,7 @@ def main():
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     count = 0
-    while not options.limit or count < options.limit:
+    while options.limit == 0 or count < options.limit:
         combination = sweeper.get_next()
         if combination is None:
             break
