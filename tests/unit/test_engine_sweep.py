@@ -331,3 +331,53 @@ def test_done_returns_only_after_its_record_is_written_then_fsynced(tmp_path):
     assert len(writes) == 1 and len(fsyncs) == 1 and inprogress, "\n".join(during)
     # the record, then its fsync, then in-progress is updated, then done() returns
     assert writes[0] < fsyncs[0] < inprogress[0], "\n".join(during)
+
+
+# the names and signatures of execo 2.8.2's reference (shared/reference/execo-2.8.2-modules.txt)
+REFERENCE = {
+    "execo_engine": ["Engine", "HashableDict", "ParamSweeper", "copy_outputs", "geom", "igeom",
+                     "logger", "redirect_outputs", "slugify", "sweep", "sweep_stats"],
+    "execo_engine.engine": ["Engine", "copy_outputs", "redirect_outputs",
+                            "run_meth_on_engine_ancestors"],
+    "execo_engine.log": ["logger"],
+    "execo_engine.sweep": ["HashableDict", "ParamSweeper", "geom", "igeom", "sweep",
+                           "sweep_stats"],
+    "execo_engine.utils": ["copy_outputs", "redirect_outputs", "slugify"],
+}
+SIGNATURES = {
+    "ParamSweeper": "(persistence_dir, sweeps=None, save_sweeps=False, name=None)",
+    "copy_outputs": "(stdout_filename, stderr_filename, use_pty=False)",
+    "geom": "(range_min, range_max, num_steps)", "igeom": "(range_min, range_max, num_steps)",
+    "redirect_outputs": "(stdout_filename, stderr_filename)",
+    "slugify": "(value, separator='-')", "sweep": "(parameters)", "sweep_stats": "(stats)",
+    "ParamSweeper.get_next": "(self, filtr=None)",
+    "ParamSweeper.get_next_batch": "(self, num_combs, filtr=None)",
+    "ParamSweeper.reset": "(self, reset_inprogress=False)",
+    "ParamSweeper.set_sweeps": "(self, sweeps=None, save_sweeps=False)",
+    "Engine.start": "(self, engineargs=%r)" % (sys.argv[1:],),
+    "run_meth_on_engine_ancestors": "(instance, method_name)",
+}
+
+
+@pytest.mark.parametrize("module", sorted(REFERENCE))
+def test_the_2_8_2_names_import_from_each_module(module):
+    import importlib
+    imported = importlib.import_module(module)
+    missing = [name for name in REFERENCE[module] if not hasattr(imported, name)]
+    assert not missing
+    assert set(REFERENCE[module]) <= set(imported.__all__)
+
+
+def test_the_2_8_2_signatures():
+    import inspect
+    import execo_engine
+    import execo_engine.engine
+    for path, wanted in SIGNATURES.items():
+        target = execo_engine.engine if path.startswith("run_meth") else execo_engine
+        for part in path.split("."):
+            target = getattr(target, part)
+        signature = inspect.signature(target)
+        bare = signature.replace(parameters=[p.replace(annotation=p.empty)
+                                             for p in signature.parameters.values()],
+                                 return_annotation=signature.empty)
+        assert str(bare) == wanted, path
