@@ -126,6 +126,8 @@ class Engine:
             logger.warning("interrupted; to go on with this run: %s",
                            self._continue_command())
             raise
+        finally:
+            self._close_log_file()
 
     def _continue_command(self) -> str:
         words = [sys.executable] + sys.argv
@@ -151,13 +153,18 @@ class Engine:
     def _setup_log_file(self) -> None:
         """The run's log file gets what the console gets from execo's loggers
         (engine and core), appended when a run is continued."""
-        parent = logging.getLogger("execo")
-        if self._log_handler is not None:
-            parent.removeHandler(self._log_handler)
-            self._log_handler.close()
+        self._close_log_file()
         self._log_handler = logging.FileHandler(os.path.join(self.result_dir, LOG_FILE_NAME))
         self._log_handler.setFormatter(logging.Formatter(_LOG_FORMAT))
-        parent.addHandler(self._log_handler)
+        logging.getLogger("execo").addHandler(self._log_handler)
+
+    def _close_log_file(self) -> None:
+        """The file gets the log of ``start()`` only: an engine started
+        from an ipython prompt must not keep logging into an old run."""
+        if self._log_handler is not None:
+            logging.getLogger("execo").removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
 
     # -- what subclasses override ------------------------------------
 

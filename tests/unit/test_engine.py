@@ -73,6 +73,7 @@ def test_engine_options_result_dir_and_log_file(tmp_path, started, monkeypatch):
             logger.debug("size is %d", self.args.size)
 
     engine = started(Options(), ["-l", "DEBUG", "--size", "3"])
+    assert engine._log_handler is None   # the run's log file is closed with the run
     assert engine.run_name.startswith("Options_")
     assert engine.result_dir == str(tmp_path / engine.run_name)
     assert logger.level == logging.DEBUG
