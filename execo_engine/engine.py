@@ -108,7 +108,11 @@ class Engine:
         self.args = self.args_parser.parse_args(args=engineargs)
         if self.args.log_level is not None:
             level = self.args.log_level
-            logger.setLevel(int(level) if level.lstrip("-").isdigit() else level.upper())
+            try:
+                logger.setLevel(int(level) if level.lstrip("-").isdigit() else level.upper())
+            except ValueError:
+                self.args_parser.error("-l %s: not a log level (a number, or a name such "
+                                       "as DEBUG, INFO, WARNING)" % level)
         self.setup_run_name()
         if self.args.use_dir:
             self.result_dir = self.args.use_dir

@@ -13,6 +13,7 @@ with a 2.x script, in both directions, even at the same time.
 from __future__ import annotations
 
 import collections
+import collections.abc
 import contextlib
 import math
 import os
@@ -139,6 +140,45 @@ def sweep_stats(stats: Tuple[Set[Any], ...]) -> Dict[str, Dict[Any, Dict[Any, fl
     return result
 
 
+class _RemainingView(collections.abc.Set):
+    """The remaining combinations as a read-only set, in hand-out order,
+    without a copy: what a ``filtr`` receives. 2.x gave filters its own
+    set, so the named set methods are here too."""
+
+    def __init__(self, remaining: Dict[Any, None]) -> None:
+        self._remaining = remaining
+
+    def __contains__(self, combination: Any) -> bool:
+        return combination in self._remaining
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._remaining)
+
+    def __len__(self) -> int:
+        return len(self._remaining)
+
+    def copy(self) -> Set[Any]:
+        return set(self._remaining)
+
+    def intersection(self, *others: Iterable[Any]) -> Set[Any]:
+        return set(self._remaining).intersection(*others)
+
+    def union(self, *others: Iterable[Any]) -> Set[Any]:
+        return set(self._remaining).union(*others)
+
+    def difference(self, *others: Iterable[Any]) -> Set[Any]:
+        return set(self._remaining).difference(*others)
+
+    def symmetric_difference(self, other: Iterable[Any]) -> Set[Any]:
+        return set(self._remaining).symmetric_difference(other)
+
+    def issubset(self, other: Iterable[Any]) -> bool:
+        return set(self._remaining).issubset(other)
+
+    def issuperset(self, other: Iterable[Any]) -> bool:
+        return all(c in self._remaining for c in other)
+
+
 class ParamSweeper:
     """Hands out combinations to work on, and remembers on disk which are done.
 
@@ -194,23 +234,29 @@ class ParamSweeper:
     # -- reading the shared state ------------------------------------
 
     @contextlib.contextmanager
-    def _synced(self, full: bool = False) -> Iterator[int]:
+    def _synced(self, full: bool = False) -> Iterator[Held]:
         """Hold the directory, with this sweeper up to date with the disk."""
-        with self._lock, self._state.transaction() as held:
-            stat = os.fstat(held.done_fd)
-            dev, ino, read = self._done_mark
-            if full or (dev, ino) != (stat.st_dev, stat.st_ino) or stat.st_size < read:
-                self._reload_done(held, stat)
-            else:
-                records, end = self._state.locked_read_done(held, read)
-                self._done_mark = (dev, ino, end)
-                self._add_done(records)
-            self._set_inprogress(self._state.locked_read_inprogress(held))
-            self._held = held
-            try:
-                yield held
-            finally:
-                self._held = None
+        with self._lock:
+            if self._held is not None:
+                # called again from a filter, by this thread (the others wait on
+                # self._lock): the directory is held and the state fresh
+                yield self._held
+                return
+            with self._state.transaction() as held:
+                stat = os.fstat(held.done_fd)
+                dev, ino, read = self._done_mark
+                if full or (dev, ino) != (stat.st_dev, stat.st_ino) or stat.st_size < read:
+                    self._reload_done(held, stat)
+                else:
+                    records, end = self._state.locked_read_done(held, read)
+                    self._done_mark = (dev, ino, end)
+                    self._add_done(records)
+                self._set_inprogress(self._state.locked_read_inprogress(held))
+                self._held = held
+                try:
+                    yield held
+                finally:
+                    self._held = None
 
     def _reload_done(self, held: Held, stat: os.stat_result) -> None:
         records, end = self._state.locked_read_done(held, 0)
@@ -258,7 +304,7 @@ class ParamSweeper:
 
     def _candidates(self, filtr: Optional[Callable[[Any], Iterable[Any]]]) -> Iterator[Any]:
         if filtr is not None:
-            yield from filtr(self._remaining.keys())
+            yield from filtr(_RemainingView(self._remaining))
             return
         while self._queue:
             combination = self._queue.popleft()
@@ -268,7 +314,7 @@ class ParamSweeper:
     def get_next(self, filtr: Optional[Callable[[Any], Iterable[Any]]] = None) -> Optional[Any]:
         """The next remaining combination, now in progress; None when none is left.
 
-        ``filtr`` receives the remaining combinations (a set-like view) and
+        ``filtr`` receives the remaining combinations (a read-only set) and
         returns those to choose from, first choice first: e.g.
         ``lambda r: sorted(r, key=lambda c: c["size"])``.
         """

@@ -167,6 +167,7 @@ def _read_all(path: str) -> bytes:
 # one lock per directory for the whole process, see the module docstring
 _process_locks: dict = {}
 _process_locks_guard = threading.Lock()
+_held_by_this_thread = threading.local()   # .paths: directories this thread holds
 
 
 def _reset_locks_after_fork() -> None:
@@ -197,6 +198,7 @@ class StateDirectory:
     def __init__(self, path: str) -> None:
         self.path = path
         os.makedirs(path, exist_ok=True)
+        self._key = os.path.realpath(path)
         self.done_path = os.path.join(path, DONE)
         self.inprogress_path = os.path.join(path, INPROGRESS)
         self.sweeps_path = os.path.join(path, SWEEPS)
@@ -204,21 +206,33 @@ class StateDirectory:
     @contextlib.contextmanager
     def transaction(self) -> Iterator["Held"]:
         """Hold the directory: ``done`` then ``inprogress`` locked, in 2.x's order."""
+        held_here = _held_by_this_thread.__dict__.setdefault("paths", set())
+        if self._key in held_here:
+            # waiting would be for ourselves: a sweeper used from a filter of another
+            raise RuntimeError("%s: already held by this thread (a filter function using "
+                               "another sweeper of the same directory?)" % self.path)
         with _process_lock(self.path):
-            # O_APPEND like 2.x's "ab+": a record can only land at the end
-            done_fd = os.open(self.done_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+            held_here.add(self._key)
             try:
-                fcntl.lockf(done_fd, fcntl.LOCK_EX)
-                # Locking inprogress as well adds no exclusion, but on NFS taking a
-                # lock is what makes the client drop what it cached of the file.
-                inprogress_fd = os.open(self.inprogress_path, os.O_RDWR | os.O_CREAT, 0o666)
-                try:
-                    fcntl.lockf(inprogress_fd, fcntl.LOCK_EX)
-                    yield Held(done_fd, inprogress_fd)
-                finally:
-                    os.close(inprogress_fd)
+                yield from self._locked_files()
             finally:
-                os.close(done_fd)     # drops the lock
+                held_here.discard(self._key)
+
+    def _locked_files(self) -> Iterator["Held"]:
+        # O_APPEND like 2.x's "ab+": a record can only land at the end
+        done_fd = os.open(self.done_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+        try:
+            fcntl.lockf(done_fd, fcntl.LOCK_EX)
+            # Locking inprogress as well adds no exclusion, but on NFS taking a
+            # lock is what makes the client drop what it cached of the file.
+            inprogress_fd = os.open(self.inprogress_path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.lockf(inprogress_fd, fcntl.LOCK_EX)
+                yield Held(done_fd, inprogress_fd)
+            finally:
+                os.close(inprogress_fd)
+        finally:
+            os.close(done_fd)     # drops the lock
 
     def locked_read_done(self, held: Held, since: int) -> Tuple[List[Any], int]:
         """Records of ``done`` from byte ``since`` to the end, and the end of

@@ -156,6 +156,34 @@ def test_sweeper_filter_chooses_among_the_remaining(tmp_path, combinations):
     only_b = lambda remaining: [c for c in remaining if c["algo"] == "b"]  # noqa: E731
     assert all(sweeper.get_next(only_b)["algo"] == "b" for _ in range(5))
     assert sweeper.get_next(only_b) is None and sweeper.get_next() is not None
+    # filters written for 2.x, which gave them a set
+    wanted = {combinations[2], combinations[4]}
+    assert sweeper.get_next(lambda remaining: remaining.intersection(wanted)) in wanted
+    assert sweeper.get_next(lambda remaining: remaining & wanted) in wanted
+    assert sweeper.get_next(lambda remaining: remaining & wanted) is None
+
+
+def test_threads_sharing_one_sweeper_and_another_instance_never_get_the_same(tmp_path):
+    import threading
+    combinations = sweep({"n": list(range(300))})
+    directory = str(tmp_path / "s")
+    sweepers = [ParamSweeper(directory, combinations), ParamSweeper(directory, combinations)]
+    handed = [[] for _ in range(6)]
+
+    def work(index):
+        sweeper = sweepers[index % 2]
+        while (combination := sweeper.get_next()) is not None:
+            handed[index].append(slugify(combination))
+            sweeper.done(combination)
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    names = [name for per_thread in handed for name in per_thread]
+    assert sorted(names) == sorted(slugify(c) for c in combinations)
+    sweepers[0].update()
+    assert len(sweepers[0].get_done()) == 300
 
 
 def test_done_and_inprogress_survive_into_a_new_sweeper_and_reset_frees_inprogress(
@@ -381,3 +409,17 @@ def test_the_2_8_2_signatures():
                                              for p in signature.parameters.values()],
                                  return_annotation=signature.empty)
         assert str(bare) == wanted, path
+
+
+def test_a_filter_may_use_its_sweeper_and_one_using_another_of_the_directory_is_refused(
+        tmp_path, combinations):
+    directory = str(tmp_path / "s")
+    sweeper, other = ParamSweeper(directory, combinations), ParamSweeper(directory, combinations)
+
+    def least_done_algo(remaining):
+        done = sweeper.get_done()
+        return sorted(remaining, key=lambda c: sum(d["algo"] == c["algo"] for d in done))
+    sweeper.done(sweeper.get_next(least_done_algo))
+    assert sweeper.get_next(least_done_algo)["algo"] == "b"
+    with pytest.raises(RuntimeError, match="already held by this thread"):
+        sweeper.get_next(lambda remaining: [other.get_next()])
