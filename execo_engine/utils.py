@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import termios
 import unicodedata
 from typing import Any, List, Tuple
 
@@ -91,8 +92,18 @@ def copy_outputs(stdout_filename: str, stderr_filename: str, use_pty: bool = Fal
     if not _tees:
         atexit.register(_stop_tees)
     for fd, filename in ((1, stdout_filename), (2, stderr_filename)):
-        read_end, write_end = os.openpty() if use_pty else os.pipe()
+        if use_pty:
+            read_end, write_end = os.openpty()
+            # keep "\n" as it is written: no "\r\n" in the files
+            attributes = termios.tcgetattr(write_end)
+            attributes[1] &= ~termios.OPOST
+            termios.tcsetattr(write_end, termios.TCSANOW, attributes)
+        else:
+            read_end, write_end = os.pipe()
+        # A pty's reader gets EIO, not an end of file, when the writer is
+        # gone: tee would report that as an error, at every exit.
         tee = subprocess.Popen(["tee", "-a", "-i", filename], stdin=read_end, stdout=fd,
+                               stderr=subprocess.DEVNULL if use_pty else None,
                                start_new_session=True)
         os.close(read_end)
         original = os.dup(fd)

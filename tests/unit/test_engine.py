@@ -161,3 +161,22 @@ def test_redirected_and_merged_outputs_leave_the_console_silent(tmp_path):
     merged = (tmp_path / "run" / "stdout+stderr").read_text()
     assert "done n-29-kind-x" in merged and "to stderr" in merged and "all done" in merged
     assert not (tmp_path / "run" / "stdout").exists()
+
+
+@pytest.mark.parametrize("use_pty", [False, True])
+def test_copy_outputs_keeps_the_console_and_copies_every_line_to_the_files(tmp_path, use_pty):
+    code = textwrap.dedent("""\
+        import os, sys
+        from execo_engine import copy_outputs
+        copy_outputs("out", "err", use_pty=%r)
+        print("from python")
+        os.system("if [ -t 1 ]; then echo child on a tty; else echo child on a pipe; fi")
+        sys.stderr.write("to stderr\\n")
+    """ % use_pty)
+    result = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), capture_output=True,
+                            text=True, timeout=60, env=dict(os.environ, PYTHONPATH=REPO))
+    child = "child on a tty" if use_pty else "child on a pipe"
+    assert result.returncode == 0 and result.stderr == "to stderr\n", result.stderr
+    assert result.stdout == "from python\n%s\n" % child
+    assert (tmp_path / "out").read_text() == result.stdout   # no "\r\n" from the pty
+    assert (tmp_path / "err").read_text() == "to stderr\n"
