@@ -35,8 +35,10 @@ from common import REPO, median, old_execo_python, print_table  # noqa: E402
 IMPLEMENTATIONS = ("this tree", "execo 2.8.2")
 
 
-def worker(directory: str, create: int, deadline: float) -> None:
+def worker(directory: str, create: int, deadline: float, no_fsync: bool) -> None:
     """Runs in a fresh interpreter, under whichever execo_engine it imports."""
+    if no_fsync:
+        os.fsync = lambda fd: None   # both implementations call os.fsync
     from execo_engine import ParamSweeper, sweep
     if create:
         ParamSweeper(directory, sweep({"i": list(range(create))}), save_sweeps=True)
@@ -65,14 +67,14 @@ def _command(implementation: str, old_python: str, *args):
     return [old_python, __file__, "--worker"] + list(args), env
 
 
-def measure(implementation, old_python, base, size, procs, deadline):
+def measure(implementation, old_python, base, size, procs, deadline, no_fsync):
     """Seconds per combination, and whether the run was cut by the deadline."""
     directory = tempfile.mkdtemp(prefix="sweep-", dir=base)
     try:
         command, env = _command(implementation, old_python, directory, "--create", str(size))
         subprocess.run(command, env=env, check=True, capture_output=True, cwd="/")
         command, env = _command(implementation, old_python, directory, "--deadline",
-                                str(deadline))
+                                str(deadline), *(["--no-fsync"] if no_fsync else []))
         workers = [subprocess.Popen(command, env=env, stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, text=True, cwd="/")
                    for _ in range(procs)]
@@ -111,9 +113,12 @@ def main() -> int:
                         "(default: the repository, on disk)")
     parser.add_argument("--old-deadline", type=float, default=120.0,
                         help="seconds after which 2.8.2's processes stop (0: never)")
+    parser.add_argument("--no-fsync", action="store_true",
+                        help="replace os.fsync by a no-op in both: the CPU part of the cost, "
+                             "without the disk's noise (not the real cost)")
     options = parser.parse_args()
     if options.worker:
-        worker(options.directory, options.create, options.deadline)
+        worker(options.directory, options.create, options.deadline, options.no_fsync)
         return 0
     fs = filesystem(options.dir)
     print("sweep directories under %s: %s" % (options.dir, fs))
@@ -131,7 +136,8 @@ def main() -> int:
             for case in cases:
                 for impl in IMPLEMENTATIONS:
                     deadline = options.old_deadline if impl == "execo 2.8.2" else 0
-                    per_combination, was_cut = measure(impl, old_python, base, *case, deadline)
+                    per_combination, was_cut = measure(impl, old_python, base, *case, deadline,
+                                                       options.no_fsync)
                     figures[impl, case].append(per_combination)
                     if was_cut:
                         cut.add((impl, case))
@@ -147,8 +153,10 @@ def main() -> int:
         rows.append(["%d" % case[0], "%d" % case[1], "%.3f" % (ours * 1e3),
                      "%.3f%s" % (old * 1e3, "*" if ("execo 2.8.2", case) in cut else ""),
                      "%.2fx" % (ours / old), "%.2fx" % (ours / first)])
-    print_table("ms per combination (get_next + done), median of %d rounds; * = 2.8.2 stopped "
-                "after %gs, cost over what it did" % (options.rounds, options.old_deadline),
+    print_table("ms per combination (get_next + done%s), median of %d rounds; * = 2.8.2 stopped "
+                "after %gs, cost over what it did" % (
+                    ", os.fsync a no-op" if options.no_fsync else ", fsync'ed", options.rounds,
+                    options.old_deadline),
                 ["combinations", "processes", "this tree", "execo 2.8.2", "ours/2.8.2",
                  "ours/ours at %d" % cases[0][0]], rows)
     return 0
