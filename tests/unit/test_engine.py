@@ -142,7 +142,9 @@ def test_interrupted_by_sigint_then_continued_with_c_dir(tmp_path):
     stdout = (result_dir / "stdout").read_text()
     done = collections.Counter(line.split()[1] for line in stdout.splitlines()
                                if line.startswith("done "))
-    assert sorted(done) == sorted(names) and set(done.values()) == {1}
+    # each printed at most once; one may miss its line, if the interrupt
+    # landed between its done() and its print()
+    assert set(done) <= set(names) and len(done) >= 29 and set(done.values()) == {1}
     assert stdout.count("from a child process") == 2
     stderr = (result_dir / "stderr").read_text()
     assert stderr.count("to stderr") == 2 and "KeyboardInterrupt" in stderr
