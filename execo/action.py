@@ -17,6 +17,7 @@ import time
 import traceback
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from execo.conductor import LIVENESS_PERIOD, check_conductor, wait_event
 from execo.log import Described, logger, style
 from execo.output import STDOUT
 from execo.process import Process
@@ -219,7 +220,7 @@ class Action(Described):
 
     def wait(self, timeout: Any = None) -> "Action":
         """Block until every process has ended, or ``timeout`` seconds pass."""
-        self._ended_event.wait(get_seconds(timeout))
+        wait_event(self._ended_event, get_seconds(timeout))
         return self
 
     def run(self, timeout: Any = None) -> "Action":
@@ -495,7 +496,9 @@ def _wait_actions(actions: Sequence[Action], timeout: Any, enough: Any) -> List[
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return ended
-            Action._ended_condition.wait(remaining)
+            if not Action._ended_condition.wait(LIVENESS_PERIOD if remaining is None
+                                                else min(remaining, LIVENESS_PERIOD)):
+                check_conductor()
 
 
 def wait_any_actions(actions: Sequence[Action], timeout: Any = None) -> List[Action]:

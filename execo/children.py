@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any, Callable, Set
 
+from execo.conductor import ConductorDied
 from execo.config import configuration
 from execo.log import logger
 
@@ -64,13 +65,20 @@ def _kill_at_exit() -> None:
     if not leftovers:
         return
     for process in leftovers:
-        process.kill(auto_force_kill_timeout=False)
+        _kill_quietly(process, signal.SIGTERM)
     deadline = time.monotonic() + EXIT_KILL_GRACE
     for process in leftovers:
         process._ended_event.wait(max(0.0, deadline - time.monotonic()))
     for process in leftovers:
         if not process.ended:
-            process.kill(signal.SIGKILL)
+            _kill_quietly(process, signal.SIGKILL)
+
+
+def _kill_quietly(process: Any, sig: int) -> None:
+    try:
+        process.kill(sig, auto_force_kill_timeout=False)
+    except ConductorDied:
+        pass  # a spawn still queued will never happen: nothing to kill
 
 
 atexit.register(_kill_at_exit)

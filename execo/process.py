@@ -27,7 +27,7 @@ import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
 from execo import children
-from execo.conductor import TimerHandle, get_conductor
+from execo.conductor import TimerHandle, get_conductor, wait_lock
 from execo.config import configuration
 from execo.log import logger, style
 from execo.output import STDERR, STDOUT
@@ -267,8 +267,7 @@ class Process(ProcessBase):
         if get_conductor().in_conductor_thread():
             self._spawn_now(gate)  # queued behind us: do it now
         else:
-            with gate:
-                pass
+            wait_lock(gate)
 
     def _spawn_now(self, gate: threading.Lock) -> None:
         """Conductor thread: spawn the child start() asked for (once: a

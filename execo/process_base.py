@@ -17,6 +17,7 @@ import time
 import traceback
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from execo.conductor import wait_event
 from execo.log import Described, logger, style
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
                           OutputString, StreamDispatcher, compact_output, compile_regexes,
@@ -77,8 +78,8 @@ class ProcessBase(Described):
                  name: Optional[str] = None) -> None:
         self.cmd = check_command(cmd)
         self.timeout = get_seconds(timeout)
-        if self.timeout is not None and self.timeout < 0:
-            raise ValueError("timeout must be >= 0, not %r" % (timeout,))
+        if self.timeout is not None and not self.timeout >= 0:  # nan too
+            raise ValueError("timeout must be a number of seconds >= 0, not %r" % (timeout,))
         self.ignore_exit_code = ignore_exit_code
         self.nolog_exit_code = nolog_exit_code
         self.ignore_timeout = ignore_timeout
@@ -270,10 +271,14 @@ class ProcessBase(Described):
     # ---- waiting ----------------------------------------------------------
 
     def wait(self, timeout: Any = None) -> "ProcessBase":
-        """Block until the process ends, or ``timeout`` seconds pass."""
+        """Block until the process ends, or ``timeout`` seconds pass (a
+        negative timeout does not wait).
+
+        Raises `execo.conductor.ConductorDied` if the thread that would
+        end the process is gone."""
         if not self.started:
             raise ValueError("cannot wait for %s: it was not started" % (self,))
-        self._ended_event.wait(get_seconds(timeout))
+        wait_event(self._ended_event, get_seconds(timeout))
         return self
 
     def run(self, timeout: Any = None) -> "ProcessBase":
