@@ -380,9 +380,9 @@ def _checked_deadline(timeout: Optional[float]) -> Optional[float]:
 def wait_event(event: threading.Event, timeout: Optional[float] = None) -> bool:
     """``event.wait(timeout)`` that raises `ConductorDied` rather than wait
     for a conductor that is gone. A negative timeout does not wait."""
+    deadline = _checked_deadline(timeout)
     if event.is_set():
         return True
-    deadline = _checked_deadline(timeout)
     while True:
         if deadline is None:
             slice_ = LIVENESS_PERIOD
