@@ -12,6 +12,7 @@ factories that pick ssh or taktuk in `execo.factory`.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import traceback
@@ -140,6 +141,7 @@ class Action(Described):
 
     def _reset_state(self) -> None:
         self.started = False
+        self._owner_pid: Optional[int] = None  # the process (os.getpid) that started it
         self.ended = False
         self._ended_event = threading.Event()
         self._ended_members: set = set()
@@ -193,6 +195,7 @@ class Action(Described):
                 raise ValueError("%s was already started: reset() it to start it again"
                                  % (self.name,))
             self.started = True
+            self._owner_pid = os.getpid()
         logger.debug("%s %s", style.emph("start:"), self)
         _notify(self.lifecycle_handlers, "start", self)
         self._launch()
@@ -220,6 +223,7 @@ class Action(Described):
 
     def wait(self, timeout: Any = None) -> "Action":
         """Block until every process has ended, or ``timeout`` seconds pass."""
+        _check_owner(self)
         wait_event(self._ended_event, get_seconds(timeout))
         return self
 
@@ -483,9 +487,28 @@ class SequentialActions(_ActionGroup):
             action.kill()
 
 
+def _check_owner(action: Action) -> None:
+    """An action started before a fork() is followed by the parent only."""
+    owner = action._owner_pid
+    if owner is not None and not action.ended and owner != os.getpid():
+        raise RuntimeError("cannot wait for %s in process %d: it was started by process %d, "
+                           "before a fork(), and only that process follows it"
+                           % (action.name, os.getpid(), owner))
+
+
+def _after_fork_in_child() -> None:
+    # the conductor thread, gone in the child, may have held it
+    Action._ended_condition = threading.Condition()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _wait_actions(actions: Sequence[Action], timeout: Any, enough: Any) -> List[Action]:
     if not actions:
         return []
+    for action in actions:
+        _check_owner(action)
     timeout = get_seconds(timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
     with Action._ended_condition:

@@ -131,6 +131,7 @@ class Conductor:
         """Loop iterations so far: lets tests check that the conductor sleeps."""
         self.death: Optional[str] = None
         """Why the loop ended, should it ever end (None while it runs)."""
+        self._sigchld_previous: Any = None  # set once our SIGCHLD handler is in place
         if not self.use_pidfd:
             self._install_sigchld_handler()
 
@@ -308,6 +309,35 @@ class Conductor:
         with self._wake_lock:
             self._wake_pending = False
 
+    # ---- fork -------------------------------------------------------------
+
+    def _abandon_in_forked_child(self) -> None:
+        """In the child of a fork(): the loop's thread does not exist here,
+        and the epoll instance is the parent's too, so this conductor is
+        dropped without one epoll_ctl (that would change the parent's).
+        The child's copies of the descriptors it watched are closed: a
+        child that lives on must not hold the parent's pipes open."""
+        key_map = self._selector.get_map()
+        fds = [key.fd for key in list(key_map.values())] if key_map is not None else []
+        self._selector.close()  # closes the epoll fd only
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self._wake_w not in fds:
+            try:
+                os.close(self._wake_w)
+            except OSError:
+                pass
+        self.death = "left in the parent by fork()"
+        if self._sigchld_previous is not None:
+            try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, self._sigchld_previous)
+            except (ValueError, OSError):
+                pass
+
     # ---- fallback without pidfd ----------------------------------------
 
     def _install_sigchld_handler(self) -> None:
@@ -329,6 +359,7 @@ class Conductor:
                 previous(signum, frame)
 
         signal.signal(signal.SIGCHLD, on_sigchld)
+        self._sigchld_previous = previous if previous is not None else signal.SIG_DFL
         # The kernel sends SIGCHLD to the thread that spawned the child: the
         # conductor. Python runs handlers in the main thread only, and only
         # when it runs: blocked in a wait(), it would never write the byte.
@@ -401,6 +432,20 @@ def wait_lock(lock: threading.Lock) -> None:
     while not lock.acquire(timeout=LIVENESS_PERIOD):
         check_conductor()
     lock.release()
+
+
+def _after_fork_in_child() -> None:
+    # Only the forking thread lives on in the child: the conductor thread
+    # is gone, and any lock it held stays held. A fresh conductor (and
+    # lock) is made on first use.
+    global _conductor, _conductor_lock
+    inherited, _conductor = _conductor, None
+    _conductor_lock = threading.Lock()
+    if inherited is not None:
+        inherited._abandon_in_forked_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get_conductor() -> Conductor:

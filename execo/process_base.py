@@ -10,6 +10,7 @@ wake-ups of the threads blocked in `wait`.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import threading
@@ -118,6 +119,7 @@ class ProcessBase(Described):
     def _reset_state(self) -> None:
         self.started = False
         self.start_date: Optional[float] = None
+        self._owner_pid: Optional[int] = None  # the process (os.getpid) that started it
         self.ended = False
         self.end_date: Optional[float] = None
         self.error = False
@@ -278,8 +280,18 @@ class ProcessBase(Described):
         end the process is gone."""
         if not self.started:
             raise ValueError("cannot wait for %s: it was not started" % (self,))
+        self._check_owner("wait for")
         wait_event(self._ended_event, get_seconds(timeout))
         return self
+
+    def _check_owner(self, what: str) -> None:
+        """A process started before a fork() is followed by the parent only:
+        in the child, nothing would ever end it."""
+        owner = self._owner_pid
+        if owner is not None and not self.ended and owner != os.getpid():
+            raise RuntimeError("cannot %s %s in process %d: it was started by process %d, "
+                               "before a fork(), and only that process follows it"
+                               % (what, self.name, os.getpid(), owner))
 
     def run(self, timeout: Any = None) -> "ProcessBase":
         """start() then wait()."""
@@ -336,6 +348,7 @@ class ProcessBase(Described):
         if timeout is False:
             timeout = self.default_expect_timeout
         timeout = get_seconds(timeout)
+        self._check_owner("expect on")
         compiled = compile_regexes(regexes)
         handler = self.watch_expect(stream, backtrack, expect_output_handler)
         found = handler.expect(compiled, timeout, only=(self, stream)).get((self, stream))

@@ -21,6 +21,7 @@ The actions themselves are in `execo.taktuk`.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import signal
@@ -134,6 +135,7 @@ class TaktukProcess(ProcessBase):
         with self._lock:
             self.started = True
             self.start_date = date
+            self._owner_pid = os.getpid()
 
     def _end(self, exit_code: Optional[int] = None, error_reason: Optional[str] = None) -> None:
         """Conductor thread: end this host once."""
