@@ -102,8 +102,12 @@ def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] =
                 ) -> List[str]:
     """The argv that opens an ssh connection to ``host``, remote command excluded.
 
+    The options end with ``--``: nothing after it (host, remote command)
+    can be read as an option, even where ssh would parse options after the
+    host.
+
     >>> ssh_command(Host("n1", user="u", port=2222), {'ssh_options': ()})
-    ['ssh', '-l', 'u', '-p', '2222', 'n1']
+    ['ssh', '-l', 'u', '-p', '2222', '--', 'n1']
     """
     params = make_connection_params(connection_params)
     target = connection_target(host, params)
@@ -117,17 +121,18 @@ def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] =
         argv += ['-i', str(target.keyfile)]
     if target.port is not None:
         argv += ['-p', str(target.port)]
-    argv.append(target.address)
+    argv += ['--', target.address]
     return argv
 
 
 def scp_command(connection_params: Optional[Mapping[str, Any]] = None,
                 host: Optional[HostLike] = None) -> List[str]:
-    """The argv of scp with its options and the keyfile/port for ``host``;
-    sources and destination are the caller's (see `remote_path`).
+    """The argv of scp with its options and the keyfile/port for ``host``,
+    ended by ``--``; sources and destination are the caller's (see
+    `remote_path`), and a local file name starting with ``-`` is a path.
 
     >>> scp_command({'scp_options': ('-r',)}, Host("n1", port=2222))
-    ['scp', '-r', '-P', '2222']
+    ['scp', '-r', '-P', '2222', '--']
     """
     params = make_connection_params(connection_params)
     argv = (_argv_part(params['scp']) + _control_options(params)
@@ -137,6 +142,7 @@ def scp_command(connection_params: Optional[Mapping[str, Any]] = None,
         argv += ['-i', str(target.keyfile)]
     if target.port is not None:
         argv += ['-P', str(target.port)]
+    argv.append('--')
     return argv
 
 

@@ -1,0 +1,131 @@
+"""Nothing a user passes as data becomes a command or an option.
+
+Payloads (``; touch X #``, ``$(touch X)``, a leading ``-o...``) go through
+Remote, TaktukRemote, SshProcess, Put, Get and the substitution helper
+`quoted` on the real loopback sshd; no X may appear anywhere: not in the
+local working directories, not in the remote home, not in the destination
+directories. Hosts are ssh aliases of the same machine, so "remote" files
+are checked on the local file system.
+"""
+
+import os
+import shlex
+import socket
+
+import pytest
+
+from execo import Get, Host, Put, Remote, SshProcess, TaktukRemote, get_hosts_list
+from execo.connection import make_connection_params, connection_target
+from execo.ssh import scp_command, ssh_command, ssh_failure_reason
+from tests.old_execo import run_old_execo
+
+pytestmark = pytest.mark.timeout(180)
+
+HOSTS = ["node-1", "node-2"]
+
+
+@pytest.fixture
+def mark(tmp_path):
+    """The absolute path that every payload tries to create."""
+    return tmp_path / "X"
+
+
+def payloads(target):
+    return ["; touch %s #" % target, "$(touch %s)" % target, "`touch %s`" % target,
+            "-oProxyCommand=touch %s" % target]
+
+
+def no_x_anywhere(*directories):
+    places = [os.path.expanduser("~"), os.getcwd()] + [str(d) for d in directories]
+    found = [os.path.join(place, "X") for place in places
+             if os.path.exists(os.path.join(place, "X"))]
+    return found == [], found
+
+
+# ---- host addresses ------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda h: Host(h),
+    lambda h: get_hosts_list([h]),
+    lambda h: SshProcess("true", h),
+    lambda h: Remote("true", [h]),
+    lambda h: TaktukRemote("true", [h]),
+    lambda h: Put([h], ["/etc/hostname"], "/tmp/"),
+    lambda h: Get([h], ["/etc/hostname"], "/tmp/"),
+], ids=["Host", "get_hosts_list", "SshProcess", "Remote", "TaktukRemote", "Put", "Get"])
+def test_a_host_address_starting_with_a_dash_is_refused(testbed, mark, make):
+    with pytest.raises(ValueError, match="starts with '-'"):
+        make("-oProxyCommand=touch %s" % mark)
+    assert not mark.exists()
+
+
+def test_a_host_rewritten_into_an_option_is_refused(testbed, mark):
+    params = {'host_rewrite_func': lambda address: "-oProxyCommand=touch %s" % mark}
+    with pytest.raises(ValueError, match="starts with '-'"):
+        Remote("true", ["node-1"], connection_params=params)
+    with pytest.raises(ValueError, match="starts with '-'"):
+        connection_target("node-1", make_connection_params(params))
+    assert not mark.exists()
+
+
+def test_ssh_scp_and_taktuk_command_lines_end_their_options_before_the_host(testbed):
+    argv = ssh_command(Host("n1", user="u", port=2222))
+    assert argv[-2:] == ["--", "n1"]
+    assert scp_command(None, Host("n1", port=2222))[-1] == "--"
+    process = SshProcess("true", "node-1")
+    process.run(timeout=60)
+    assert process.ok
+    assert process.real_cmd[process.real_cmd.index("node-1") - 1] == "--"
+    put = Put(["node-1"], ["/etc/hostname"], "/tmp/")
+    scp_argv = put.processes[0]._spawn_args()
+    assert scp_argv[scp_argv.index("/etc/hostname") - 1] == "--"
+    from execo.taktuk_run import connector_command
+    connector = connector_command(make_connection_params(), None, 2222, "u")
+    assert shlex.split(connector)[-5:] == ["-l", "u", "-p", "2222", "--"]
+
+
+def test_a_remote_command_that_looks_like_an_option_stays_a_remote_command(testbed, mark):
+    # without the watchdog's prefix, the command is the argument after the
+    # host: ssh parses options there unless they ended before the host
+    params = {'kill_remote_on_disconnect': False}
+    process = SshProcess("-oProxyCommand=touch %s" % mark, "node-1", connection_params=params,
+                         nolog_exit_code=True).run(timeout=60)
+    # the remote shell refuses it (bash: invalid option); ssh itself ran fine
+    assert process.ended and process.exit_code not in (0, 255, None), process.dump()
+    assert not mark.exists()
+
+
+def test_a_taktuk_run_with_logins_connects_with_the_options_ended(testbed):
+    hosts = [Host("node-1", user=testbed.user), "node-2"]
+    remote = TaktukRemote("id -un", hosts).run(timeout=120)
+    assert remote.ok, [p.dump() for p in remote.processes]
+    assert [p.stdout for p in remote.processes] == ["%s\n" % testbed.user] * 2
+    connectors = [remote.taktuk.cmd[i + 1] for i, word in enumerate(remote.taktuk.cmd)
+                  if word == "-c"]
+    assert connectors and all(c.endswith(" --") for c in connectors)
+
+
+# ---- Put and Get ---------------------------------------------------------------------
+
+# the option first: scp stops parsing options at the first other word
+FILE_PAYLOADS = ["-oProxyCommand=touch X", "; touch X #", "$(touch X)", "`touch X`"]
+
+
+def test_put_and_get_take_file_names_with_payloads_as_paths(testbed, tmp_path):
+    source = tmp_path / "source"
+    remote_dir = tmp_path / "remote"
+    back = tmp_path / "-back"  # a local destination starting with '-' too
+    for directory in (source, remote_dir, back):
+        directory.mkdir()
+    for index, name in enumerate(FILE_PAYLOADS):
+        (source / name).write_text("content %d\n" % index)
+    put = Put(["node-1"], FILE_PAYLOADS, str(remote_dir) + "/", cwd=str(source)).run(timeout=60)
+    assert put.ok, put.processes[0].dump()
+    assert sorted(os.listdir(remote_dir)) == sorted(FILE_PAYLOADS)
+    get = Get(["node-1"], [str(remote_dir / name) for name in FILE_PAYLOADS], "-back/",
+              cwd=str(tmp_path)).run(timeout=60)
+    assert get.ok, get.processes[0].dump()
+    assert sorted(os.listdir(back)) == sorted(FILE_PAYLOADS)
+    assert (back / "$(touch X)").read_text() == "content 2\n"
+    ok, found = no_x_anywhere(tmp_path, source, remote_dir, back)
+    assert ok, found
