@@ -162,10 +162,15 @@ def remote_path(host: HostLike, path: str,
 def remote_command(cmd: Command, connection_params: Optional[Mapping[str, Any]] = None) -> str:
     """The string sshd will give the remote login shell for ``cmd``.
 
-    A list is joined with spaces, as ssh itself does with extra arguments.
+    A list is an argv, as for a local `Process`: each item is quoted for
+    the remote shell and stays one word (execo 2.x joined the items raw;
+    see doc/migrating.rst).
+
+    >>> remote_command(["echo", "a; b"], {'kill_remote_on_disconnect': False})
+    "echo 'a; b'"
     """
     params = make_connection_params(connection_params)
-    text = cmd if isinstance(cmd, str) else " ".join(cmd)
+    text = cmd if isinstance(cmd, str) else shlex.join(cmd)
     if params.get('pty') or not params.get('kill_remote_on_disconnect', True):
         return text
     return _WATCHDOG + "\n" + text

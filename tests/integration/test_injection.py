@@ -105,6 +105,43 @@ def test_a_taktuk_run_with_logins_connects_with_the_options_ended(testbed):
     assert connectors and all(c.endswith(" --") for c in connectors)
 
 
+# ---- list commands ---------------------------------------------------------------
+
+@pytest.mark.parametrize("transport", ["ssh", "remote", "taktuk"])
+def test_a_list_command_is_one_word_per_item_on_the_remote_side(testbed, mark, transport):
+    words = payloads(mark)
+    cmd = ["printf", "%s\\n"] + words
+    if transport == "ssh":
+        outputs = [SshProcess(cmd, "node-1").run(timeout=60).stdout]
+    elif transport == "remote":
+        action = Remote(cmd, HOSTS).run(timeout=60)
+        assert action.ok
+        outputs = [p.stdout for p in action.processes]
+    else:
+        action = TaktukRemote(cmd, HOSTS).run(timeout=120)
+        assert action.ok, [p.dump() for p in action.processes]
+        outputs = [p.stdout for p in action.processes]
+    assert outputs and all(out == "".join(w + "\n" for w in words) for out in outputs)
+    assert not mark.exists()
+    assert no_x_anywhere()[0]
+
+
+def test_a_list_command_differs_from_execo_2_8_2_which_passed_items_raw(testbed):
+    """Pins the documented difference (doc/migrating.rst): 2.8.2 handed the
+    items to ssh unquoted, so the remote shell split and ran them."""
+    cmd = ["echo", "a; echo second command"]
+    ours = SshProcess(cmd, "node-1").run(timeout=60).stdout
+    options = list(testbed.connection_params["ssh_options"])
+    old = run_old_execo("""
+import json
+from execo import SshProcess
+p = SshProcess(tuple(%r), "node-1", connection_params={"ssh_options": tuple(%r)}).run()
+print(json.dumps(p.stdout.replace("\\r", "")))
+""" % (cmd, options))
+    assert ours == "a; echo second command\n"
+    assert old == "a\nsecond command\n"
+
+
 # ---- Put and Get ---------------------------------------------------------------------
 
 # the option first: scp stops parsing options at the first other word
