@@ -142,6 +142,29 @@ print(json.dumps(p.stdout.replace("\\r", "")))
     assert old == "a\nsecond command\n"
 
 
+# ---- substitution ------------------------------------------------------------------
+
+def test_quoted_keeps_each_substituted_value_one_word(testbed, mark):
+    words = payloads(mark)[:3]
+    hosts = (HOSTS * 2)[:len(words)]
+    remote = Remote("printf '%s\\n' {{quoted(words)}}", hosts).run(timeout=60)
+    assert remote.ok
+    assert [p.stdout for p in remote.processes] == [w + "\n" for w in words]
+    taktuk = TaktukRemote("printf '%s\\n' {{quoted(words)}}", hosts).run(timeout=120)
+    assert taktuk.ok
+    assert [p.stdout for p in taktuk.processes] == [w + "\n" for w in words]
+    assert not mark.exists()
+    from execo.substitution import quoted
+    assert quoted("a b") == ["'a b'"]
+
+
+def test_a_users_own_name_quoted_wins_in_expressions(testbed):
+    def quoted(values):  # noqa: F811 - shadows execo's on purpose
+        return ["mine"]
+    remote = Remote("echo {{quoted([1])}}", ["node-1"])
+    assert remote.processes[0].cmd == "echo mine"
+
+
 # ---- Put and Get ---------------------------------------------------------------------
 
 # the option first: scp stops parsing options at the first other word
