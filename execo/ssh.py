@@ -55,7 +55,8 @@ _SSH_FAILURE_HINTS = (
     (re.compile(r"timed out|Connection timed out during banner exchange"),
      "no ssh answer within ConnectTimeout"),
     (re.compile(r"Permission denied"), "authentication refused"),
-    (re.compile(r"closed by remote host|Connection closed by|Connection reset|Broken pipe"),
+    (re.compile(r"closed by remote host|Connection closed by|Connection reset|Broken pipe|"
+                r"not responding"),
      "connection lost"),
 )
 
@@ -177,18 +178,28 @@ def remote_command(cmd: Command, connection_params: Optional[Mapping[str, Any]] 
 
 
 def ssh_failure_reason(host: Host, stderr: str, tool: str = "ssh") -> str:
-    """Why an ssh (or scp) run that exited 255 failed, naming the host."""
+    r"""Why an ssh or scp run that exited 255 failed, naming the host: the
+    one classifier of connection failures, for every transport on ssh.
+
+    The cause is the LAST line in which ssh names one: scp always ends
+    with a vague "scp: Connection closed", after ssh's own reason, and a
+    long command's stderr may hold older lines that look like causes.
+
+    >>> ssh_failure_reason(Host("n1"), "ssh: connect to host n1 port 22: Connection refused\n"
+    ...                    "scp: Connection closed\n", tool="scp")
+    "scp to 'n1' failed (exit 255, nothing listens on the ssh port): ssh: connect to host n1 port 22: Connection refused"
+    """
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     if not lines:
         # with LogLevel=ERROR, ssh is silent about keepalive timeouts too
         return ("%s to %r exited 255 without a message: the remote command was killed by "
                 "a signal or exited 255, or the host stopped answering keepalives"
                 % (tool, host.address))
-    last = lines[-1]
-    for pattern, meaning in _SSH_FAILURE_HINTS:
-        if pattern.search(last):
-            return "%s to %r failed (exit 255, %s): %s" % (tool, host.address, meaning, last)
-    return "%s to %r failed (exit 255): %s" % (tool, host.address, last)
+    for line in reversed(lines):
+        for pattern, meaning in _SSH_FAILURE_HINTS:
+            if pattern.search(line):
+                return "%s to %r failed (exit 255, %s): %s" % (tool, host.address, meaning, line)
+    return "%s to %r failed (exit 255): %s" % (tool, host.address, lines[-1])
 
 
 class SshProcess(Process):

@@ -189,3 +189,50 @@ def test_put_and_get_take_file_names_with_payloads_as_paths(testbed, tmp_path):
     assert (back / "$(touch X)").read_text() == "content 2\n"
     ok, found = no_x_anywhere(tmp_path, source, remote_dir, back)
     assert ok, found
+
+
+# ---- scp failures: the one classifier ------------------------------------------------
+
+def test_scp_failures_are_classified_as_ssh_failures_are(testbed, tmp_path):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        host = Host("127.0.0.1", port=port)
+        put = Put([host], ["/etc/hostname"], str(tmp_path), nolog_error=True).run(timeout=60)
+        get = Get([host], ["/etc/hostname"], str(tmp_path), nolog_error=True).run(timeout=60)
+        ssh = SshProcess("true", host, nolog_error=True).run(timeout=60)
+    for process in (put.processes[0], get.processes[0], ssh):
+        assert process.error and process.exit_code == 255
+        assert "nothing listens on the ssh port" in process.error_reason, process.error_reason
+        assert "Connection refused" in process.error_reason
+
+
+def test_scp_on_a_silent_host_names_the_timeout_not_the_closed_connection(testbed, tmp_path):
+    params = {"scp_options": ("-o", "ConnectTimeout=2")
+              + tuple(testbed.connection_params["scp_options"])}
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        host = Host("127.0.0.1", port=silent.getsockname()[1])
+        get = Get([host], ["/etc/hostname"], str(tmp_path), connection_params=params,
+                  nolog_error=True).run(timeout=60)
+    reason = get.processes[0].error_reason
+    assert "no ssh answer within ConnectTimeout" in reason, reason
+
+
+@pytest.mark.parametrize("stderr, meaning", [
+    ("ssh: connect to host h port 22: Connection refused\nscp: Connection closed\n",
+     "nothing listens on the ssh port"),
+    ("ssh: Could not resolve hostname h: Name or service not known\nscp: Connection closed\n",
+     "unknown host name"),
+    ("u@h: Permission denied (publickey).\nscp: Connection closed\n",
+     "authentication refused"),
+    ("ssh: connect to host h port 22: Connection timed out\nscp: Connection closed\n",
+     "no ssh answer within ConnectTimeout"),
+    ("Permission denied: a file of the command\nConnection to h closed by remote host.\n",
+     "connection lost"),
+])
+def test_the_one_classifier_finds_the_cause_before_scps_last_line(stderr, meaning):
+    for tool in ("ssh", "scp"):
+        reason = ssh_failure_reason(Host("h"), stderr, tool=tool)
+        assert reason.startswith("%s to 'h' failed (exit 255, %s)" % (tool, meaning)), reason
