@@ -284,7 +284,7 @@ class Conductor:
                     if time.monotonic() >= slice_end:
                         break
             if self._polled_children:
-                self._poll_children()
+                self._run(self._poll_children)
 
     def _select_failed(self) -> None:
         logger.error("conductor: select failed, going on:\n%s", traceback.format_exc())

@@ -11,7 +11,8 @@ from typing import Any, Iterable, List, Optional, Set, Union
 
 from execo.log import style
 
-__all__ = ["Host", "HostLike", "check_address", "get_hosts_list", "get_hosts_set", "get_unique_hosts_list"]
+__all__ = ["Host", "HostLike", "check_address", "get_hosts_list", "get_hosts_set",
+           "get_unique_hosts_list"]
 
 
 def _unset_to_none(value: Any) -> Any:
