@@ -144,6 +144,8 @@ default_connection_params: Dict[str, Any] = {
     'chainput_host_retry': 5,
     'chainput_chain_retry': 10,
     'chainput_try_delay': 1,
+    # seconds a PortForwarder may take to open its local port.
+    'forwarding_timeout': 25,
 }
 default_connexion_params = default_connection_params
 

@@ -50,6 +50,7 @@ DOCS: Dict[str, Dict[str, str]] = {
         'chainput_host_retry': "ChainPut: tries to reach the next hop",
         'chainput_chain_retry': "ChainPut: new next hops tried when one fails",
         'chainput_try_delay': "ChainPut: seconds between two tries",
+        'forwarding_timeout': "PortForwarder: seconds allowed to open the forwarded port",
     },
     'g5k_configuration': {
         'kadeploy3': "kadeploy3 command",

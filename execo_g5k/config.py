@@ -11,6 +11,10 @@ from typing import Any, Dict
 
 from execo.config import load_configuration
 
+__all__ = ['default_frontend_connection_params', 'default_frontend_connexion_params',
+           'default_oarsh_oarcp_params', 'g5k_configuration',
+           'make_default_frontend_connection_params', 'make_default_oarsh_oarcp_params']
+
 g5k_configuration: Dict[str, Any] = {
     # kadeploy3 command line (see execo_g5k.kadeploy).
     'kadeploy3': 'kadeploy3',
@@ -61,24 +65,46 @@ g5k_configuration: Dict[str, Any] = {
     'oar_pgsql_ro_port': 5432,
 }
 
+
+def make_default_frontend_connection_params() -> Dict[str, Any]:
+    """A new dict of the built-in connection params for frontends (merged
+    over ``default_connection_params``), whatever the user's configuration
+    file changed: a base for params of one's own.
+
+    >>> make_default_frontend_connection_params()['pty']
+    True
+    """
+    return {
+        'pty': True,
+        'host_rewrite_func': lambda host: host + ".grid5000.fr",
+    }
+
+
+def make_default_oarsh_oarcp_params() -> Dict[str, Any]:
+    """A new dict of the built-in connection params that reach a node inside
+    an OAR job the way oarsh does: user oar on port 6667 with the job key
+    (``OAR_JOB_KEY_FILE``, read now).
+
+    >>> make_default_oarsh_oarcp_params()['port']
+    6667
+    """
+    return {
+        'user': 'oar',
+        'port': 6667,
+        'keyfile': os.environ.get('OAR_JOB_KEY_FILE'),
+        'ssh': 'ssh',
+        'scp': 'scp',
+        'taktuk_connector': 'ssh',
+        'pty': True,
+    }
+
+
 # Connection params for the frontends (merged over default_connection_params).
-default_frontend_connection_params: Dict[str, Any] = {
-    'pty': True,
-    'host_rewrite_func': lambda host: host + ".grid5000.fr",
-}
+default_frontend_connection_params: Dict[str, Any] = make_default_frontend_connection_params()
 default_frontend_connexion_params = default_frontend_connection_params
 
-# Connection params that reach a node inside an OAR job the way oarsh does:
-# user oar on port 6667 with the job key.
-default_oarsh_oarcp_params: Dict[str, Any] = {
-    'user': 'oar',
-    'port': 6667,
-    'keyfile': os.environ.get('OAR_JOB_KEY_FILE'),
-    'ssh': 'ssh',
-    'scp': 'scp',
-    'taktuk_connector': 'ssh',
-    'pty': True,
-}
+# Connection params for the nodes of an OAR job.
+default_oarsh_oarcp_params: Dict[str, Any] = make_default_oarsh_oarcp_params()
 
 load_configuration({
     'g5k_configuration': g5k_configuration,

@@ -32,10 +32,15 @@ from execo.output import ProcessOutputHandler, StreamDispatcher
 from execo.process_base import ProcessBase, ProcessLifecycleHandler
 from execo.time_utils import format_duration, get_seconds
 from execo_g5k.config import g5k_configuration
-from execo_g5k.frontend import frontend_process, get_host_frontend_site
+from execo_g5k.frontend import (frontend_process, get_default_frontend,  # noqa: F401 (2.x paths)
+                                get_frontend_host, get_host_frontend_site)
 from execo_g5k.hostnames import get_host_shortname, split_host_name
+from execo_g5k.kaconsole import KaconsoleProcess, KaconsoleProcessLifecycleHandler
+from execo_g5k.utils import get_kavlan_host_name  # noqa: F401 (2.x path)
 
-__all__ = ["Deployment", "Kadeployer", "deploy", "kadeploy_command", "parse_kadeploy_output"]
+__all__ = ["Deployment", "FrontendPrefixWrapper", "KaconsoleProcess",
+           "KaconsoleProcessLifecycleHandler", "Kadeployer", "deploy", "kadeploy_command",
+           "parse_kadeploy_output"]
 
 # Section headers of kadeploy3's final report. >= 3.2 says "The deployment
 # is successful on nodes" (the word changes for reboots and powers);
@@ -216,6 +221,22 @@ class _SitePrefixed(ProcessOutputHandler):
         if eof or error:
             self._target(process, stream).feed(b"", eof=eof, error=error)
             del self._targets[(id(process), stream)]
+
+
+class FrontendPrefixWrapper(_SitePrefixed):
+    """Hands ``handler`` each line prefixed with the ``frontend`` of the
+    process that printed it (``"nancy: ..."``), as 2.x scripts wrap their
+    handlers of Kadeployer outputs; `Kadeployer` already prefixes the
+    handlers it is given, so wrapping is only needed for processes of
+    one's own that carry a ``frontend`` attribute."""
+
+    def __init__(self, handler: Any) -> None:
+        super().__init__("", handler)
+
+    def read_line(self, process: Any, stream: int, string: str) -> None:
+        self.site = getattr(process, 'frontend', None) or getattr(
+            getattr(process, 'host', None), 'address', '?')
+        super().read_line(process, stream, string)
 
 
 class _FrontendRun(ProcessOutputHandler, ProcessLifecycleHandler):
