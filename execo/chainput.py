@@ -26,6 +26,7 @@ import time
 from typing import Any, Dict, Iterable, List, Optional
 
 from execo.action import Action
+from execo.argv import printf_escape
 from execo.conductor import get_conductor
 from execo.connection import resolve_connection_params
 from execo.host import HostLike
@@ -34,8 +35,7 @@ from execo.output import STDERR, ProcessOutputHandler
 from execo.process import Process
 from execo.remote import Remote
 from execo.ssh import ssh_command
-from execo.taktuk_run import TaktukProcess
-from execo.taktuk_protocol import printf_escape
+from execo.taktuk.driver import TaktukProcess
 
 __all__ = ["ChainPut"]
 

@@ -17,10 +17,10 @@ from execo.host import Host, HostLike, get_hosts_list
 from execo.log import style
 from execo.process import Process
 from execo.process_base import Command, name_from_cmdline
-from execo.ssh import SshProcess, remote_path, scp_command, ssh_failure_reason
+from execo.ssh import ScpProcess, SshProcess, remote_path, scp_command
 from execo.substitution import Template, caller_namespace, has_expressions
 
-__all__ = ["Get", "Put", "Remote", "ScpProcess", "filter_bad_hosts"]
+__all__ = ["Get", "Put", "Remote", "ScpProcess", "filter_bad_hosts"]  # ScpProcess: execo.ssh
 
 # Frames of these modules are never "the caller" whose variables {{expr}}
 # refers to: the factories and the action classes only pass arguments on.
@@ -150,30 +150,6 @@ class Remote(Action):
         if self.process_args:
             kwargs.append("process_args=%r" % (self.process_args,))
         return kwargs
-
-
-class ScpProcess(Process):
-    """One scp run of a Put or Get, for one host.
-
-    Its argv is built again when it starts, so that connection defaults
-    changed in between (a test bed installed, an option added) apply, as
-    they do for `SshProcess`. An scp exit code of 255 (ssh could not
-    connect) sets ``error`` and an ``error_reason`` quoting scp.
-    """
-
-    def __init__(self, build_argv: Callable[[], List[str]], host: Host, **kwargs: Any) -> None:
-        self._build_argv = build_argv
-        super().__init__(build_argv(), **kwargs)
-        self.host = host  # lets filter_bad_hosts and logs tell which host failed
-
-    def _spawn_args(self) -> List[str]:
-        self.cmd = self._build_argv()
-        return list(self.cmd)
-
-    def _failure_reason(self, exit_code: Optional[int]) -> Optional[str]:
-        if exit_code == 255 and not self.killed:
-            return ssh_failure_reason(self.host, self.stderr, tool="scp")
-        return None
 
 
 class Put(Remote):

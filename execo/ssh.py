@@ -30,8 +30,9 @@ import re
 import shlex
 import stat
 import tempfile
-from typing import Any, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, List, Mapping, Optional
 
+from execo.argv import option_words
 from execo.connection import connection_target, make_connection_params, \
     resolve_connection_params
 from execo.host import Host, HostLike
@@ -39,7 +40,7 @@ from execo.process import Process
 from execo.process_base import Command
 from execo.log import style
 
-__all__ = ["SshProcess", "get_process", "remote_command", "remote_path", "scp_command",
+__all__ = ["ScpProcess", "SshProcess", "get_process", "remote_command", "remote_path", "scp_command",
            "ssh_command"]
 
 # Started in a subshell that exits at once, so the loop is no job of the
@@ -58,15 +59,6 @@ _SSH_FAILURE_HINTS = (
     (re.compile(r"closed by remote host|Connection closed by|Connection reset|Broken pipe"),
      "connection lost"),
 )
-
-
-def _argv_part(value: Union[None, str, Sequence[Any]]) -> List[str]:
-    """Options may be given as a tuple (2.x style) or as one string."""
-    if value is None or value is False:
-        return []
-    if isinstance(value, str):
-        return shlex.split(value)
-    return [str(item) for item in value]
 
 
 def _control_options(params: Mapping[str, Any]) -> List[str]:
@@ -107,8 +99,8 @@ def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] =
     """
     params = make_connection_params(connection_params)
     target = connection_target(host, params)
-    argv = (_argv_part(params['ssh']) + _control_options(params)
-            + _argv_part(params.get('ssh_options')))
+    argv = (option_words(params['ssh']) + _control_options(params)
+            + option_words(params.get('ssh_options')))
     if params.get('pty') and '-tt' not in argv:
         argv.append('-tt')
     if target.user is not None:
@@ -130,8 +122,8 @@ def scp_command(connection_params: Optional[Mapping[str, Any]] = None,
     ['scp', '-r', '-P', '2222']
     """
     params = make_connection_params(connection_params)
-    argv = (_argv_part(params['scp']) + _control_options(params)
-            + _argv_part(params.get('scp_options')))
+    argv = (option_words(params['scp']) + _control_options(params)
+            + option_words(params.get('scp_options')))
     target = connection_target(host if host is not None else Host("localhost"), params)
     if target.keyfile is not None:
         argv += ['-i', str(target.keyfile)]
@@ -240,6 +232,30 @@ class SshProcess(Process):
         if self.real_cmd is not None:
             infos.append("real_cmd=%s" % (style.command(shlex.join(self.real_cmd)),))
         return infos
+
+
+class ScpProcess(Process):
+    """One scp run of a Put or Get, for one host.
+
+    Its argv is built again when it starts, so that connection defaults
+    changed in between (a test bed installed, an option added) apply, as
+    they do for `SshProcess`. An scp exit code of 255 (ssh could not
+    connect) sets ``error`` and an ``error_reason`` quoting scp.
+    """
+
+    def __init__(self, build_argv: Callable[[], List[str]], host: Host, **kwargs: Any) -> None:
+        self._build_argv = build_argv
+        super().__init__(build_argv(), **kwargs)
+        self.host = host  # lets filter_bad_hosts and logs tell which host failed
+
+    def _spawn_args(self) -> List[str]:
+        self.cmd = self._build_argv()
+        return list(self.cmd)
+
+    def _failure_reason(self, exit_code: Optional[int]) -> Optional[str]:
+        if exit_code == 255 and not self.killed:
+            return ssh_failure_reason(self.host, self.stderr, tool="scp")
+        return None
 
 
 def get_process(cmd: Command, host: Optional[HostLike] = None,

@@ -12,8 +12,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 from execo.host import HostLike
 from execo.output import STDERR
 from execo.ssh import remote_command
-from execo.taktuk_run import TaktukAction, TaktukProcess, taktuk_command
-from execo import taktuk_protocol as wire
+from execo.taktuk.driver import TaktukAction, TaktukProcess, taktuk_command
+from execo.taktuk import protocol as wire
 
 __all__ = ["TaktukGet", "TaktukProcess", "TaktukPut", "TaktukRemote", "taktuk_command"]
 

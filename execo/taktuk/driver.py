@@ -27,6 +27,7 @@ import signal
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
+from execo.argv import option_words
 from execo.conductor import TimerHandle, get_conductor
 from execo.config import configuration
 from execo.connection import connection_target, resolve_connection_params
@@ -37,24 +38,15 @@ from execo.process import Process
 from execo.process_base import Command, ProcessBase
 from execo.remote import Remote
 from execo.time_utils import get_seconds
-from execo import taktuk_protocol as wire
+from execo.taktuk import protocol as wire
 
 __all__ = ["TaktukAction", "TaktukProcess", "TaktukRoot", "connector_command",
-           "option_words", "taktuk_command"]
+           "taktuk_command"]
 
 _LOCAL_ONLY_KWARGS = ("pty", "shell", "kill_subprocesses", "cwd", "env")
 _HOST_OPTIONS = ("-m", "--machine", "-G", "--gateway")
 # characters that taktuk would read as a host list ("node[1-3]", "a,b", "a/b")
 _HOST_SPEC_CHARACTERS = re.compile(r"[\[\],/\s]")
-
-
-def option_words(value: Any) -> List[str]:
-    """Options given as one string or as a sequence (2.x style)."""
-    if value is None or value is False:
-        return []
-    if isinstance(value, str):
-        return shlex.split(value)
-    return [str(item) for item in value]
 
 
 def taktuk_command(connection_params: Optional[Mapping[str, Any]] = None) -> List[str]:
