@@ -22,7 +22,8 @@ from execo import config
 from execo.host import Host, HostLike
 
 __all__ = ["ConnectionParams", "ConnexionParams", "ConnectionTarget", "connection_target",
-           "make_connection_params", "resolve_connection_params", "rewrite_address"]
+           "make_connection_params", "pick_connection_params", "resolve_connection_params",
+           "rewrite_address"]
 
 
 class ConnectionParams(dict):
@@ -58,11 +59,11 @@ def make_connection_params(connection_params: Optional[Mapping[str, Any]] = None
     return params
 
 
-def resolve_connection_params(connection_params: Optional[Mapping[str, Any]] = None,
-                              connexion_params: Optional[Mapping[str, Any]] = None,
-                              default_params: Optional[Mapping[str, Any]] = None
-                              ) -> Dict[str, Any]:
-    """`make_connection_params` for APIs taking both spellings.
+def pick_connection_params(connection_params: Optional[Mapping[str, Any]] = None,
+                           connexion_params: Optional[Mapping[str, Any]] = None
+                           ) -> Optional[Mapping[str, Any]]:
+    """The one connection params mapping given to a public API that takes
+    both spellings (None if neither was).
 
     Giving both, with different contents, is a mistake worth stopping on:
     silently preferring one would connect with settings the caller did not
@@ -73,8 +74,16 @@ def resolve_connection_params(connection_params: Optional[Mapping[str, Any]] = N
         raise ValueError("both connection_params=%r and connexion_params=%r given: they are "
                          "the same argument spelled twice, give only one"
                          % (connection_params, connexion_params))
-    chosen = connection_params if connection_params is not None else connexion_params
-    return make_connection_params(chosen, default_params)
+    return connection_params if connection_params is not None else connexion_params
+
+
+def resolve_connection_params(connection_params: Optional[Mapping[str, Any]] = None,
+                              connexion_params: Optional[Mapping[str, Any]] = None,
+                              default_params: Optional[Mapping[str, Any]] = None
+                              ) -> Dict[str, Any]:
+    """`make_connection_params` for APIs taking both spellings."""
+    return make_connection_params(pick_connection_params(connection_params, connexion_params),
+                                  default_params)
 
 
 def rewrite_address(address: str, params: Mapping[str, Any]) -> str:

@@ -26,13 +26,11 @@ import time
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
-from execo import children
-from execo.conductor import TimerHandle, get_conductor
-from execo.config import configuration
+from execo import children, kill_policy
+from execo.conductor import get_conductor
 from execo.log import logger, style
 from execo.output import STDERR, STDOUT
 from execo.process_base import Command, ProcessBase, ProcessLifecycleHandler
-from execo.time_utils import get_seconds
 
 __all__ = ["Process", "ProcessBase", "ProcessLifecycleHandler", "STDOUT", "STDERR"]
 
@@ -211,8 +209,6 @@ class Process(ProcessBase):
         self._read_sizes: Dict[int, int] = {}  # fd -> bytes asked for by each read
         self._pidfd: Optional[int] = None
         self._reaped = False
-        self._timeout_timer: Optional[TimerHandle] = None
-        self._force_kill_timer: Optional[TimerHandle] = None
 
     # ---- what to run ------------------------------------------------------
 
@@ -379,8 +375,7 @@ class Process(ProcessBase):
             conductor.watch_fd(fd, lambda fd=fd: self._on_readable(fd))
         conductor.watch_exit(self._pid, self._pidfd, self._on_exited)
         self._pidfd = None  # owned by the conductor from now on
-        if self.timeout is not None:
-            self._timeout_timer = conductor.call_later(self.timeout, self._on_timeout)
+        kill_policy.arm_timeout(self)
         self._notify_lifecycle("start")
 
     def _read_once(self, fd: int) -> int:
@@ -447,33 +442,15 @@ class Process(ProcessBase):
         for fd in list(self._readers):
             self._drain(fd)
         self._stdin.close()
-        for timer in (self._timeout_timer, self._force_kill_timer):
-            if timer is not None:
-                timer.cancel()
         children.forget(self)
         self._set_ended(exit_code, reason, end_date)
 
     def _end_unstarted(self, reason: str) -> None:
         self._set_ended(None, reason)
 
-    def _on_timeout(self) -> None:
-        if self.ended:
-            return
-        self.timeouted = True
-        self.kill()
-
-    def _on_force_kill_due(self) -> None:
-        with self._lock:
-            if self._reaped:
-                return
-            self.forced_kill = True
-            self._signal(signal.SIGKILL)
-
     # ---- any thread -----------------------------------------------------------
 
-    def _signal(self, sig: int) -> None:
-        # With self._lock held and the child not reaped, its pid (and thus
-        # its process group id) cannot have been recycled.
+    def _send_signal(self, sig: int) -> None:
         try:
             if self.kill_subprocesses is False:
                 os.kill(self._pid, sig)
@@ -485,26 +462,16 @@ class Process(ProcessBase):
             logger.debug("cannot send signal %s to %s: %s", sig, self, exc)
 
     def kill(self, sig: int = signal.SIGTERM, auto_force_kill_timeout: Any = True) -> "Process":
-        """Send ``sig`` to the process (and its process group).
-
-        After SIGTERM or SIGINT, if the process is still there after
-        ``auto_force_kill_timeout`` seconds (True: ``configuration
-        ['kill_timeout']``; False/None: never), it gets SIGKILL. A killed
-        process is not blamed for its exit code.
-        """
+        """Send ``sig`` to the process (and its process group), by the policy
+        of `execo.kill_policy`: SIGKILL follows a SIGTERM unanswered after
+        ``auto_force_kill_timeout`` (True: ``configuration['kill_timeout']``)."""
         self._wait_spawned()
-        with self._lock:
-            if self._pid is None or self._reaped:
-                return self
-            self.killed = True
-            self._signal(sig)
-            if sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) and auto_force_kill_timeout:
-                delay = (configuration['kill_timeout'] if auto_force_kill_timeout is True
-                         else get_seconds(auto_force_kill_timeout))
-                if self._force_kill_timer is not None:
-                    self._force_kill_timer.cancel()
-                self._force_kill_timer = get_conductor().call_later(delay, self._on_force_kill_due)
-        return self
+        return super().kill(sig, auto_force_kill_timeout)
+
+    def _can_be_signalled(self) -> bool:
+        # With self._lock held and the child not reaped, its pid (and thus
+        # its process group id) cannot have been recycled.
+        return self._pid is not None and not self._reaped
 
     def write(self, s: Any) -> "Process":
         """Write ``s`` (str or bytes) to the process's stdin.

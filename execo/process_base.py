@@ -17,11 +17,16 @@ import time
 import traceback
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from execo import kill_policy
+from execo.conductor import TimerHandle
 from execo.log import Described, logger, style
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
                           OutputString, StreamDispatcher, compact_output, compile_regexes,
                           stream_name)
 from execo.time_utils import format_date, get_seconds
+
+__all__ = ["Command", "ProcessBase", "ProcessLifecycleHandler", "check_command",
+           "name_from_cmdline"]
 
 Command = Union[str, Sequence[str]]
 
@@ -128,6 +133,8 @@ class ProcessBase(Described):
         self.forced_kill = False
         self.expect_fail = False
         self.write_error = False
+        self._timeout_timer: Optional[TimerHandle] = None
+        self._force_kill_timer: Optional[TimerHandle] = None
         self._ended_event = threading.Event()
         self._stdout = CapturedOutput() if self.default_stdout_handler else None
         self._stderr = CapturedOutput() if self.default_stderr_handler else None
@@ -184,6 +191,7 @@ class ProcessBase(Described):
         ``exit_code`` follows subprocess's convention: negative for a death
         by signal, which also sets ``exit_signal``.
         """
+        kill_policy.disarm(self)
         for stream in (STDOUT, STDERR):
             if not self._dispatchers[stream].eof:
                 self._deliver_output(stream, b"", eof=True)
@@ -284,6 +292,22 @@ class ProcessBase(Described):
         raise NotImplementedError
 
     def kill(self, sig: int = 15, auto_force_kill_timeout: Any = True) -> "ProcessBase":
+        """Send ``sig`` to the process, by the one policy of `execo.kill_policy`.
+
+        After SIGTERM, SIGINT or SIGHUP, if the process is still there after
+        ``auto_force_kill_timeout`` seconds (True: ``configuration
+        ['kill_timeout']``; False/None: never), it gets SIGKILL. A killed
+        process is not blamed for its exit code.
+        """
+        kill_policy.kill(self, sig, auto_force_kill_timeout)
+        return self
+
+    def _can_be_signalled(self) -> bool:
+        """With ``_lock`` held: is there still something to signal?"""
+        raise NotImplementedError
+
+    def _send_signal(self, sig: int) -> None:
+        """With ``_lock`` held: deliver ``sig`` (the transport's way)."""
         raise NotImplementedError
 
     def reset(self) -> "ProcessBase":
