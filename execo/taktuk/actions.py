@@ -100,8 +100,8 @@ class _TaktukTransfer(TaktukAction):
 
     def _signal_member(self, process: TaktukProcess, sig: int) -> None:
         # a transfer is no command taktuk could signal: the host is given up
-        process._end(None, None)
-        self._host_ended()
+        if not process.ended:
+            self._give_up(process)
 
     def _on_terminated(self, process: TaktukProcess) -> None:
         process._end(None, "taktuk on %r ended before the transfer was over"
@@ -110,12 +110,6 @@ class _TaktukTransfer(TaktukAction):
     def _host_ended(self) -> None:
         self._maybe_send_commands()
         super()._host_ended()
-        # a host given up may leave its transfer running in taktuk, which
-        # would not quit before it is over: nothing is left to wait for
-        run = self._run
-        if run is not None and run.running and all(p.ended for p in self._processes) \
-                and any(p.killed for p in self._processes):
-            run.kill()
 
     def _maybe_send_commands(self) -> None:
         # multicast commands address hosts by rank, known once every host

@@ -86,6 +86,8 @@ class TaktukProcess(FedProcess):
         self.rank: Optional[int] = None
         """taktuk's logical number of the host, once numbered."""
         self._pending_signal: Optional[int] = None
+        # ended by execo without taktuk's word: taktuk may still be busy with it
+        self._given_up = False
         self._last_connector_line = ""
 
     def _infos(self) -> List[str]:
@@ -250,8 +252,8 @@ class TaktukAction(HostAction):
         process = self._by_position.get(position)
         if process is not None and rank >= 0 and process.rank != rank:
             process.rank = rank
-            if process._pending_signal is not None and not process.ended:
-                self._signal_member(process, process._pending_signal)
+            if process._pending_signal is not None:
+                self._send_kill(process, process._pending_signal)
         if code == wire.EVENT_CONNECTION_FAILED:
             self._fail_peer(peer, "taktuk could not connect to %r: %s")
         elif code == wire.EVENT_CONNECTION_LOST:
@@ -312,8 +314,14 @@ class TaktukAction(HostAction):
     # ---- ending -----------------------------------------------------------------
 
     def _host_ended(self) -> None:
-        if all(process.ended for process in self._processes):
-            self._send_quit()
+        if not all(process.ended for process in self._processes):
+            return
+        self._send_quit()
+        # taktuk would not quit before what it still does for a host given
+        # up (a deployment, a transfer) is over, and nobody waits for that
+        run = self._run
+        if run is not None and run.running and any(p._given_up for p in self._processes):
+            run.kill()
 
     def _send(self, text: str) -> None:
         run = self._run
@@ -348,14 +356,27 @@ class TaktukAction(HostAction):
                              % (why, process.host.address))
 
     def _signal_member(self, process: TaktukProcess, sig: int) -> None:
-        """Conductor thread: signal one host's command through taktuk."""
+        """Conductor thread: signal one host's command through taktuk.
+
+        A host taktuk has not numbered yet has no command to signal: it is
+        given up at once (the signal is still sent if taktuk reaches it),
+        so that a timeout is not delayed by a slow deployment."""
         if process.ended:
             return
         if process.rank is None:
-            process._pending_signal = sig  # sent once taktuk has numbered it
+            process._pending_signal = sig
+            self._give_up(process)
             return
+        self._send_kill(process, sig)
+
+    def _send_kill(self, process: TaktukProcess, sig: int) -> None:
         process._pending_signal = None
         self._send("%d kill %d\n" % (process.rank, sig))
+
+    def _give_up(self, process: TaktukProcess) -> None:
+        process._given_up = True
+        process._end(None, None)
+        self._host_ended()
 
     # ---- control (any thread) ---------------------------------------------------
 
