@@ -20,6 +20,7 @@ from typing import Any, Dict, Mapping, NamedTuple, Optional
 
 from execo import config
 from execo.host import Host, HostLike
+from execo.exception import ExecoValueError
 
 __all__ = ["ConnectionParams", "ConnexionParams", "ConnectionTarget", "connection_target",
            "make_connection_params", "pick_connection_params", "resolve_connection_params",
@@ -71,7 +72,7 @@ def pick_connection_params(connection_params: Optional[Mapping[str, Any]] = None
     """
     if connection_params is not None and connexion_params is not None \
             and dict(connection_params) != dict(connexion_params):
-        raise ValueError("both connection_params=%r and connexion_params=%r given: they are "
+        raise ExecoValueError("both connection_params=%r and connexion_params=%r given: they are "
                          "the same argument spelled twice, give only one"
                          % (connection_params, connexion_params))
     return connection_params if connection_params is not None else connexion_params
@@ -98,7 +99,7 @@ def rewrite_address(address: str, params: Mapping[str, Any]) -> str:
         return address
     rewritten = func(address)
     if not isinstance(rewritten, str) or not rewritten:
-        raise ValueError("host_rewrite_func %r turned %r into %r, not a host address"
+        raise ExecoValueError("host_rewrite_func %r turned %r into %r, not a host address"
                          % (func, address, rewritten))
     return rewritten
 

@@ -16,6 +16,7 @@ from typing import Any
 from execo.action import Action
 from execo.config import configuration
 from execo.transports import transport_for
+from execo.exception import ExecoValueError
 
 __all__ = ["get_fileget", "get_fileput", "get_remote"]
 
@@ -25,7 +26,7 @@ def _action_class(key: str, role: str) -> Any:
     try:
         return transport_for(tool, role)
     except ValueError as exc:
-        raise ValueError("configuration[%r]: %s" % (key, exc)) from None
+        raise ExecoValueError("configuration[%r]: %s" % (key, exc)) from None
 
 
 def get_remote(*args: Any, **kwargs: Any) -> Action:

@@ -26,6 +26,7 @@ from execo.conductor import get_conductor
 from execo.host import Host, HostLike
 from execo.log import logger, style
 from execo.process_base import Command, ProcessBase
+from execo.exception import ExecoValueError
 
 __all__ = ["FedProcess"]
 
@@ -52,7 +53,7 @@ class FedProcess(ProcessBase):
     def start(self) -> "FedProcess":
         if self.started:
             return self
-        raise ValueError("%s is one host of a multiplexed run: start its action instead"
+        raise ExecoValueError("%s is one host of a multiplexed run: start its action instead"
                          % (self,))
 
     def write(self, s: Any) -> "FedProcess":

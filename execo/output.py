@@ -16,6 +16,7 @@ import re
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple, Union
+from execo.exception import ExecoTypeError, ExecoValueError
 
 STDOUT = 1
 STDERR = 2
@@ -29,7 +30,7 @@ def stream_name(stream: int) -> str:
         return "stdout"
     if stream == STDERR:
         return "stderr"
-    raise ValueError("invalid stream %r: use STDOUT or STDERR" % (stream,))
+    raise ExecoValueError("invalid stream %r: use STDOUT or STDERR" % (stream,))
 
 
 class OutputString(str):
@@ -338,7 +339,7 @@ class StreamDispatcher:
             elif text:
                 handler.write(text)
         else:
-            raise TypeError("output handler %r is neither a ProcessOutputHandler, "
+            raise ExecoTypeError("output handler %r is neither a ProcessOutputHandler, "
                             "a file path, a file descriptor nor a file object" % (handler,))
 
 

@@ -31,6 +31,7 @@ from execo.conductor import get_conductor
 from execo.log import logger, style
 from execo.output import STDERR, STDOUT
 from execo.process_base import Command, ProcessBase, ProcessLifecycleHandler
+from execo.exception import ExecoTypeError, ExecoValueError
 
 __all__ = ["Process", "ProcessBase", "ProcessLifecycleHandler", "STDOUT", "STDERR"]
 
@@ -97,7 +98,7 @@ def _split_command(cmd: str) -> tuple:
     try:
         return tuple(shlex.split(cmd))
     except ValueError as exc:
-        raise ValueError("cannot split command %r: %s" % (cmd, exc)) from None
+        raise ExecoValueError("cannot split command %r: %s" % (cmd, exc)) from None
 
 
 def _our_environment() -> Any:
@@ -194,7 +195,7 @@ class Process(ProcessBase):
         self.cwd = cwd
         if env is not None and not all(isinstance(item, (str, bytes))
                                        for pair in dict(env).items() for item in pair):
-            raise TypeError("env maps variable names to values, all strings: %r" % (env,))
+            raise ExecoTypeError("env maps variable names to values, all strings: %r" % (env,))
         self.env = env
 
     def _reset_state(self) -> None:
@@ -239,7 +240,7 @@ class Process(ProcessBase):
             try:
                 args = self._spawn_args()
                 if not args:
-                    raise ValueError("empty command")
+                    raise ExecoValueError("empty command")
                 self._queued_spawn = args
             except (OSError, ValueError) as exc:
                 self._queued_spawn = exc

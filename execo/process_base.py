@@ -24,6 +24,7 @@ from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOu
                           OutputString, StreamDispatcher, compact_output, compile_regexes,
                           stream_name)
 from execo.time_utils import format_date, get_seconds
+from execo.exception import ExecoTypeError, ExecoValueError
 
 __all__ = ["Command", "ProcessBase", "ProcessLifecycleHandler", "check_command",
            "name_from_cmdline"]
@@ -59,7 +60,7 @@ def check_command(cmd: Any) -> Command:
         return cmd
     if isinstance(cmd, (list, tuple)) and cmd and all(isinstance(arg, str) for arg in cmd):
         return cmd
-    raise TypeError("a command is a string or a non-empty list of strings, not %r" % (cmd,))
+    raise ExecoTypeError("a command is a string or a non-empty list of strings, not %r" % (cmd,))
 
 
 _FLAG_NAMES = ("exit_code", "timeout", "error", "expect_fail", "write_error")
@@ -83,7 +84,7 @@ class ProcessBase(Described):
         self.cmd = check_command(cmd)
         self.timeout = get_seconds(timeout)
         if self.timeout is not None and self.timeout < 0:
-            raise ValueError("timeout must be >= 0, not %r" % (timeout,))
+            raise ExecoValueError("timeout must be >= 0, not %r" % (timeout,))
         self.ignore_exit_code = ignore_exit_code
         self.nolog_exit_code = nolog_exit_code
         self.ignore_timeout = ignore_timeout
@@ -280,7 +281,7 @@ class ProcessBase(Described):
     def wait(self, timeout: Any = None) -> "ProcessBase":
         """Block until the process ends, or ``timeout`` seconds pass."""
         if not self.started:
-            raise ValueError("cannot wait for %s: it was not started" % (self,))
+            raise ExecoValueError("cannot wait for %s: it was not started" % (self,))
         self._ended_event.wait(get_seconds(timeout))
         return self
 

@@ -39,6 +39,7 @@ from execo.host import Host, HostLike
 from execo.process import Process
 from execo.process_base import Command
 from execo.log import style
+from execo.exception import ExecoValueError
 
 __all__ = ["ScpProcess", "SshProcess", "get_process", "remote_command", "remote_path", "scp_command",
            "ssh_command"]
@@ -84,7 +85,7 @@ def _control_options(params: Mapping[str, Any]) -> List[str]:
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() \
                 or info.st_mode & 0o077:
             # another user's sockets would be someone else's connections
-            raise ValueError("%s is not a private directory of ours: not sharing ssh "
+            raise ExecoValueError("%s is not a private directory of ours: not sharing ssh "
                              "connections through it" % directory) from None
     return ['-o', 'ControlMaster=auto', '-o', 'ControlPersist=%d' % persist,
             '-o', 'ControlPath=%s/%%C' % directory]

@@ -22,6 +22,8 @@ import sys
 from types import FrameType
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from execo.exception import ExecoValueError
+
 __all__ = ["HOST_TAG", "SubstitutionError", "Template", "caller_namespace",
            "has_expressions", "remote_substitute"]
 
@@ -30,7 +32,7 @@ HOST_TAG = "{{{host}}}"
 _EXPRESSION = re.compile(r"\{\{(.+?)\}\}", re.DOTALL)
 
 
-class SubstitutionError(ValueError):
+class SubstitutionError(ExecoValueError):
     """A ``{{expr}}`` that cannot be evaluated, or is not a non-empty sequence."""
 
     def __init__(self, expression: str, template: str, reason: str) -> None:

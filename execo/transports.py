@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Type
 
 from execo.config import CHAINPUT, SCP, SSH, TAKTUK
+from execo.exception import ExecoValueError
 
 __all__ = ["ROLES", "Transport", "register_transport", "registered_actions",
            "transport_for"]
@@ -71,7 +72,7 @@ def transport_for(tool: Any, role: str) -> Type[Any]:
         choices = sorted(t.name for t in _TRANSPORTS.values() if getattr(t, role) is not None)
         constants = ["execo.%s" % n.upper() for c, n in sorted(_CONSTANT_NAMES.items())
                      if n in choices]
-        raise ValueError("%r is no tool for %s: it must be one of %s" % (
+        raise ExecoValueError("%r is no tool for %s: it must be one of %s" % (
             tool, role, ", ".join(constants + ["%r" % c for c in choices])))
     return action
 

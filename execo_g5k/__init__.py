@@ -6,7 +6,12 @@ own, as the tutorial does. requests and keyring are imported only when the
 API is used.
 """
 
-from execo_g5k.config import (default_frontend_connection_params,
+from execo.host_action import register_library_package
+from execo_g5k.exception import G5kError  # noqa: F401
+
+register_library_package("execo_g5k")  # its frames are never a {{expr}}'s caller
+
+from execo_g5k.config import (default_frontend_connection_params,  # noqa: E402
                               default_frontend_connexion_params, default_oarsh_oarcp_params,
                               g5k_configuration)
 from execo_g5k.hostnames import *  # noqa: F401,F403

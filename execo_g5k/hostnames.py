@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import re
 from typing import Any, Optional, Union
+from execo.exception import ExecoTypeError
 
 __all__ = [
     'canonical_host_name',
@@ -46,7 +47,7 @@ HostLike = Union[str, Any]
 def _address(host: HostLike) -> str:
     address = getattr(host, 'address', host)
     if not isinstance(address, str):
-        raise TypeError("expected a host name or an object with an 'address'"
+        raise ExecoTypeError("expected a host name or an object with an 'address'"
                         " attribute, got %r" % (host,))
     return address
 

@@ -34,6 +34,7 @@ from execo.time_utils import format_duration, get_seconds
 from execo_g5k.config import g5k_configuration
 from execo_g5k.frontend import frontend_process, get_host_frontend_site
 from execo_g5k.hostnames import get_host_shortname, split_host_name
+from execo_g5k.exception import G5kValueError
 
 __all__ = ["Deployment", "Kadeployer", "deploy", "kadeploy_command", "parse_kadeploy_output"]
 
@@ -93,7 +94,7 @@ def _words(value: Any) -> List[str]:
 
 def _environment_option(deployment: Deployment) -> str:
     if deployment.env_file and deployment.env_name:
-        raise ValueError("%r has both env_file and env_name: kadeploy3 deploys one "
+        raise G5kValueError("%r has both env_file and env_name: kadeploy3 deploys one "
                          "environment, give only one" % (deployment,))
     if deployment.env_name:
         return "-e %s" % shlex.quote(deployment.env_name)
@@ -102,13 +103,13 @@ def _environment_option(deployment: Deployment) -> str:
     name = g5k_configuration.get('default_env_name')
     path = g5k_configuration.get('default_env_file')
     if name and path:
-        raise ValueError("g5k_configuration has both default_env_name and default_env_file: "
+        raise G5kValueError("g5k_configuration has both default_env_name and default_env_file: "
                          "set only one, or give env_name/env_file to the Deployment")
     if name:
         return "-e %s" % shlex.quote(name)
     if path:
         return "-a %s" % shlex.quote(path)
-    raise ValueError("%r names no environment: give env_name or env_file, or set "
+    raise G5kValueError("%r names no environment: give env_name or env_file, or set "
                      "g5k_configuration['default_env_name']" % (deployment,))
 
 

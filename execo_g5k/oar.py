@@ -38,6 +38,8 @@ from execo_g5k.config import g5k_configuration
 from execo_g5k.frontend import frontend_process, resolve_timeout
 from execo_g5k.oar_submission import (OarSubmission, format_oar_date, format_oar_duration,
                                       oarsub_command_line)
+from execo.exception import ExecoTypeError
+from execo_g5k.exception import G5kValueError
 
 __all__ = ["OarSubmission", "OarOutputError", "format_oar_date", "format_oar_duration",
            "get_current_oar_jobs", "get_oar_job_info", "get_oar_job_kavlan",
@@ -51,7 +53,7 @@ _ENDED_STATES = frozenset(("Terminated", "Error", "Finishing", "toError"))
 _JOB_ID = re.compile(r'^OAR_JOB_ID=(\d+)\s*$', re.MULTILINE)
 
 
-class OarOutputError(ValueError):
+class OarOutputError(G5kValueError):
     """An OAR tool printed something we cannot read (version mismatch, a
     banner on stdout...): the message quotes the command and the output."""
 
@@ -84,7 +86,7 @@ def oarsub(job_specs: Iterable[JobSpec],
     processes = []
     for submission, frontend in specs:
         if not isinstance(submission, OarSubmission):
-            raise TypeError("oarsub takes (OarSubmission, frontend) pairs, got %r"
+            raise ExecoTypeError("oarsub takes (OarSubmission, frontend) pairs, got %r"
                             % ((submission, frontend),))
         processes.append(frontend_process(oarsub_command_line(submission), frontend,
                                           frontend_connection_params, timeout))
@@ -196,7 +198,7 @@ def _job_id_or_env(oar_job_id: Optional[int]) -> int:
         return int(oar_job_id)
     if 'OAR_JOB_ID' in os.environ:
         return int(os.environ['OAR_JOB_ID'])
-    raise ValueError("no OAR job id given and no OAR_JOB_ID in the environment")
+    raise G5kValueError("no OAR job id given and no OAR_JOB_ID in the environment")
 
 
 def _oarstat_jobs(job_ids: Sequence[int], frontend: Optional[str],

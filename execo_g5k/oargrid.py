@@ -36,6 +36,7 @@ from execo_g5k.config import g5k_configuration
 from execo_g5k.frontend import frontend_process, resolve_timeout
 from execo_g5k.oar import _bounds, _in_range, _natural_sorted, _run_all
 from execo_g5k.oar_submission import OarSubmission, format_oar_date, format_oar_duration
+from execo_g5k.exception import G5kValueError
 
 __all__ = ["get_current_oargrid_jobs", "get_oargrid_job_info", "get_oargrid_job_nodes",
            "get_oargrid_job_oar_jobs", "oargriddel", "oargridsub", "wait_oargrid_job_start"]
@@ -56,7 +57,7 @@ def _quoted(value: str) -> str:
     """oargridsub splits its resource list itself on ``,`` and ``:``; a
     value is double-quoted for it, inside the shell quoting."""
     if '"' in value:
-        raise ValueError("oargridsub cannot take a double quote in %r" % (value,))
+        raise G5kValueError("oargridsub cannot take a double quote in %r" % (value,))
     return '"%s"' % (value,)
 
 
@@ -85,7 +86,7 @@ def _oargridsub_command(job_specs: Sequence[Tuple[OarSubmission, str]],
     for submission, alias in job_specs:
         resources = submission.resources
         if resources is None:
-            raise ValueError("oargridsub needs the resources of every cluster, %r has none"
+            raise G5kValueError("oargridsub needs the resources of every cluster, %r has none"
                              % (alias,))
         parts = ["%s:rdef=%s" % (alias, _quoted("+".join([resources] if isinstance(
             resources, str) else resources)))]

@@ -40,6 +40,7 @@ from execo.host_action import HostAction
 from execo.process_base import Command
 from execo.time_utils import get_seconds
 from execo.taktuk import protocol as wire
+from execo.exception import ExecoValueError
 
 __all__ = ["TaktukAction", "TaktukProcess", "TaktukRoot", "connector_command",
            "taktuk_command"]
@@ -141,7 +142,7 @@ class TaktukAction(HostAction):
         self._hard_kill_timer: Optional[TimerHandle] = None
         for address in self._addresses:
             if _HOST_SPEC_CHARACTERS.search(address):
-                raise ValueError("host address %r cannot be given to taktuk: it would read "
+                raise ExecoValueError("host address %r cannot be given to taktuk: it would read "
                                  "brackets, commas, slashes and spaces as a host list"
                                  % (address,))
 
