@@ -1,13 +1,18 @@
 """Connection params: how to reach hosts, merged over the defaults at call time.
 
 A connection params dict holds only what differs from
-`execo.config.default_connection_params`; the full set is rebuilt each
-time a command line is built, so a change to the defaults (from
+`execo.config.default_connection_params`. It is resolved -- merged over
+every default into a `ResolvedConnectionParams` -- once per command line,
+when a process starts, so a change to the defaults (from
 ``~/.execo.conf.py``, an ipython prompt or a test bed's ``install()``)
-reaches every object created before it but started after it.
+reaches every object created before it but started after it; the argv
+builders take the resolved params as they are.
 
-Both spellings of execo's history are accepted: ``connection_params=`` and
-``connexion_params=``, `ConnectionParams` and `ConnexionParams`.
+Both spellings of execo's history are accepted at the public edge (the
+constructors and functions users call): ``connection_params=`` and
+``connexion_params=`` are reconciled there by `pick_connection_params`,
+and only ``connection_params`` travels further. `ConnectionParams` and
+`ConnexionParams` are the same class.
 
 Resolution order, first value wins: the `Host`'s own user/keyfile/port,
 then the connection params given to the call, then the caller's defaults
@@ -16,15 +21,15 @@ then the connection params given to the call, then the caller's defaults
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, NamedTuple, Optional
+from typing import Any, Dict, Iterator, Mapping, NamedTuple, Optional
 
 from execo import config
 from execo.host import Host, HostLike
 from execo.exception import ExecoValueError
 
-__all__ = ["ConnectionParams", "ConnexionParams", "ConnectionTarget", "connection_target",
-           "make_connection_params", "pick_connection_params", "resolve_connection_params",
-           "rewrite_address"]
+__all__ = ["ConnectionParams", "ConnexionParams", "ConnectionTarget",
+           "ResolvedConnectionParams", "connection_target", "make_connection_params",
+           "pick_connection_params", "resolve_connection_params", "rewrite_address"]
 
 
 class ConnectionParams(dict):
@@ -78,13 +83,48 @@ def pick_connection_params(connection_params: Optional[Mapping[str, Any]] = None
     return connection_params if connection_params is not None else connexion_params
 
 
+class ResolvedConnectionParams(Mapping[str, Any]):
+    """Connection params merged over every default, once: what the argv
+    builders (`execo.ssh`, `execo.taktuk.driver`) take.
+
+    Read-only, and given back unchanged by `resolve_connection_params`, so
+    that a builder handed resolved params never merges the defaults again:
+    a process resolves its params once, when it starts, and passes them
+    down. Partial params (what users write) stay plain dicts or
+    `ConnectionParams`.
+    """
+
+    __slots__ = ("_params",)
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self._params = dict(params)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._params[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._params)
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def __repr__(self) -> str:
+        return "ResolvedConnectionParams(%r)" % (self._params,)
+
+
 def resolve_connection_params(connection_params: Optional[Mapping[str, Any]] = None,
-                              connexion_params: Optional[Mapping[str, Any]] = None,
                               default_params: Optional[Mapping[str, Any]] = None
-                              ) -> Dict[str, Any]:
-    """`make_connection_params` for APIs taking both spellings."""
-    return make_connection_params(pick_connection_params(connection_params, connexion_params),
-                                  default_params)
+                              ) -> ResolvedConnectionParams:
+    """``connection_params`` merged over ``default_params`` and the global
+    defaults (read now), unless already resolved.
+
+    >>> params = resolve_connection_params({'user': 'root'})
+    >>> params['user'], resolve_connection_params(params) is params
+    ('root', True)
+    """
+    if isinstance(connection_params, ResolvedConnectionParams) and default_params is None:
+        return connection_params
+    return ResolvedConnectionParams(make_connection_params(connection_params, default_params))
 
 
 def rewrite_address(address: str, params: Mapping[str, Any]) -> str:

@@ -33,7 +33,7 @@ import tempfile
 from typing import Any, Callable, List, Mapping, Optional
 
 from execo.argv import option_words
-from execo.connection import connection_target, make_connection_params, \
+from execo.connection import connection_target, pick_connection_params, \
     resolve_connection_params
 from execo.host import Host, HostLike
 from execo.process import Process
@@ -98,7 +98,7 @@ def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] =
     >>> ssh_command(Host("n1", user="u", port=2222), {'ssh_options': ()})
     ['ssh', '-l', 'u', '-p', '2222', 'n1']
     """
-    params = make_connection_params(connection_params)
+    params = resolve_connection_params(connection_params)
     target = connection_target(host, params)
     argv = (option_words(params['ssh']) + _control_options(params)
             + option_words(params.get('ssh_options')))
@@ -122,7 +122,7 @@ def scp_command(connection_params: Optional[Mapping[str, Any]] = None,
     >>> scp_command({'scp_options': ('-r',)}, Host("n1", port=2222))
     ['scp', '-r', '-P', '2222']
     """
-    params = make_connection_params(connection_params)
+    params = resolve_connection_params(connection_params)
     argv = (option_words(params['scp']) + _control_options(params)
             + option_words(params.get('scp_options')))
     target = connection_target(host if host is not None else Host("localhost"), params)
@@ -140,7 +140,7 @@ def remote_path(host: HostLike, path: str,
     >>> remote_path(Host("::1", user="u"), "/tmp/f")
     'u@[::1]:/tmp/f'
     """
-    target = connection_target(host, make_connection_params(connection_params))
+    target = connection_target(host, resolve_connection_params(connection_params))
     address = "[%s]" % target.address if ":" in target.address else target.address
     user = "%s@" % target.user if target.user is not None else ""
     return "%s%s:%s" % (user, address, path)
@@ -151,7 +151,7 @@ def remote_command(cmd: Command, connection_params: Optional[Mapping[str, Any]] 
 
     A list is joined with spaces, as ssh itself does with extra arguments.
     """
-    params = make_connection_params(connection_params)
+    params = resolve_connection_params(connection_params)
     text = cmd if isinstance(cmd, str) else " ".join(cmd)
     if params.get('pty') or not params.get('kill_remote_on_disconnect', True):
         return text
@@ -191,13 +191,12 @@ class SshProcess(Process):
                  connection_params: Optional[Mapping[str, Any]] = None,
                  connexion_params: Optional[Mapping[str, Any]] = None,
                  **kwargs: Any) -> None:
-        resolve_connection_params(connection_params, connexion_params)  # fail early
+        chosen = pick_connection_params(connection_params, connexion_params)  # fail early
         self._pty_given = kwargs.pop('pty', None)
         kwargs.pop('shell', None)
         super().__init__(cmd, **kwargs)
         self.host = Host(host)
-        self.connection_params = (connection_params if connection_params is not None
-                                  else connexion_params)
+        self.connection_params = chosen
         self.real_cmd: Optional[List[str]] = None
 
     @property
@@ -210,7 +209,7 @@ class SshProcess(Process):
         return self.connection_params
 
     def _spawn_args(self) -> List[str]:
-        params = make_connection_params(self.connection_params)
+        params = resolve_connection_params(self.connection_params)  # once per start
         self.pty = bool(params.get('pty')) if self._pty_given is None else self._pty_given
         self.real_cmd = ssh_command(self.host, params) + [remote_command(self.cmd, params)]
         return self.real_cmd
@@ -270,5 +269,5 @@ def get_process(cmd: Command, host: Optional[HostLike] = None,
     """
     if host is None:
         return Process(cmd, **kwargs)
-    return SshProcess(cmd, host, connection_params=connection_params,
-                      connexion_params=connexion_params, **kwargs)
+    return SshProcess(cmd, host, pick_connection_params(connection_params, connexion_params),
+                      **kwargs)
