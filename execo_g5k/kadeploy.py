@@ -25,6 +25,7 @@ import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
 
 from execo.action import Action
+from execo.argv import option_words
 from execo.factory import get_remote
 from execo.host import Host, HostLike, get_hosts_list
 from execo.log import logger, style
@@ -83,15 +84,6 @@ class Deployment:
             "%s=%r" % (f, getattr(self, f)) for f in fields if getattr(self, f) is not None)
 
 
-def _words(value: Any) -> List[str]:
-    """A configured command or option set: a shell string or a sequence."""
-    if not value:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return [shlex.quote(str(item)) for item in value]
-
-
 def _environment_option(deployment: Deployment) -> str:
     if deployment.env_file and deployment.env_name:
         raise G5kValueError("%r has both env_file and env_name: kadeploy3 deploys one "
@@ -120,8 +112,10 @@ def kadeploy_command(deployment: Deployment, hosts: Iterable[HostLike]) -> str:
     >>> kadeploy_command(Deployment(env_name="debian12-min"), ["griffon-1"])  # doctest: +SKIP
     'kadeploy3 -k -d -e debian12-min -m griffon-1'
     """
-    words = _words(g5k_configuration.get('kadeploy3', 'kadeploy3'))
-    words += _words(g5k_configuration.get('kadeploy3_options'))
+    # configured as one string or as words (2.x): the same words either way
+    words = [shlex.quote(word) for key, default in (('kadeploy3', 'kadeploy3'),
+                                                    ('kadeploy3_options', None))
+             for word in option_words(g5k_configuration.get(key, default))]
     words.append(_environment_option(deployment))
     if deployment.user is not None:
         words.append("-u %s" % shlex.quote(str(deployment.user)))
