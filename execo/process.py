@@ -31,6 +31,7 @@ from execo.conductor import get_conductor
 from execo.log import logger, style
 from execo.output import STDERR, STDOUT
 from execo.process_base import Command, ProcessBase, ProcessLifecycleHandler
+from execo.shared_fd import SharedFd
 from execo.exception import ExecoTypeError, ExecoValueError
 
 __all__ = ["Process", "ProcessBase", "ProcessLifecycleHandler", "STDOUT", "STDERR"]
@@ -48,48 +49,6 @@ DRAIN_LIMIT = 1 << 24
 
 _DEFAULT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ", "SIGXFZ")
                          if hasattr(signal, name))
-
-
-class _SharedFd:
-    """An fd that one thread may be writing to while the conductor wants to
-    close it: closing is deferred until the writer is done, so a write can
-    never land in an fd number that was closed and reused meanwhile."""
-
-    __slots__ = ("fd", "_lock", "_users", "_close_pending")
-
-    def __init__(self, fd: int) -> None:
-        self.fd: Optional[int] = fd
-        self._lock = threading.Lock()
-        self._users = 0
-        self._close_pending = False
-
-    def acquire(self) -> Optional[int]:
-        with self._lock:
-            if self.fd is None or self._close_pending:
-                return None
-            self._users += 1
-            return self.fd
-
-    def release(self) -> None:
-        with self._lock:
-            self._users -= 1
-            if self._users == 0 and self._close_pending:
-                self._really_close()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._users:
-                self._close_pending = True
-            elif self.fd is not None:
-                self._really_close()
-
-    def _really_close(self) -> None:
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
-        self.fd = None
-        self._close_pending = False
 
 
 @functools.lru_cache(maxsize=1024)
@@ -205,7 +164,7 @@ class Process(ProcessBase):
         self._spawn_gate: Optional[threading.Lock] = None
         self._queued_spawn: Any = None  # the argv start() decided on, or why it could not
         self._popen: Optional[subprocess.Popen] = None
-        self._stdin: Optional[_SharedFd] = None
+        self._stdin: Optional[SharedFd] = None
         self._readers: Dict[int, int] = {}  # fd -> stream
         self._read_sizes: Dict[int, int] = {}  # fd -> bytes asked for by each read
         self._pidfd: Optional[int] = None
@@ -333,7 +292,7 @@ class Process(ProcessBase):
         os.set_blocking(err_r, False)
         self._readers = {out_r: STDOUT, err_r: STDERR}
         self._read_sizes = {out_r: PIPE_START_SIZE, err_r: PIPE_START_SIZE}
-        self._stdin = _SharedFd(in_w)
+        self._stdin = SharedFd(in_w)
 
     def _spawn_with_posix_spawn(self, args: Any, stdin: int, stdout: int, stderr: int) -> int:
         """The fast path: vfork+exec in C, several times cheaper than Popen."""
