@@ -18,6 +18,8 @@ from typing import Any, Callable, Set
 from execo.config import configuration
 from execo.log import logger
 
+__all__ = ["EXIT_KILL_GRACE", "forget", "spawn_unless_exiting"]
+
 _alive: Set[Any] = set()
 _lock = threading.Lock()
 _exiting = False

@@ -17,6 +17,11 @@ import os
 import sys
 from typing import Any, Dict, Mapping, MutableMapping, Optional, Tuple
 
+__all__ = ["CHAINPUT", "CONFIGURATION_DOCS", "CONFIG_FILE", "CONNECTION_PARAMS_DOCS", "SCP",
+           "SSH", "TAKTUK", "WatchedDict", "configuration", "default_connection_params",
+           "default_connexion_params", "documented_dicts", "load_configuration",
+           "merge_config"]
+
 SSH = 0
 SCP = 1
 TAKTUK = 2

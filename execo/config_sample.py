@@ -17,6 +17,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from execo.config import configuration, documented_dicts
 
+__all__ = ["live_dicts", "main", "render_sample", "undocumented_keys"]
+
 
 def _render_value(value: Any) -> str:
     if callable(value):

@@ -16,7 +16,13 @@ import re
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple, Union
+
 from execo.exception import ExecoTypeError, ExecoValueError
+
+__all__ = ["CapturedOutput", "DECODE_ERRORS", "EMPTY_OUTPUT", "ENCODING",
+           "ExpectOutputHandler", "LineSplitter", "OutputHandler", "OutputString",
+           "ProcessOutputHandler", "STDERR", "STDOUT", "StreamDispatcher", "compact_output",
+           "compile_regexes", "new_decoder", "reads_lines_only", "stream_name"]
 
 STDOUT = 1
 STDERR = 2

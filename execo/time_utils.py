@@ -12,7 +12,11 @@ import datetime
 import re
 import time
 from typing import Optional, Union
+
 from execo.exception import ExecoTypeError, ExecoValueError
+
+__all__ = ["Date", "Duration", "Timer", "format_date", "format_duration", "get_seconds",
+           "get_unixts", "sleep"]
 
 Duration = Union[None, int, float, str, datetime.timedelta]
 Date = Union[None, int, float, str, datetime.datetime, datetime.date]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import re
 from typing import Any, Optional, Union
+
 from execo.exception import ExecoTypeError
 
 __all__ = [
