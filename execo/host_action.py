@@ -22,6 +22,10 @@ transport's module). The process may be a local `execo.process.Process`
 (ssh, scp...) or an `execo.fed_process.FedProcess` when one local process
 serves every host (taktuk, ChainPut); timeouts and kills then follow
 `execo.kill_policy` with nothing more to write.
+
+A limit on how many hosts are started at once would go in the start loop
+that every one-process-per-host action inherits (`Action._launch`); the
+multiplexed transports (taktuk, ChainPut) start one local process anyway.
 """
 
 from __future__ import annotations

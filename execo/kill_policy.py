@@ -13,8 +13,10 @@ signal (``_can_be_signalled``) and how a signal reaches it
 (``_send_signal``): a local `execo.process.Process` signals its process
 group, an `execo.fed_process.FedProcess` asks the multiplexer feeding it
 (taktuk kills that host's command, ChainPut stops its chain). Actions
-kill their processes, so they follow the same policy. Timers run in the
-conductor thread; `kill` may be called from any thread.
+kill their processes, so they follow the same policy, and so does the kill
+of the children left at interpreter exit (`execo.children`). A change to
+how anything is killed (a signal, an escalation, a clean-up) belongs here.
+Timers run in the conductor thread; `kill` may be called from any thread.
 """
 
 from __future__ import annotations
