@@ -37,10 +37,11 @@ from execo.remote import Get, Put, Remote, filter_bad_hosts
 from execo.report import Report
 from execo.taktuk import TaktukGet, TaktukPut, TaktukRemote
 from execo.chainput import ChainPut
+from execo.port_forwarder import PortForwarder
 
 __all__ += [
     "Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
     "ProcessesFailed", "SequentialActions", "wait_all_actions", "wait_any_actions",
     "get_fileget", "get_fileput", "get_remote", "Get", "Put", "Remote", "filter_bad_hosts",
-    "Report", "TaktukGet", "TaktukPut", "TaktukRemote", "ChainPut",
+    "Report", "TaktukGet", "TaktukPut", "TaktukRemote", "ChainPut", "PortForwarder",
 ]

@@ -195,7 +195,8 @@ CONNECTION_PARAMS_DOCS: Dict[str, str] = {
     'chainput_nc_server_timeout': "no effect (execo 2.x's netcat ChainPut)",
     'chainput_host_retry': "no effect (execo 2.x's netcat ChainPut)",
     'chainput_try_delay': "no effect (execo 2.x's netcat ChainPut)",
-    'forwarding_timeout': "PortForwarder: seconds to wait for its forwarding to be up",
+    'forwarding_timeout': "seconds a PortForwarder (execo.port_forwarder) may take to open "
+                          "its local port",
 }
 
 # name -> (the dict, its keys' documentation); extensions add theirs

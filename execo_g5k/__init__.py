@@ -28,6 +28,7 @@ from execo_g5k.oargrid import (get_current_oargrid_jobs, get_oargrid_job_info,  
 from execo_g5k.kadeploy import (Deployment, Kadeployer, deploy, kadeploy_command,  # noqa: F401
                                 parse_kadeploy_output)
 from execo_g5k.kaconsole import KaconsoleProcess  # noqa: F401
+from execo_g5k.utils import G5kAutoPortForwarder, get_kavlan_host_name  # noqa: F401
 
 __all__ = sorted(name for name in dir() if not name.startswith("_")
                  and name not in ("register_library_package",))

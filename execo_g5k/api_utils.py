@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import re
+import sys
 import tempfile
 import threading
 import time
@@ -30,7 +31,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 from execo_g5k.api import APIConnection, APIException
 from execo_g5k.config import g5k_configuration
 from execo_g5k.hostnames import (HostLike, canonical_host_name, g5k_host_get_cluster,
-                                 get_host_shortname, get_host_site_from_name)
+                                 get_host_interface, get_host_shortname,
+                                 get_host_site_from_name)
 from execo_g5k.exception import G5kKeyError
 
 __all__ = [
@@ -40,7 +42,26 @@ __all__ = [
     'get_host_attributes', 'get_host_cluster', 'get_host_longname',
     'get_host_shortname', 'get_host_site', 'get_resource_attributes',
     'get_site_attributes', 'get_site_clusters', 'get_site_hosts', 'group_hosts',
+    'get_host_interface',
 ]
+
+# The network side of the API (equipments, KaVLAN, metrology) lives in
+# execo_g5k.api_network, which builds on this module; 2.x scripts import it
+# from here, served lazily (PEP 562) so that neither module imports the
+# other while it is being initialised.
+_FROM_API_NETWORK = (
+    'get_cluster_jobtypes', 'get_cluster_network_equipments', 'get_cluster_queues',
+    'get_host_network_equipments', 'get_hosts_metric', 'get_network_equipment_attributes',
+    'get_network_equipment_site', 'get_site_network_equipments', 'set_nodes_vlan',
+)
+__all__ += list(_FROM_API_NETWORK)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_API_NETWORK:
+        from execo_g5k import api_network
+        return getattr(api_network, name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 logger = logging.getLogger('execo.g5k.api')
 
@@ -78,13 +99,16 @@ def clear_cache(disk: bool = False) -> None:
     """
     with _lock:
         if disk:
-            path = _cache_file(g5k_configuration['api_uri'])
-            if path:
-                try:
-                    os.unlink(path)
-                except FileNotFoundError:
-                    pass
+            for kind in ('reference', 'network'):
+                path = _cache_file(g5k_configuration['api_uri'], kind)
+                if path:
+                    try:
+                        os.unlink(path)
+                    except FileNotFoundError:
+                        pass
         _snapshots.clear()
+        if 'execo_g5k.api_network' in sys.modules:
+            sys.modules['execo_g5k.api_network'].clear_network_cache()
         for connection in _connections.values():
             connection.close()
         _connections.clear()
@@ -141,12 +165,12 @@ def _fetch_snapshot(connection: APIConnection) -> Dict[str, Any]:
     return snapshot
 
 
-def _cache_file(api_uri: str) -> Optional[str]:
+def _cache_file(api_uri: str, kind: str = 'reference') -> Optional[str]:
     directory = g5k_configuration.get('api_cache_dir')
     if not directory:
         return None
     digest = hashlib.sha256(api_uri.rstrip('/').encode()).hexdigest()[:16]
-    return os.path.join(os.path.expanduser(directory), 'reference-%s.json' % (digest,))
+    return os.path.join(os.path.expanduser(directory), '%s-%s.json' % (kind, digest))
 
 
 def _read_cache(path: str, api_uri: str) -> Optional[Dict[str, Any]]:

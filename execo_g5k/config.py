@@ -11,6 +11,11 @@ from typing import Any, Dict
 
 from execo.config import documented_dicts, load_configuration
 
+__all__ = ['default_frontend_connection_params', 'default_frontend_connexion_params',
+           'default_oarsh_oarcp_params', 'g5k_configuration',
+           'make_default_frontend_connection_params', 'make_default_oarsh_oarcp_params',
+           'G5K_DOCS']
+
 g5k_configuration: Dict[str, Any] = {
     'kadeploy3': 'kadeploy3',
     'kadeploy3_options': '-k -d',
@@ -43,21 +48,44 @@ g5k_configuration: Dict[str, Any] = {
     'oar_pgsql_ro_port': 5432,
 }
 
-default_frontend_connection_params: Dict[str, Any] = {
-    'pty': True,
-    'host_rewrite_func': lambda host: host + ".grid5000.fr",
-}
+
+def make_default_frontend_connection_params() -> Dict[str, Any]:
+    """A new dict of the built-in connection params for frontends (merged
+    over ``default_connection_params``), whatever the user's configuration
+    file changed: a base for params of one's own.
+
+    >>> make_default_frontend_connection_params()['pty']
+    True
+    """
+    return {
+        'pty': True,
+        'host_rewrite_func': lambda host: host + ".grid5000.fr",
+    }
+
+
+def make_default_oarsh_oarcp_params() -> Dict[str, Any]:
+    """A new dict of the built-in connection params that reach a node inside
+    an OAR job the way oarsh does: user oar on port 6667 with the job key
+    (``OAR_JOB_KEY_FILE``, read now).
+
+    >>> make_default_oarsh_oarcp_params()['port']
+    6667
+    """
+    return {
+        'user': 'oar',
+        'port': 6667,
+        'keyfile': os.environ.get('OAR_JOB_KEY_FILE'),
+        'ssh': 'ssh',
+        'scp': 'scp',
+        'taktuk_connector': 'ssh',
+        'pty': True,
+    }
+
+
+default_frontend_connection_params: Dict[str, Any] = make_default_frontend_connection_params()
 default_frontend_connexion_params = default_frontend_connection_params
 
-default_oarsh_oarcp_params: Dict[str, Any] = {
-    'user': 'oar',
-    'port': 6667,
-    'keyfile': os.environ.get('OAR_JOB_KEY_FILE'),
-    'ssh': 'ssh',
-    'scp': 'scp',
-    'taktuk_connector': 'ssh',
-    'pty': True,
-}
+default_oarsh_oarcp_params: Dict[str, Any] = make_default_oarsh_oarcp_params()
 
 # The documentation of every key, in this one place (see execo.config).
 G5K_DOCS: Dict[str, Dict[str, str]] = {

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import threading
 import time
 from typing import Any, List, Mapping, Match, Optional, Tuple
 
@@ -51,13 +52,15 @@ from execo.host import Host, HostLike
 from execo.log import logger, style
 from execo.output import STDOUT, compile_regexes
 from execo.process import Process
+from execo.process_base import ProcessLifecycleHandler
 from execo.ssh import SshProcess, ssh_failure_reason
 from execo.time_utils import get_seconds
 from execo_g5k.config import g5k_configuration
 from execo_g5k.frontend import frontend_process, get_host_frontend_site
 from execo_g5k.exception import G5kValueError
 
-__all__ = ["KaconsoleProcess", "KACONSOLE_ESCAPE_SEQUENCE", "kaconsole_command"]
+__all__ = ["KaconsoleProcess", "KaconsoleProcessLifecycleHandler", "KACONSOLE_ESCAPE_SEQUENCE",
+           "kaconsole_command"]
 
 #: What kaconsole3 reads as "leave the console": four ESC in a row.
 KACONSOLE_ESCAPE_SEQUENCE = "\x1b" * 4
@@ -141,6 +144,10 @@ class KaconsoleProcess(Process):
         super()._reset_state()
         self.connected = False
         self.connection_error: Optional[str] = None
+        # set by KaconsoleProcessLifecycleHandler once logged in on a getty
+        self.logged_in = threading.Event()
+        self.login_finished = threading.Event()  # logged in or failed
+        self.login_error: Optional[str] = None
         self._carrier: Optional[Process] = None
 
     # ---- spawning: the frontend machinery decides ssh or not -----------
@@ -287,3 +294,65 @@ class KaconsoleProcess(Process):
         if self.connection_error is not None:
             infos.append("connection_error=%s" % (self.connection_error,))
         return infos
+
+
+class KaconsoleProcessLifecycleHandler(ProcessLifecycleHandler):
+    """Logs in on a getty console as soon as a `KaconsoleProcess` starts,
+    as execo 2.x did for every console (here it is opt-in:
+    ``KaconsoleProcess(node, lifecycle_handlers=[KaconsoleProcessLifecycleHandler()])``).
+
+    Once kaconsole3 is connected it types two ``^D`` (leaving a session a
+    previous user left open, and making getty print its prompt), then the
+    user at ``login: `` and the password at ``Password: ``. Credentials:
+    the process's ``console_connection_params`` if it has them, else the
+    ones given here (2.x's defaults: root / grid5000). Logged in means the
+    shell ``prompt`` showed after the password. ``start`` is called from
+    the conductor thread, so the dialogue runs in a thread of its own; the
+    process's ``logged_in`` event is set when it succeeded,
+    ``login_finished`` when it is over either way, and ``login_error`` says
+    why it failed. Everything is bounded by the
+    process's ``connection_timeout``.
+    """
+
+    def __init__(self, user: str = 'root', password: str = 'grid5000') -> None:
+        self.user = user
+        self.password = password
+
+    def start(self, p: Any) -> None:
+        threading.Thread(target=self._log_in, args=(p,), daemon=True,
+                         name="kaconsole-login %s" % (getattr(p, 'console_host', p),)).start()
+
+    def _log_in(self, p: Any) -> None:
+        params = getattr(p, 'console_connection_params', None) or {}
+        user = params.get('user', self.user)
+        password = params.get('password', self.password)
+        timeout = getattr(p, 'connection_timeout', None)
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def remaining() -> Optional[float]:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        try:
+            p.wait_connected(remaining())
+            if not p.connected:
+                p.login_error = p.connection_error or "console not connected"
+                return
+            p.write("\x04\n\x04\n")
+            for prompt, answer in (("login: ", user), ("Password: ", password)):
+                if p.expect(prompt, timeout=remaining()) == (None, None):
+                    p.login_error = "no %r on the console of %s" % (
+                        prompt.strip(), p.console_host.address)
+                    return
+                p.write(answer + "\n")
+            index, _ = p.expect([p.prompt, r"Login incorrect"], timeout=remaining())
+            if index == 0:
+                p.logged_in.set()
+            else:
+                p.login_error = "login as %r on the console of %s %s" % (
+                    user, p.console_host.address, "refused" if index == 1 else "timed out")
+        except Exception as exc:  # reported on the process, not lost in a thread
+            p.login_error = "login on the console failed: %s" % (exc,)
+        finally:
+            if p.login_error:
+                logger.warning("%s %s", style.emph("kaconsole3:"), p.login_error)
+            p.login_finished.set()

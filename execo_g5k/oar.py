@@ -30,20 +30,23 @@ from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequ
                     Union)
 
 from execo.action import ProcessesFailed
+from execo.exception import ExecoTypeError
 from execo.host import Host
 from execo.log import logger
 from execo.time_utils import Date, Duration, Timer, get_seconds, sleep
 from execo_g5k.config import g5k_configuration
-from execo_g5k.frontend import frontend_process, resolve_timeout
+from execo_g5k.exception import G5kValueError
+from execo_g5k.frontend import (frontend_process, get_frontend_host,  # noqa: F401 (2.x path)
+                                resolve_timeout)
 from execo_g5k.oar_common import date_window, in_date_window, natural_sorted, run_all
 from execo_g5k.oar_submission import (OarSubmission, format_oar_date, format_oar_duration,
-                                      oarsub_command_line)
-from execo.exception import ExecoTypeError
-from execo_g5k.exception import G5kValueError
+                                      get_oarsub_commandline, oar_date_to_unixts,
+                                      oar_duration_to_seconds, oarsub_command_line)
 
 __all__ = ["OarSubmission", "OarOutputError", "format_oar_date", "format_oar_duration",
            "get_current_oar_jobs", "get_oar_job_info", "get_oar_job_kavlan",
-           "get_oar_job_nodes", "get_oar_job_subnets", "oardel", "oarsub",
+           "get_oar_job_nodes", "get_oar_job_subnets", "get_oarsub_commandline",
+           "oar_date_to_unixts", "oar_duration_to_seconds", "oardel", "oarsub",
            "oarsub_command_line", "oarsubgrid", "parse_oarstat_json", "wait_oar_job_start"]
 
 JobSpec = Tuple["OarSubmission", Optional[str]]

@@ -7,19 +7,22 @@ checking a request needs no frontend, so it is testable and usable offline
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import shlex
 import time
+import zoneinfo
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from execo.time_utils import Date, Duration, get_seconds, get_unixts
 from execo_g5k.config import g5k_configuration
-from execo.exception import ExecoTypeError
+from execo.exception import ExecoRuntimeError, ExecoTypeError
 from execo_g5k.exception import G5kValueError
 
 __all__ = ["DEFAULT_COMMAND", "ORIGIN_TYPE", "OarSubmission", "format_oar_date",
-           "format_oar_duration", "oarsub_command_line"]
+           "format_oar_duration", "get_oarsub_commandline", "oar_date_to_unixts",
+           "oar_duration_to_seconds", "oarsub_command_line"]
 
 # What a job runs when the submission names no command: OAR ends a job
 # when its command exits, and the experimenter wants the nodes until the
@@ -50,6 +53,68 @@ def format_oar_duration(duration: Duration) -> str:
     seconds = int(round(get_seconds(duration)))
     hours, rest = divmod(seconds, 3600)
     return "%d:%02d:%02d" % (hours, rest // 60, rest % 60)
+
+
+# Grid5000's OAR servers write dates in the time zone of France, wherever
+# the script reading them runs.
+OAR_TIME_ZONE = "Europe/Paris"
+_NUMBER = re.compile(r'^\s*(\d+(?:\.\d*)?|\.\d+)\s*$')
+_OAR_DATE = re.compile(r'^\s*(\d{4})-(\d\d?)-(\d\d?)[Tt ](\d\d?):(\d\d?):(\d\d?)(\.\d+)?'
+                       r'\s*(?:([Zz])|([+-])(\d\d?):?(\d\d))?\s*$')
+_OAR_DURATION = re.compile(r'^\s*(\d+):(\d\d?):(\d\d?)(\.\d+)?\s*$')
+
+
+def oar_date_to_unixts(date: Union[str, float, int]) -> float:
+    """The unix timestamp of a date as Grid5000's OAR writes it
+    (``YYYY-MM-DD HH:MM:SS``, French time unless an offset or ``Z`` says
+    otherwise); a number, or a string of one, is already a timestamp.
+
+    >>> oar_date_to_unixts("2030-07-01 12:00:00")
+    1909130400.0
+    """
+    if isinstance(date, (int, float)):
+        return float(date)
+    if _NUMBER.match(date):
+        return float(date)
+    match = _OAR_DATE.match(date)
+    if not match:
+        raise G5kValueError("not an OAR date (YYYY-MM-DD HH:MM:SS): %r" % (date,))
+    (year, month, day, hour, minute, second, fraction, utc, sign,
+     offset_hours, offset_minutes) = match.groups()
+    if utc:
+        zone: datetime.tzinfo = datetime.timezone.utc
+    elif sign:
+        offset = datetime.timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
+        zone = datetime.timezone(offset if sign == '+' else -offset)
+    else:
+        try:
+            zone = zoneinfo.ZoneInfo(OAR_TIME_ZONE)
+        except zoneinfo.ZoneInfoNotFoundError:
+            raise ExecoRuntimeError("reading OAR dates needs the time zone %s: install the "
+                               "system's time zone data (Debian: apt install tzdata) or "
+                               "pip install tzdata" % (OAR_TIME_ZONE,)) from None
+    moment = datetime.datetime(int(year), int(month), int(day), int(hour), int(minute),
+                               int(second), tzinfo=zone)
+    return moment.timestamp() + (float(fraction) if fraction else 0.0)
+
+
+def oar_duration_to_seconds(duration: Union[str, float, int]) -> Union[int, float]:
+    """Seconds in a duration as OAR writes it (``H:MM:SS``, hours may exceed
+    24), or in a number of seconds.
+
+    >>> oar_duration_to_seconds("26:00:00"), oar_duration_to_seconds("90")
+    (93600, 90.0)
+    """
+    if isinstance(duration, (int, float)):
+        return duration
+    if _NUMBER.match(duration):
+        return float(duration)
+    match = _OAR_DURATION.match(duration)
+    if not match:
+        raise G5kValueError("not an OAR duration (H:MM:SS): %r" % (duration,))
+    hours, minutes, seconds, fraction = match.groups()
+    total = int(hours) * 3600 + int(minutes) * 60 + int(seconds)
+    return total + float(fraction) if fraction else total
 
 
 # ---- submissions ------------------------------------------------------------------
@@ -238,3 +303,10 @@ def oarsub_command_line(submission: OarSubmission) -> str:
     words.append(shlex.quote(submission.command if submission.command is not None
                              else DEFAULT_COMMAND))
     return " ".join(words)
+
+
+def get_oarsub_commandline(job_spec: OarSubmission) -> str:
+    """2.x's name of `oarsub_command_line`. The command is the same request,
+    quoted for the shell word by word (2.x wrapped values in double quotes).
+    """
+    return oarsub_command_line(job_spec)

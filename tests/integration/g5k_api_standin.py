@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -84,6 +85,7 @@ class G5kApiStandin:
         self.tls_files = tls_files
         self.requests: List[Tuple[str, str]] = []
         self.posted: List[Tuple[str, Any]] = []
+        self.vlan_members: Dict[str, int] = {}  # interface address -> KaVLAN (issue 19)
         self._lock = threading.Lock()
         self._failures: List[int] = []
         self._server: Optional[ThreadingHTTPServer] = None
@@ -153,6 +155,9 @@ class G5kApiStandin:
     def resolve(self, path: str, query: Dict[str, List[str]]) -> Optional[Dict[str, Any]]:
         """The JSON document at ``path`` (below the API prefix), or None."""
         parts = [p for p in path.split('/') if p]
+        network_answer = resolve_network(self, parts, query)  # issue 19's block, below
+        if network_answer is not None:
+            return network_answer
         if not parts:
             return {'uid': '3.0', 'type': 'grid', 'version': 'standin-1',
                     'release': '3.0', 'timestamp': 1700000000,
@@ -259,6 +264,9 @@ class _Handler(BaseHTTPRequestHandler):
             with self.owner._lock:
                 self.owner.posted.append((path, document))
                 uid = len(self.owner.posted)
+            vlan_answer = answer_vlan_post(self.owner, path, document)  # issue 19's block
+            if vlan_answer is not None:
+                return self._reply(200, vlan_answer)
             return self._reply(201, {'uid': uid, 'type': 'job', 'submitted': document})
         document = self.owner.resolve(path, parse_qs(url.query))
         if document is None:
@@ -282,3 +290,141 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
+
+
+# ==== issue 19: network equipments, metrology, KaVLAN (begin) ================================
+#
+# The network side of the API 3.0, in its documented shapes:
+#
+# - ``/network_equipments`` (the backbone, empty here) and
+#   ``/sites/{site}/network_equipments[/{uid}]``: a router ``gw-{site}``
+#   (``kind: router``) whose ``vlans`` map names its KaVLANs (``{"vlan104":
+#   {"name": "kavlan-4", "addresses": ["10.16.0.0/18"], ...}}``, plus a
+#   non-dict entry, as the real ones carry), and the switches the nodes'
+#   adapters name in their ``switch`` field (``kind: switch``, with
+#   ``linecards`` listing the node ports);
+# - ``/sites/{site}/metrics/{metric}/timeseries?only=a,b&from=&to=&resolution=``:
+#   one item per host asked for, ``{uid, type: timeseries, from, to,
+#   resolution, values}``; kwapi metrics (``power``) also carry their own
+#   ``timestamps``, as the real ones do;
+# - ``POST /sites/{site}/vlans/{vlan_id}`` with ``{"nodes": [...]}``: moves
+#   the interfaces into the VLAN; the answer maps each node to ``ok``, or to
+#   ``unknown_node`` for a name the site does not have.
+#
+# `network_tree()` is `reference_tree()` with what these need in the nodes'
+# descriptions (adapters' ``switch``, a management adapter, ``performance``),
+# and a cluster marked ``exotic``.
+
+KAVLAN_IDS = (1, 2, 3, 4, 5, 6, 7, 16)
+_FLOPS = {'graphene': 40.0e9, 'griffon': 80.0e9, 'paravance': 300.0e9}
+
+
+def network_tree() -> Dict[str, Any]:
+    tree = reference_tree()
+    for site, (_, clusters) in tree.items():
+        for cluster, (attributes, nodes) in clusters.items():
+            if cluster == 'griffon':
+                attributes['exotic'] = True
+            for node in nodes:
+                node['performance'] = {'node_flops': _FLOPS.get(cluster, 1.0e9),
+                                       'core_flops': _FLOPS.get(cluster, 1.0e9) / 4}
+                for index, adapter in enumerate(node['network_adapters']):
+                    adapter['switch'] = 's%s%d' % (cluster, index + 1)
+                    adapter['switch_port'] = 'port-%s' % (node['uid'],)
+                node['network_adapters'].append(
+                    {'device': 'bmc', 'interface': 'Ethernet', 'management': True,
+                     'mountable': False, 'mounted': False, 'switch': 'sw-admin-%s' % (site,),
+                     'network_address': '%s-bmc.%s.grid5000.fr' % (node['uid'], site)})
+    return tree
+
+
+def kavlan_cidr(site_index: int, vlan: int) -> str:
+    """Where Grid5000 puts KaVLAN ``vlan`` of the site numbered ``site_index``."""
+    base = 16 + 4 * site_index
+    if vlan < 4:
+        return '192.168.%d.0/22' % (192 + 4 * vlan,)
+    if vlan < 8:
+        return '10.%d.%d.0/18' % (base, (vlan - 4) * 64)
+    return '10.%d.216.0/21' % (base + 3,)
+
+
+def site_network_equipments(tree: Dict[str, Any], site: str) -> List[Dict[str, Any]]:
+    site_index = sorted(tree).index(site)
+    router = {'uid': 'gw-%s' % (site,), 'type': 'network_equipment', 'kind': 'router',
+              'model': 'Cisco Nexus 9508', 'site': site,
+              'vlans': {'vlan%d' % (100 + vlan): {'name': 'kavlan-%d' % (vlan,),
+                                                   'administrative': 'yes',
+                                                   'addresses': [kavlan_cidr(site_index, vlan)]}
+                        for vlan in KAVLAN_IDS}}
+    router['vlans']['default'] = 'vlan100'
+    switches: Dict[str, Dict[str, Any]] = {}
+    for _, nodes in tree[site][1].values():
+        for node in nodes:
+            for adapter in node['network_adapters']:
+                name = adapter.get('switch')
+                if not name:
+                    continue
+                switch = switches.setdefault(name, {
+                    'uid': name, 'type': 'network_equipment', 'kind': 'switch',
+                    'site': site, 'linecards': [{'ports': []}]})
+                switch['linecards'][0]['ports'].append(
+                    {'uid': node['uid'], 'port': adapter['device']})
+    return [router] + [switches[name] for name in sorted(switches)]
+
+
+def _metric_series(host: str, metric: str, query: Dict[str, List[str]]) -> Dict[str, Any]:
+    start = int(query.get('from', ['1700000000'])[0])
+    end = int(query.get('to', [str(start + 60)])[0])
+    step = int(float(query.get('resolution', ['15'])[0]))
+    number = int(host.rsplit('-', 1)[1])
+    stamps = list(range(start, end, step))
+    series: Dict[str, Any] = {'uid': host, 'type': 'timeseries', 'from': start, 'to': end,
+                              'resolution': step,
+                              'values': [number * 10.0 + i for i in range(len(stamps))]}
+    if metric == 'power':  # kwapi: irregular timestamps of its own
+        series['timestamps'] = [stamp + 0.5 for stamp in stamps]
+    return series
+
+
+def resolve_network(standin: 'G5kApiStandin', parts: List[str],
+                    query: Dict[str, List[str]]) -> Optional[Dict[str, Any]]:
+    """The network documents; None for paths this block does not serve."""
+    if parts == ['network_equipments']:
+        return standin._collection('/network_equipments', [], query)
+    if len(parts) < 3 or parts[0] != 'sites' or parts[1] not in standin.tree:
+        return None
+    site = parts[1]
+    if parts[2] == 'network_equipments':
+        base = '/sites/%s/network_equipments' % (site,)
+        items = [standin._item(base, equipment)
+                 for equipment in site_network_equipments(standin.tree, site)]
+        if len(parts) == 3:
+            return standin._collection(base, items, query)
+        found = [item for item in items if item['uid'] == parts[3]]
+        return found[0] if len(parts) == 4 and found else None
+    if parts[2] == 'metrics' and len(parts) == 5 and parts[4] == 'timeseries':
+        known = {node['uid'] for _, nodes in standin.tree[site][1].values() for node in nodes}
+        wanted = [h for h in query.get('only', [''])[0].split(',') if h in known]
+        return standin._collection('/sites/%s/metrics/%s/timeseries' % (site, parts[3]),
+                                   [_metric_series(h, parts[3], query) for h in wanted],
+                                   {'limit': ['100000']})
+    return None
+
+
+def answer_vlan_post(standin: 'G5kApiStandin', path: str,
+                     document: Any) -> Optional[Dict[str, str]]:
+    parts = [p for p in path.split('/') if p]
+    if len(parts) != 4 or parts[0] != 'sites' or parts[2] != 'vlans':
+        return None
+    site = parts[1]
+    known = {node['uid'] for _, nodes in standin.tree.get(site, ({}, {}))[1].values()
+             for node in nodes}
+    answer = {}
+    for address in (document or {}).get('nodes', []):
+        node = re.sub(r'-(eth|ib)\d+$', '', address.split('.')[0])
+        answer[address] = 'ok' if node in known else 'unknown_node'
+        if node in known:
+            standin.vlan_members[address] = int(parts[3])
+    return answer
+
+# ==== issue 19: network equipments, metrology, KaVLAN (end) ==================================

@@ -17,6 +17,10 @@ the environment):
 
 - ``silent``: node names, one a line, whose console never answers:
   no banner, nothing, until killed;
+- ``getty``: node names, one a line, whose console shows a login prompt
+  first (after any input, as a serial getty does): ``login: `` (echoed),
+  ``Password: `` (not echoed), root / grid5000 opens the shell, anything
+  else gets ``Login incorrect`` and the login prompt again;
 - ``sessions.log``: one line per run: ``<node> closed`` when left with
   the kill sequence, so that tests see a clean leave.
 """
@@ -42,12 +46,62 @@ def out(data):
     os.write(1, data if isinstance(data, bytes) else data.encode())
 
 
-def silent_nodes(state):
+def listed_nodes(state, name):
     try:
-        with open(os.path.join(state, "silent")) as listing:
+        with open(os.path.join(state, name)) as listing:
             return {line.strip() for line in listing if line.strip()}
     except FileNotFoundError:
         return set()
+
+
+def silent_nodes(state):
+    return listed_nodes(state, "silent")
+
+
+class KillSequence(Exception):
+    """The user typed kaconsole3's kill sequence."""
+
+
+def read_typed_line(echo):
+    """A line typed on the console (None if the terminal went away)."""
+    line = bytearray()
+    escapes = 0
+    while True:
+        char = os.read(0, 1)
+        if not char:
+            return None
+        escapes = escapes + 1 if char == b"\x1b" else 0
+        if escapes == len(ESCAPE):
+            raise KillSequence()
+        if char == b"\x1b":
+            continue
+        if char in (b"\r", b"\n"):
+            if echo:
+                out(b"\r\n")
+            return line.replace(b"\x04", b"").decode(errors="replace")
+        line += char
+        if echo and char != b"\x04":
+            out(char)
+
+
+def getty(node):
+    """The login dialogue of a serial getty; True once logged in."""
+    name = node.split(".")[0]
+    while True:
+        user = read_typed_line(echo=True)
+        if user is None:
+            return False
+        if not user.strip():
+            out(("\r\nDebian GNU/Linux 12 %s ttyS0\r\n\r\n%s login: " % (name, name)).encode())
+            continue
+        out(b"Password: ")
+        password = read_typed_line(echo=False)
+        if password is None:
+            return False
+        if (user.strip(), password) == ("root", "grid5000"):
+            out(b"\r\n")
+            return True
+        out(("\r\nLogin incorrect\r\n%s login: " % (name,)).encode())
 
 
 def log(state, line):
@@ -65,6 +119,13 @@ def run_line(line):
 def console(node, state):
     prompt = ("root@%s:~# " % node.split(".")[0]).encode()
     out(b"[Kaconsole] kill sequence: ^[^[^[^[\r\n")
+    try:
+        if node in listed_nodes(state, "getty") and not getty(node):
+            return 1
+    except KillSequence:
+        log(state, "%s closed" % node)
+        out(b"\r\n")
+        return 0
     out(prompt)
     line = bytearray()
     escapes = 0

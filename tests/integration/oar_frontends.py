@@ -53,14 +53,35 @@ def oar_testbed_or_skip() -> Dict[str, Any]:
     return bed
 
 
+class _PathFirstTestbed(LoopbackTestbed):
+    """A test bed whose sessions search ``directory`` first for commands:
+    sshd's ``SetEnv`` (one line, the first one wins) gets a PATH too."""
+
+    def __init__(self, directory: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.path_first = directory
+
+    def _write_sshd_config(self, port: int) -> None:
+        super()._write_sshd_config(port)
+        with open(self.sshd_config) as config:
+            lines = config.read().splitlines()
+        lines = [line + " PATH=%s:/usr/local/bin:/usr/bin:/bin" % (self.path_first,)
+                 if line.startswith("SetEnv ") else line for line in lines]
+        with open(self.sshd_config, "w") as config:
+            config.write("\n".join(lines) + "\n")
+
+
 class OarFrontends:
     """Frontend aliases reaching the OAR test bed as its user; a context manager."""
 
     _key_counter = itertools.count(1)
 
     def __init__(self, oar_bed: Dict[str, Any], names: Sequence[str],
-                 unreachable: Sequence[str] = ()) -> None:
+                 unreachable: Sequence[str] = (), path_first: Optional[str] = None) -> None:
         self.oar_bed = oar_bed
+        # a directory searched first for commands run on the frontends
+        # (stand-ins of Grid5000-only tools; see _PathFirstTestbed)
+        self.path_first = path_first
         self.user = oar_bed["user"]
         self.names = list(names)
         self.unreachable = list(unreachable)
@@ -80,8 +101,13 @@ class OarFrontends:
     def _start(self) -> None:
         self.workdir = tempfile.mkdtemp(prefix="execo-oar-frontends-")
         os.chmod(self.workdir, 0o755)
-        self.testbed = LoopbackTestbed(num_hosts=0, extra_names=self.names,
-                                       workdir=self.workdir).start()
+        if self.path_first:
+            self.testbed = _PathFirstTestbed(self.path_first, num_hosts=0,
+                                             extra_names=self.names, workdir=self.workdir)
+        else:
+            self.testbed = LoopbackTestbed(num_hosts=0, extra_names=self.names,
+                                           workdir=self.workdir)
+        self.testbed.start()
         self._closed_port = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._closed_port.bind(("127.0.0.1", 0))
         port = self._closed_port.getsockname()[1]

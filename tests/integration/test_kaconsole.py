@@ -156,3 +156,39 @@ def test_local_frontend_runs_kaconsole3_without_ssh(standin, frontend_params, mo
 def test_node_without_a_known_site_raises_at_creation(standin):
     with pytest.raises(ValueError, match="no site known for 'mystery'"):
         KaconsoleProcess("mystery")
+
+
+# ---- 2.x's automatic login (KaconsoleProcessLifecycleHandler) --------------------------
+
+GETTY_NODE = "griffon-3.nancy.grid5000.fr"
+
+
+def test_lifecycle_handler_logs_in_on_a_getty_console(standin, frontend_params):
+    from execo_g5k.kadeploy import KaconsoleProcessLifecycleHandler
+    (standin / "getty").write_text(GETTY_NODE + "\n")
+    console = KaconsoleProcess(GETTY_NODE, frontend_connection_params=frontend_params,
+                               connection_timeout=20,
+                               lifecycle_handlers=[KaconsoleProcessLifecycleHandler()])
+    with console:
+        assert console.logged_in.wait(20), console.login_error
+        console.write("echo logged-in-as-$(whoami)-ok\r")
+        assert console.expect(r"logged-in-as-\S+-ok\r\n", timeout=10)[0] == 0
+    assert "Password: " in console.stdout and "Login incorrect" not in console.stdout
+    # the password is not echoed
+    assert "grid5000" not in console.stdout
+    assert sessions(standin) == ["%s closed" % GETTY_NODE]
+
+
+def test_lifecycle_handler_reports_a_refused_login(standin, frontend_params, caplog_execo):
+    from execo_g5k.kadeploy import KaconsoleProcessLifecycleHandler
+    (standin / "getty").write_text(GETTY_NODE + "\n")
+    console = KaconsoleProcess(GETTY_NODE, frontend_connection_params=frontend_params,
+                               connection_timeout=5, prompt=r"root@[^#]*# ",
+                               lifecycle_handlers=[
+                                   KaconsoleProcessLifecycleHandler(password="wrong")])
+    with console:
+        assert console.login_finished.wait(20)
+        assert not console.logged_in.is_set()
+        assert "refused" in console.login_error
+    assert "refused" in caplog_execo.text
+    assert sessions(standin) == ["%s closed" % GETTY_NODE]
