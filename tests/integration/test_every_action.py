@@ -23,7 +23,7 @@ import pytest
 
 from execo import Local, Process, configuration
 from execo.host_action import HostCommand
-from execo.testbed import _descendants, _marked
+from execo.testbed.procs import descendants as _descendants, marked as _marked
 from execo.transports import register_transport, registered_actions
 
 pytestmark = pytest.mark.timeout(300)
