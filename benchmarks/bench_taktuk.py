@@ -29,7 +29,8 @@ from execo import Put, Remote  # noqa: E402
 from execo.chainput import ChainPut  # noqa: E402
 from execo.connection import resolve_connection_params  # noqa: E402
 from execo.taktuk import TaktukRemote  # noqa: E402
-from execo.taktuk_run import connector_command, option_words  # noqa: E402
+from execo.argv import option_words  # noqa: E402
+from execo.taktuk.driver import connector_command  # noqa: E402
 from execo.testbed import LoopbackTestbed  # noqa: E402
 
 

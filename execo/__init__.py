@@ -5,6 +5,7 @@
 'hello\\n'
 """
 
+from execo.exception import ExecoError
 from execo.config import (CHAINPUT, SCP, SSH, TAKTUK, configuration,
                           default_connection_params, default_connexion_params)
 from execo.log import logger
@@ -20,7 +21,7 @@ from execo.time_utils import (Timer, format_date, format_duration, get_seconds, 
 __version__ = "3.0.0.dev0"
 
 __all__ = [
-    "CHAINPUT", "SCP", "SSH", "TAKTUK", "configuration", "default_connection_params",
+    "ExecoError", "CHAINPUT", "SCP", "SSH", "TAKTUK", "configuration", "default_connection_params",
     "default_connexion_params", "logger", "STDERR", "STDOUT", "ExpectOutputHandler",
     "ProcessOutputHandler", "Process", "ProcessBase", "ProcessLifecycleHandler", "Timer",
     "format_date", "format_duration", "get_seconds", "get_unixts", "sleep",

@@ -19,12 +19,14 @@ import traceback
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from execo.conductor import LIVENESS_PERIOD, check_conductor, wait_event
+from execo.exception import ActionsFailed, ProcessesFailed
 from execo.log import Described, logger, style
 from execo.output import STDOUT
 from execo.process import Process
 from execo.process_base import Command, ProcessBase, ProcessLifecycleHandler, name_from_cmdline
 from execo.stats import aggregate_stats
 from execo.time_utils import format_date, get_seconds
+from execo.exception import ExecoValueError
 
 __all__ = ["Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
            "ProcessesFailed", "SequentialActions", "split_action_kwargs", "wait_all_actions",
@@ -46,30 +48,6 @@ def split_action_kwargs(kwargs: Dict[str, Any],
     merged = dict(process_args or {})
     merged.update((k, v) for k, v in kwargs.items() if k not in ACTION_KWARGS)
     return action_kwargs, merged
-
-
-class ActionsFailed(Exception):
-    """For scripts that prefer an exception: raise it with the failed actions."""
-
-    def __init__(self, actions: Iterable["Action"]) -> None:
-        self.actions = list(actions)
-        super().__init__(self.actions)
-
-    def __str__(self) -> str:
-        return "%d action(s) failed:\n%s" % (
-            len(self.actions), "\n".join(" %s" % (a,) for a in self.actions))
-
-
-class ProcessesFailed(Exception):
-    """For scripts that prefer an exception: raise it with the failed processes."""
-
-    def __init__(self, processes: Iterable[ProcessBase]) -> None:
-        self.processes = list(processes)
-        super().__init__(self.processes)
-
-    def __str__(self) -> str:
-        return "%d process(es) failed:\n%s" % (
-            len(self.processes), "\n".join(" %s" % (p.dump(),) for p in self.processes))
 
 
 class ActionLifecycleHandler:
@@ -192,7 +170,7 @@ class Action(Described):
         """Start every process and return at once."""
         with self._lock:
             if self.started:
-                raise ValueError("%s was already started: reset() it to start it again"
+                raise ExecoValueError("%s was already started: reset() it to start it again"
                                  % (self.name,))
             self.started = True
             self._owner_pid = os.getpid()

@@ -23,19 +23,20 @@ import os
 import re
 import shlex
 import time
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, List, Optional
 
 from execo.action import Action
+from execo.argv import printf_escape
 from execo.conductor import get_conductor
 from execo.connection import resolve_connection_params
-from execo.host import HostLike
+from execo.fed_process import FedProcess
+from execo.host import Host
+from execo.host_action import ToHostsTransfer
 from execo.log import logger
 from execo.output import STDERR, ProcessOutputHandler
 from execo.process import Process
-from execo.remote import Remote
 from execo.ssh import ssh_command
-from execo.taktuk_run import TaktukProcess
-from execo.taktuk_protocol import printf_escape
+from execo.transports import register_transport
 
 __all__ = ["ChainPut"]
 
@@ -84,7 +85,7 @@ class _ReportReader(ProcessOutputHandler):
                                    match.group(3) or "")
 
 
-class ChainPut(Remote):
+class ChainPut(ToHostsTransfer):
     """Copy the same local files to many hosts along a chain of ssh links.
 
     >>> ChainPut(["node-1", "node-2"], ["big.img"], "/tmp").run().ok  # doctest: +SKIP
@@ -101,33 +102,24 @@ class ChainPut(Remote):
     hosts need ``sh``, ``tar``, GNU ``tee`` and ``mktemp``. One process
     per host: exit code 0 once its copy is complete, 1 (and the reason on
     stderr) if unpacking failed, an error if the chain never reached it
-    after ``chainput_chain_retry`` rounds. Only the whole action can be
-    killed (a host in the middle of a chain carries the others' stream).
+    after ``chainput_chain_retry`` rounds. A host in the middle of a
+    chain carries the others' stream: killing one host (or its timeout)
+    stops the whole chain, and every host not served yet ends killed.
     """
 
-    def __init__(self, hosts: Iterable[HostLike], local_files: Iterable[str],
-                 remote_location: str = ".", connection_params: Optional[Dict[str, Any]] = None,
-                 connexion_params: Optional[Dict[str, Any]] = None,
-                 process_args: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
-        self.local_files = [local_files] if isinstance(local_files, str) else list(local_files)
-        self.remote_location = remote_location
+    _name_format = "ChainPut to %d hosts"
+    _per_host_sources = False  # one stream, the same files for every host
+
+    def _prepare_transport(self) -> None:
         self.cmd = "chainput"
-        self._setup(hosts, connection_params, connexion_params, process_args, kwargs,
-                    lambda: "ChainPut to %d hosts" % len(self._hosts))
-        templates = self._templates([remote_location], self._handler_paths())
-        target, paths = templates[0], templates[1:]
-        self._destinations = []
-        processes = []
-        for index, (host, address) in enumerate(zip(self._hosts, self._addresses)):
-            where = target.render(address, index)
-            self._destinations.append(where)
-            args = self._process_args_for(address, index, paths)
-            args.setdefault("name", "chainput to %s:%s" % (address, where))
-            process = TaktukProcess("chainput", host, **args)
-            process._action = None  # killed through the action, not one by one
-            processes.append(process)
-        self._set_processes(processes if self.local_files else [])
+        self._destinations: List[str] = []
         self._round: Optional[Process] = None
+
+    def _new_transfer(self, host: Host, address: str, sources: List[str], destination: str,
+                      args: Dict[str, Any]) -> FedProcess:
+        self._destinations.append(destination)
+        args.setdefault("name", "chainput to %s:%s" % (address, destination))
+        return FedProcess("chainput", host, feeder=self, **args)
 
     # ---- the chain ------------------------------------------------------------
 
@@ -169,7 +161,7 @@ class ChainPut(Remote):
                                 .get('chainput_chain_retry', 10) or 1)
         now = time.time()
         for process in self._processes:
-            process._mark_started(now)
+            process._begin(now)
         conductor = get_conductor()
         conductor.call_soon(self._announce_started)
         missing = [f for f in self.local_files if not os.path.exists(f)]
@@ -180,7 +172,7 @@ class ChainPut(Remote):
 
     def _announce_started(self) -> None:
         for process in self._processes:
-            process._notify_lifecycle("start")
+            process._announce()
 
     def _give_up_all(self, why: str) -> None:
         for process in self._processes:
@@ -238,14 +230,20 @@ class ChainPut(Remote):
 
     # ---- control -----------------------------------------------------------------
 
+    def _signal_member(self, process: FedProcess, sig: int) -> None:
+        """Conductor thread: a host is killed (or timed out). A host in the
+        middle of the chain carries the others' stream, so the whole round
+        is signalled, and the hosts it had not served end killed."""
+        self._kill_requested = True
+        for member in self._processes:
+            if member.started and not member.ended:
+                member.killed = True
+        if self._round is not None:
+            self._round.kill(sig)
+
     def kill(self) -> "ChainPut":
         self._kill_requested = True
-        for process in self._processes:
-            if process.started and not process.ended:
-                process.killed = True
-        if self._round is not None:
-            self._round.kill()
-        return self
+        return Action.kill(self)
 
     def wait(self, timeout: Any = None) -> "ChainPut":
         Action.wait(self, timeout)
@@ -256,10 +254,6 @@ class ChainPut(Remote):
     def _reset_members(self) -> None:
         self._round = None
         super()._reset_members()
-
-    def _args(self) -> List[str]:
-        return ([repr(self._hosts), repr(self.local_files)] + Action._args(self)
-                + ["remote_location=%r" % (self.remote_location,)] + self._remote_kwargs())
 
 
 class _RoundEnd:
@@ -276,3 +270,6 @@ class _RoundEnd:
 
     def reset(self, process: Process) -> None:
         pass
+
+
+register_transport("chainput", put=ChainPut)

@@ -23,6 +23,8 @@ from execo.conductor import ConductorDied
 from execo.config import configuration
 from execo.log import logger
 
+__all__ = ["EXIT_KILL_GRACE", "forget", "spawn_unless_exiting"]
+
 _alive: Set[Any] = set()
 _lock = threading.Lock()
 _exiting = False

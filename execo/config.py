@@ -4,6 +4,10 @@ The dicts are mutated in place (never rebound) so that every module that
 imported them sees a user's change; library code reads a key when it needs
 it, never at import time, so changing ``configuration['remote_tool']`` from
 an ipython prompt takes effect at the next call.
+
+Each key is documented once, in `CONFIGURATION_DOCS` and
+`CONNECTION_PARAMS_DOCS` below; every key of execo 2.8.2 is accepted, and
+those that have no effect here say so there.
 """
 
 from __future__ import annotations
@@ -11,7 +15,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any, Dict, Mapping, MutableMapping, Optional
+from typing import Any, Dict, Mapping, MutableMapping, Optional, Tuple
+
+__all__ = ["CHAINPUT", "CONFIGURATION_DOCS", "CONFIG_FILE", "CONNECTION_PARAMS_DOCS", "SCP",
+           "SSH", "TAKTUK", "WatchedDict", "configuration", "default_connection_params",
+           "default_connexion_params", "documented_dicts", "load_configuration",
+           "merge_config"]
 
 SSH = 0
 SCP = 1
@@ -56,20 +65,13 @@ class WatchedDict(dict):
 
 
 configuration: Dict[str, Any] = WatchedDict({
-    # logging level of the "execo" logger (a `logging` level).
     'log_level': logging.WARNING,
-    # tools picked by get_remote / get_fileput / get_fileget at call time.
     'remote_tool': SSH,
     'fileput_tool': SCP,
     'fileget_tool': SCP,
-    # dump() shows only the head and tail of outputs longer than this (0: all).
     'compact_output_threshold': 4096,
-    # seconds between a SIGTERM sent by kill() and the SIGKILL that follows
-    # if the process is still alive.
     'kill_timeout': 5,
-    # kill the processes still running when the interpreter exits.
     'kill_childs_at_end': True,
-    # colourise logs and reports (default: when stdout and stderr are ttys).
     'color_mode': _streams_are_ttys(),
     'color_styles': {
         'log_header': ('yellow',),
@@ -88,10 +90,7 @@ configuration: Dict[str, Any] = WatchedDict({
         logging.ERROR: ('red',),
         logging.CRITICAL: ('yellow', 'on_red'),
     },
-    # ports handed out by execo.utils.get_port (start inclusive, end exclusive).
     'port_range': (25500, 26700),
-    # kept for compatibility with 2.x configuration files; the conductor
-    # needs no periodic wake-up, so it is not used.
     'intr_period': 1,
 })
 
@@ -136,12 +135,7 @@ default_connection_params: Dict[str, Any] = {
     'taktuk_connector_options': _SSH_NONINTERACTIVE,
     'host_rewrite_func': None,
     'pty': False,
-    # prefix remote commands with a tiny sh watchdog that SIGHUPs them when
-    # their ssh connection is gone (see execo.ssh); needs a POSIX login shell.
     'kill_remote_on_disconnect': True,
-    # opt-in ssh ControlMaster: False, or seconds a shared connection to a
-    # host stays open after its last use (True: 60). Killing a remote
-    # command then needs 'pty': True; see execo.ssh.
     'connection_sharing': False,
     'nc': 'nc',
     'chainput_nc_client_timeout': 5,
@@ -149,10 +143,73 @@ default_connection_params: Dict[str, Any] = {
     'chainput_host_retry': 5,
     'chainput_chain_retry': 10,
     'chainput_try_delay': 1,
-    # seconds a PortForwarder may take to open its local port.
     'forwarding_timeout': 25,
 }
 default_connexion_params = default_connection_params
+
+# The documentation of every key, in this one place: execo.config_sample
+# writes it into execo.conf.py.sample, and the tests check that no key
+# lacks a line. Keys kept only so that execo 2.x files load say so.
+CONFIGURATION_DOCS: Dict[str, str] = {
+    'log_level': "level of the 'execo' logger (logging.DEBUG=10 ... logging.ERROR=40)",
+    'remote_tool': "tool of get_remote(), read at each call: SSH=0, TAKTUK=2, or the name "
+                   "of a transport registered in execo.transports",
+    'fileput_tool': "tool of get_fileput(): SCP=1, TAKTUK=2, CHAINPUT=3 or a transport name",
+    'fileget_tool': "tool of get_fileget(): SCP=1, TAKTUK=2 or a transport name",
+    'compact_output_threshold': "dump() and logs show only the head and tail of outputs "
+                                "longer than this (0: everything)",
+    'kill_timeout': "seconds between the SIGTERM of a kill (or a timeout) and the SIGKILL "
+                    "that follows if the process is still alive (execo.kill_policy)",
+    'kill_childs_at_end': "kill the processes still running when the script exits",
+    'color_mode': "colour logs and reports (default: when stdout and stderr are ttys)",
+    'color_styles': "ANSI attributes of each style name and log level; 'log_header' has no "
+                    "effect (log lines carry no header of execo's own), 'user1'..'user3' "
+                    "are for scripts (execo.log.style.user1(text))",
+    'port_range': "(first, end) of the local ports handed out by execo.utils.get_port",
+    'intr_period': "no effect (the conductor needs no periodic wake-up); accepted so that "
+                   "execo 2.x configuration files still load",
+}
+
+CONNECTION_PARAMS_DOCS: Dict[str, str] = {
+    'user': "remote login (None: ssh's default)",
+    'keyfile': "ssh private key (None: ssh's default)",
+    'port': "ssh port (None: ssh's default)",
+    'ssh': "ssh client command",
+    'scp': "scp client command",
+    'taktuk': "taktuk command",
+    'ssh_options': "options given to ssh before the host (one string, or a sequence of "
+                   "words)",
+    'scp_options': "options given to scp",
+    'taktuk_options': "options given to taktuk before the hosts (-s self-propagation, "
+                      "-w window...)",
+    'taktuk_connector': "command taktuk uses to reach a host",
+    'taktuk_connector_options': "options of the taktuk connector",
+    'host_rewrite_func': "function(address) -> address actually connected to",
+    'pty': "allocate a remote pseudo-terminal (ssh -tt), as execo 2.x did",
+    'kill_remote_on_disconnect': "prefix remote commands with a small sh watchdog that "
+                                 "SIGHUPs them when their ssh connection is gone, so that "
+                                 "they can be killed without a pty (execo.ssh); needs a "
+                                 "POSIX login shell",
+    'connection_sharing': "opt-in ssh ControlMaster: False, or seconds a shared connection "
+                          "stays open after its last use (True: 60); killing a remote "
+                          "command then needs 'pty': True",
+    'chainput_chain_retry': "ChainPut: rounds of new chains tried for the hosts a chain "
+                            "did not reach",
+    'nc': "no effect: ChainPut streams through ssh, not netcat (kept for execo 2.x files)",
+    'chainput_nc_client_timeout': "no effect (execo 2.x's netcat ChainPut)",
+    'chainput_nc_server_timeout': "no effect (execo 2.x's netcat ChainPut)",
+    'chainput_host_retry': "no effect (execo 2.x's netcat ChainPut)",
+    'chainput_try_delay': "no effect (execo 2.x's netcat ChainPut)",
+    'forwarding_timeout': "seconds a PortForwarder (execo.port_forwarder) may take to open "
+                          "its local port",
+}
+
+# name -> (the dict, its keys' documentation); extensions add theirs
+# (execo_g5k.config), execo.config_sample renders them all.
+documented_dicts: Dict[str, Tuple[Mapping[str, Any], Mapping[str, str]]] = {
+    'configuration': (configuration, CONFIGURATION_DOCS),
+    'default_connection_params': (default_connection_params, CONNECTION_PARAMS_DOCS),
+}
 
 
 def merge_config(target: MutableMapping[str, Any], overrides: Mapping[str, Any]) -> None:

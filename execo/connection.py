@@ -1,13 +1,18 @@
 """Connection params: how to reach hosts, merged over the defaults at call time.
 
 A connection params dict holds only what differs from
-`execo.config.default_connection_params`; the full set is rebuilt each
-time a command line is built, so a change to the defaults (from
+`execo.config.default_connection_params`. It is resolved -- merged over
+every default into a `ResolvedConnectionParams` -- once per command line,
+when a process starts, so a change to the defaults (from
 ``~/.execo.conf.py``, an ipython prompt or a test bed's ``install()``)
-reaches every object created before it but started after it.
+reaches every object created before it but started after it; the argv
+builders take the resolved params as they are.
 
-Both spellings of execo's history are accepted: ``connection_params=`` and
-``connexion_params=``, `ConnectionParams` and `ConnexionParams`.
+Both spellings of execo's history are accepted at the public edge (the
+constructors and functions users call): ``connection_params=`` and
+``connexion_params=`` are reconciled there by `pick_connection_params`,
+and only ``connection_params`` travels further. `ConnectionParams` and
+`ConnexionParams` are the same class.
 
 Resolution order, first value wins: the `Host`'s own user/keyfile/port,
 then the connection params given to the call, then the caller's defaults
@@ -16,13 +21,15 @@ then the connection params given to the call, then the caller's defaults
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, NamedTuple, Optional
+from typing import Any, Dict, Iterator, Mapping, NamedTuple, Optional
 
 from execo import config
 from execo.host import Host, HostLike, check_address
+from execo.exception import ExecoValueError
 
-__all__ = ["ConnectionParams", "ConnexionParams", "ConnectionTarget", "connection_target",
-           "make_connection_params", "resolve_connection_params", "rewrite_address"]
+__all__ = ["ConnectionParams", "ConnexionParams", "ConnectionTarget",
+           "ResolvedConnectionParams", "connection_target", "make_connection_params",
+           "pick_connection_params", "resolve_connection_params", "rewrite_address"]
 
 
 class ConnectionParams(dict):
@@ -58,11 +65,11 @@ def make_connection_params(connection_params: Optional[Mapping[str, Any]] = None
     return params
 
 
-def resolve_connection_params(connection_params: Optional[Mapping[str, Any]] = None,
-                              connexion_params: Optional[Mapping[str, Any]] = None,
-                              default_params: Optional[Mapping[str, Any]] = None
-                              ) -> Dict[str, Any]:
-    """`make_connection_params` for APIs taking both spellings.
+def pick_connection_params(connection_params: Optional[Mapping[str, Any]] = None,
+                           connexion_params: Optional[Mapping[str, Any]] = None
+                           ) -> Optional[Mapping[str, Any]]:
+    """The one connection params mapping given to a public API that takes
+    both spellings (None if neither was).
 
     Giving both, with different contents, is a mistake worth stopping on:
     silently preferring one would connect with settings the caller did not
@@ -70,11 +77,54 @@ def resolve_connection_params(connection_params: Optional[Mapping[str, Any]] = N
     """
     if connection_params is not None and connexion_params is not None \
             and dict(connection_params) != dict(connexion_params):
-        raise ValueError("both connection_params=%r and connexion_params=%r given: they are "
+        raise ExecoValueError("both connection_params=%r and connexion_params=%r given: they are "
                          "the same argument spelled twice, give only one"
                          % (connection_params, connexion_params))
-    chosen = connection_params if connection_params is not None else connexion_params
-    return make_connection_params(chosen, default_params)
+    return connection_params if connection_params is not None else connexion_params
+
+
+class ResolvedConnectionParams(Mapping[str, Any]):
+    """Connection params merged over every default, once: what the argv
+    builders (`execo.ssh`, `execo.taktuk.driver`) take.
+
+    Read-only, and given back unchanged by `resolve_connection_params`, so
+    that a builder handed resolved params never merges the defaults again:
+    a process resolves its params once, when it starts, and passes them
+    down. Partial params (what users write) stay plain dicts or
+    `ConnectionParams`.
+    """
+
+    __slots__ = ("_params",)
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self._params = dict(params)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._params[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._params)
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def __repr__(self) -> str:
+        return "ResolvedConnectionParams(%r)" % (self._params,)
+
+
+def resolve_connection_params(connection_params: Optional[Mapping[str, Any]] = None,
+                              default_params: Optional[Mapping[str, Any]] = None
+                              ) -> ResolvedConnectionParams:
+    """``connection_params`` merged over ``default_params`` and the global
+    defaults (read now), unless already resolved.
+
+    >>> params = resolve_connection_params({'user': 'root'})
+    >>> params['user'], resolve_connection_params(params) is params
+    ('root', True)
+    """
+    if isinstance(connection_params, ResolvedConnectionParams) and default_params is None:
+        return connection_params
+    return ResolvedConnectionParams(make_connection_params(connection_params, default_params))
 
 
 def rewrite_address(address: str, params: Mapping[str, Any]) -> str:
@@ -89,7 +139,7 @@ def rewrite_address(address: str, params: Mapping[str, Any]) -> str:
         return address
     rewritten = func(address)
     if not isinstance(rewritten, str) or not rewritten:
-        raise ValueError("host_rewrite_func %r turned %r into %r, not a host address"
+        raise ExecoValueError("host_rewrite_func %r turned %r into %r, not a host address"
                          % (func, address, rewritten))
     return check_address(rewritten)
 

@@ -15,6 +15,8 @@ import tempfile
 from execo import Get, Process, Put, Remote, Report
 from execo.testbed import LoopbackTestbed
 
+__all__ = ["main"]
+
 
 def main() -> int:
     print("execo demo: a local process")

@@ -3,43 +3,30 @@
 ``configuration['remote_tool']`` (and ``fileput_tool``, ``fileget_tool``)
 is read when the factory is called, never at import, so that an ipython
 user can switch a whole script from ssh to taktuk with one assignment.
-The taktuk and chainput modules are imported only when chosen.
+The tool is a transport of `execo.transports` (a 2.x constant such as
+``TAKTUK``, or a registered name). The action built here still evaluates
+``{{expr}}`` in the frame of the factory's caller: factories are library
+code, which `execo.host_action` never takes for the caller.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any, Dict, Tuple
+from typing import Any
 
 from execo.action import Action
-from execo.config import CHAINPUT, SCP, SSH, TAKTUK, configuration
+from execo.config import configuration
+from execo.transports import transport_for
+from execo.exception import ExecoValueError
 
 __all__ = ["get_fileget", "get_fileput", "get_remote"]
 
-# tool constant -> (module, class name), per configuration key
-_TOOLS: Dict[str, Dict[int, Tuple[str, str]]] = {
-    'remote_tool': {SSH: ("execo.remote", "Remote"), TAKTUK: ("execo.taktuk", "TaktukRemote")},
-    'fileput_tool': {SCP: ("execo.remote", "Put"), TAKTUK: ("execo.taktuk", "TaktukPut"),
-                     CHAINPUT: ("execo.chainput", "ChainPut")},
-    'fileget_tool': {SCP: ("execo.remote", "Get"), TAKTUK: ("execo.taktuk", "TaktukGet")},
-}
-_TOOL_NAMES = {SSH: "SSH", SCP: "SCP", TAKTUK: "TAKTUK", CHAINPUT: "CHAINPUT"}
 
-
-def _action_class(key: str) -> Any:
+def _action_class(key: str, role: str) -> Any:
     tool = configuration.get(key)
-    choices = _TOOLS[key]
-    if tool not in choices:
-        raise ValueError("configuration[%r] is %r: it must be one of %s" % (
-            key, tool, ", ".join("execo.%s" % _TOOL_NAMES[t] for t in choices)))
-    module_name, class_name = choices[tool]
     try:
-        module = importlib.import_module(module_name)
-        return getattr(module, class_name)
-    except (ImportError, AttributeError) as exc:
-        raise ImportError("configuration[%r] = execo.%s needs %s.%s, which is not available "
-                          "(%s): choose another tool" % (key, _TOOL_NAMES[tool], module_name,
-                                                         class_name, exc)) from exc
+        return transport_for(tool, role)
+    except ValueError as exc:
+        raise ExecoValueError("configuration[%r]: %s" % (key, exc)) from None
 
 
 def get_remote(*args: Any, **kwargs: Any) -> Action:
@@ -49,7 +36,7 @@ def get_remote(*args: Any, **kwargs: Any) -> Action:
     >>> type(get_remote("true", ["node-1"])).__name__
     'Remote'
     """
-    return _action_class('remote_tool')(*args, **kwargs)
+    return _action_class('remote_tool', 'remote')(*args, **kwargs)
 
 
 def get_fileput(*args: Any, **kwargs: Any) -> Action:
@@ -58,7 +45,7 @@ def get_fileput(*args: Any, **kwargs: Any) -> Action:
     >>> type(get_fileput(["node-1"], ["f"])).__name__
     'Put'
     """
-    return _action_class('fileput_tool')(*args, **kwargs)
+    return _action_class('fileput_tool', 'put')(*args, **kwargs)
 
 
 def get_fileget(*args: Any, **kwargs: Any) -> Action:
@@ -67,4 +54,4 @@ def get_fileget(*args: Any, **kwargs: Any) -> Action:
     >>> type(get_fileget(["node-1"], ["f"])).__name__
     'Get'
     """
-    return _action_class('fileget_tool')(*args, **kwargs)
+    return _action_class('fileget_tool', 'get')(*args, **kwargs)

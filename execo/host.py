@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable, List, Optional, Set, Union
 
 from execo.log import style
+from execo.exception import ExecoTypeError
 
 __all__ = ["Host", "HostLike", "check_address", "get_hosts_list", "get_hosts_set",
            "get_unique_hosts_list"]
@@ -65,7 +66,7 @@ class Host:
             self.address = check_address(address)
             self.user = self.keyfile = self.port = None
         else:
-            raise TypeError("a host address is a non-empty string or a Host, not %r"
+            raise ExecoTypeError("a host address is a non-empty string or a Host, not %r"
                             % (address,))
         user, keyfile, port = map(_unset_to_none, (user, keyfile, port))
         if user is not None:

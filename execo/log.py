@@ -7,6 +7,8 @@ import sys
 
 from execo.config import configuration
 
+__all__ = ["Described", "colorize", "logger", "style"]
+
 _ANSI = {
     'default': 0, 'bold': 1, 'underline': 4, 'blink': 5, 'reverse': 7, 'concealed': 8,
     'black': 30, 'red': 31, 'green': 32, 'yellow': 33, 'blue': 34, 'magenta': 35,

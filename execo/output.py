@@ -18,6 +18,12 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple, Union
 
 from execo.conductor import LIVENESS_PERIOD, check_conductor
+from execo.exception import ExecoTypeError, ExecoValueError
+
+__all__ = ["CapturedOutput", "DECODE_ERRORS", "EMPTY_OUTPUT", "ENCODING",
+           "ExpectOutputHandler", "LineSplitter", "OutputHandler", "OutputString",
+           "ProcessOutputHandler", "STDERR", "STDOUT", "StreamDispatcher", "compact_output",
+           "compile_regexes", "new_decoder", "reads_lines_only", "stream_name"]
 
 STDOUT = 1
 STDERR = 2
@@ -31,7 +37,7 @@ def stream_name(stream: int) -> str:
         return "stdout"
     if stream == STDERR:
         return "stderr"
-    raise ValueError("invalid stream %r: use STDOUT or STDERR" % (stream,))
+    raise ExecoValueError("invalid stream %r: use STDOUT or STDERR" % (stream,))
 
 
 class OutputString(str):
@@ -340,7 +346,7 @@ class StreamDispatcher:
             elif text:
                 handler.write(text)
         else:
-            raise TypeError("output handler %r is neither a ProcessOutputHandler, "
+            raise ExecoTypeError("output handler %r is neither a ProcessOutputHandler, "
                             "a file path, a file descriptor nor a file object" % (handler,))
 
 

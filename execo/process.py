@@ -26,13 +26,13 @@ import time
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
-from execo import children
-from execo.conductor import TimerHandle, get_conductor, wait_lock
-from execo.config import configuration
+from execo import children, kill_policy
+from execo.conductor import get_conductor, wait_lock
 from execo.log import logger, style
 from execo.output import STDERR, STDOUT
 from execo.process_base import Command, ProcessBase, ProcessLifecycleHandler
-from execo.time_utils import get_seconds
+from execo.shared_fd import SharedFd
+from execo.exception import ExecoTypeError, ExecoValueError
 
 __all__ = ["Process", "ProcessBase", "ProcessLifecycleHandler", "STDOUT", "STDERR"]
 
@@ -51,55 +51,13 @@ _DEFAULT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ"
                          if hasattr(signal, name))
 
 
-class _SharedFd:
-    """An fd that one thread may be writing to while the conductor wants to
-    close it: closing is deferred until the writer is done, so a write can
-    never land in an fd number that was closed and reused meanwhile."""
-
-    __slots__ = ("fd", "_lock", "_users", "_close_pending")
-
-    def __init__(self, fd: int) -> None:
-        self.fd: Optional[int] = fd
-        self._lock = threading.Lock()
-        self._users = 0
-        self._close_pending = False
-
-    def acquire(self) -> Optional[int]:
-        with self._lock:
-            if self.fd is None or self._close_pending:
-                return None
-            self._users += 1
-            return self.fd
-
-    def release(self) -> None:
-        with self._lock:
-            self._users -= 1
-            if self._users == 0 and self._close_pending:
-                self._really_close()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._users:
-                self._close_pending = True
-            elif self.fd is not None:
-                self._really_close()
-
-    def _really_close(self) -> None:
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
-        self.fd = None
-        self._close_pending = False
-
-
 @functools.lru_cache(maxsize=1024)
 def _split_command(cmd: str) -> tuple:
     """shlex.split, cached: experiments run the same command many times."""
     try:
         return tuple(shlex.split(cmd))
     except ValueError as exc:
-        raise ValueError("cannot split command %r: %s" % (cmd, exc)) from None
+        raise ExecoValueError("cannot split command %r: %s" % (cmd, exc)) from None
 
 
 def _our_environment() -> Any:
@@ -196,7 +154,7 @@ class Process(ProcessBase):
         self.cwd = cwd
         if env is not None and not all(isinstance(item, (str, bytes))
                                        for pair in dict(env).items() for item in pair):
-            raise TypeError("env maps variable names to values, all strings: %r" % (env,))
+            raise ExecoTypeError("env maps variable names to values, all strings: %r" % (env,))
         self.env = env
 
     def _reset_state(self) -> None:
@@ -206,13 +164,11 @@ class Process(ProcessBase):
         self._spawn_gate: Optional[threading.Lock] = None
         self._queued_spawn: Any = None  # the argv start() decided on, or why it could not
         self._popen: Optional[subprocess.Popen] = None
-        self._stdin: Optional[_SharedFd] = None
+        self._stdin: Optional[SharedFd] = None
         self._readers: Dict[int, int] = {}  # fd -> stream
         self._read_sizes: Dict[int, int] = {}  # fd -> bytes asked for by each read
         self._pidfd: Optional[int] = None
         self._reaped = False
-        self._timeout_timer: Optional[TimerHandle] = None
-        self._force_kill_timer: Optional[TimerHandle] = None
 
     # ---- what to run ------------------------------------------------------
 
@@ -244,7 +200,7 @@ class Process(ProcessBase):
             try:
                 args = self._spawn_args()
                 if not args:
-                    raise ValueError("empty command")
+                    raise ExecoValueError("empty command")
                 self._queued_spawn = args
             except (OSError, ValueError) as exc:
                 self._queued_spawn = exc
@@ -336,7 +292,7 @@ class Process(ProcessBase):
         os.set_blocking(err_r, False)
         self._readers = {out_r: STDOUT, err_r: STDERR}
         self._read_sizes = {out_r: PIPE_START_SIZE, err_r: PIPE_START_SIZE}
-        self._stdin = _SharedFd(in_w)
+        self._stdin = SharedFd(in_w)
 
     def _spawn_with_posix_spawn(self, args: Any, stdin: int, stdout: int, stderr: int) -> int:
         """The fast path: vfork+exec in C, several times cheaper than Popen."""
@@ -379,8 +335,7 @@ class Process(ProcessBase):
             conductor.watch_fd(fd, lambda fd=fd: self._on_readable(fd))
         conductor.watch_exit(self._pid, self._pidfd, self._on_exited)
         self._pidfd = None  # owned by the conductor from now on
-        if self.timeout is not None:
-            self._timeout_timer = conductor.call_later(self.timeout, self._on_timeout)
+        kill_policy.arm_timeout(self)
         self._notify_lifecycle("start")
 
     def _read_once(self, fd: int) -> int:
@@ -447,9 +402,6 @@ class Process(ProcessBase):
         for fd in list(self._readers):
             self._drain(fd)
         self._stdin.close()
-        for timer in (self._timeout_timer, self._force_kill_timer):
-            if timer is not None:
-                timer.cancel()
         children.forget(self)
         self._set_ended(exit_code, reason, end_date)
 
@@ -468,24 +420,9 @@ class Process(ProcessBase):
     def _end_unstarted(self, reason: str) -> None:
         self._set_ended(None, reason)
 
-    def _on_timeout(self) -> None:
-        if self.ended:
-            return
-        self.timeouted = True
-        self.kill()
-
-    def _on_force_kill_due(self) -> None:
-        with self._lock:
-            if self._reaped:
-                return
-            self.forced_kill = True
-            self._signal(signal.SIGKILL)
-
     # ---- any thread -----------------------------------------------------------
 
-    def _signal(self, sig: int) -> None:
-        # With self._lock held and the child not reaped, its pid (and thus
-        # its process group id) cannot have been recycled.
+    def _send_signal(self, sig: int) -> None:
         try:
             if self.kill_subprocesses is False:
                 os.kill(self._pid, sig)
@@ -497,30 +434,20 @@ class Process(ProcessBase):
             logger.debug("cannot send signal %s to %s: %s", sig, self, exc)
 
     def kill(self, sig: int = signal.SIGTERM, auto_force_kill_timeout: Any = True) -> "Process":
-        """Send ``sig`` to the process (and its process group).
-
-        After SIGTERM or SIGINT, if the process is still there after
-        ``auto_force_kill_timeout`` seconds (True: ``configuration
-        ['kill_timeout']``; False/None: never), it gets SIGKILL. A killed
-        process is not blamed for its exit code.
-        """
+        """Send ``sig`` to the process (and its process group), by the policy
+        of `execo.kill_policy`: SIGKILL follows a SIGTERM unanswered after
+        ``auto_force_kill_timeout`` (True: ``configuration['kill_timeout']``)."""
         if self._owner_pid is not None and self._owner_pid != os.getpid():
             logger.warning("%s not signalled: it was started by process %d before a fork(), "
                            "and is that process's to kill", self.name, self._owner_pid)
             return self
         self._wait_spawned()
-        with self._lock:
-            if self._pid is None or self._reaped:
-                return self
-            self.killed = True
-            self._signal(sig)
-            if sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) and auto_force_kill_timeout:
-                delay = (configuration['kill_timeout'] if auto_force_kill_timeout is True
-                         else get_seconds(auto_force_kill_timeout))
-                if self._force_kill_timer is not None:
-                    self._force_kill_timer.cancel()
-                self._force_kill_timer = get_conductor().call_later(delay, self._on_force_kill_due)
-        return self
+        return super().kill(sig, auto_force_kill_timeout)
+
+    def _can_be_signalled(self) -> bool:
+        # With self._lock held and the child not reaped, its pid (and thus
+        # its process group id) cannot have been recycled.
+        return self._pid is not None and not self._reaped
 
     def write(self, s: Any) -> "Process":
         """Write ``s`` (str or bytes) to the process's stdin.

@@ -18,12 +18,17 @@ import time
 import traceback
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from execo.conductor import wait_event
+from execo import kill_policy
+from execo.conductor import TimerHandle, wait_event
 from execo.log import Described, logger, style
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
                           OutputString, StreamDispatcher, compact_output, compile_regexes,
                           stream_name)
 from execo.time_utils import format_date, get_seconds
+from execo.exception import ExecoTypeError, ExecoValueError
+
+__all__ = ["Command", "ProcessBase", "ProcessLifecycleHandler", "check_command",
+           "name_from_cmdline"]
 
 Command = Union[str, Sequence[str]]
 
@@ -56,7 +61,7 @@ def check_command(cmd: Any) -> Command:
         return cmd
     if isinstance(cmd, (list, tuple)) and cmd and all(isinstance(arg, str) for arg in cmd):
         return cmd
-    raise TypeError("a command is a string or a non-empty list of strings, not %r" % (cmd,))
+    raise ExecoTypeError("a command is a string or a non-empty list of strings, not %r" % (cmd,))
 
 
 _FLAG_NAMES = ("exit_code", "timeout", "error", "expect_fail", "write_error")
@@ -80,7 +85,7 @@ class ProcessBase(Described):
         self.cmd = check_command(cmd)
         self.timeout = get_seconds(timeout)
         if self.timeout is not None and not self.timeout >= 0:  # nan too
-            raise ValueError("timeout must be a number of seconds >= 0, not %r" % (timeout,))
+            raise ExecoValueError("timeout must be a number of seconds >= 0, not %r" % (timeout,))
         self.ignore_exit_code = ignore_exit_code
         self.nolog_exit_code = nolog_exit_code
         self.ignore_timeout = ignore_timeout
@@ -131,6 +136,8 @@ class ProcessBase(Described):
         self.forced_kill = False
         self.expect_fail = False
         self.write_error = False
+        self._timeout_timer: Optional[TimerHandle] = None
+        self._force_kill_timer: Optional[TimerHandle] = None
         self._ended_event = threading.Event()
         self._stdout = CapturedOutput() if self.default_stdout_handler else None
         self._stderr = CapturedOutput() if self.default_stderr_handler else None
@@ -187,6 +194,7 @@ class ProcessBase(Described):
         ``exit_code`` follows subprocess's convention: negative for a death
         by signal, which also sets ``exit_signal``.
         """
+        kill_policy.disarm(self)
         for stream in (STDOUT, STDERR):
             if not self._dispatchers[stream].eof:
                 self._deliver_output(stream, b"", eof=True)
@@ -279,7 +287,7 @@ class ProcessBase(Described):
         Raises `execo.conductor.ConductorDied` if the thread that would
         end the process is gone."""
         if not self.started:
-            raise ValueError("cannot wait for %s: it was not started" % (self,))
+            raise ExecoValueError("cannot wait for %s: it was not started" % (self,))
         self._check_owner("wait for")
         wait_event(self._ended_event, get_seconds(timeout))
         return self
@@ -301,6 +309,22 @@ class ProcessBase(Described):
         raise NotImplementedError
 
     def kill(self, sig: int = 15, auto_force_kill_timeout: Any = True) -> "ProcessBase":
+        """Send ``sig`` to the process, by the one policy of `execo.kill_policy`.
+
+        After SIGTERM, SIGINT or SIGHUP, if the process is still there after
+        ``auto_force_kill_timeout`` seconds (True: ``configuration
+        ['kill_timeout']``; False/None: never), it gets SIGKILL. A killed
+        process is not blamed for its exit code.
+        """
+        kill_policy.kill(self, sig, auto_force_kill_timeout)
+        return self
+
+    def _can_be_signalled(self) -> bool:
+        """With ``_lock`` held: is there still something to signal?"""
+        raise NotImplementedError
+
+    def _send_signal(self, sig: int) -> None:
+        """With ``_lock`` held: deliver ``sig`` (the transport's way)."""
         raise NotImplementedError
 
     def reset(self) -> "ProcessBase":

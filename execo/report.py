@@ -13,6 +13,7 @@ from typing import Any, Dict, Iterable, List, Optional
 from execo import stats as _stats
 from execo.log import style
 from execo.time_utils import format_date, format_duration
+from execo.exception import ExecoTypeError
 
 __all__ = ["Report"]
 
@@ -91,7 +92,7 @@ class Report:
         stats dicts."""
         for obj in stats_objects:
             if not (isinstance(obj, dict) or callable(getattr(obj, "stats", None))):
-                raise TypeError("a Report gathers objects with a stats() method "
+                raise ExecoTypeError("a Report gathers objects with a stats() method "
                                 "(actions, reports, processes), not %r" % (obj,))
             self._objects.append(obj)
         return self

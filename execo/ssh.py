@@ -30,16 +30,18 @@ import re
 import shlex
 import stat
 import tempfile
-from typing import Any, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, List, Mapping, Optional
 
-from execo.connection import connection_target, make_connection_params, \
+from execo.argv import option_words
+from execo.connection import connection_target, pick_connection_params, \
     resolve_connection_params
 from execo.host import Host, HostLike
 from execo.process import Process
 from execo.process_base import Command
 from execo.log import style
+from execo.exception import ExecoValueError
 
-__all__ = ["SshProcess", "get_process", "remote_command", "remote_path", "scp_command",
+__all__ = ["ScpProcess", "SshProcess", "get_process", "remote_command", "remote_path", "scp_command",
            "ssh_command"]
 
 # Started in a subshell that exits at once, so the loop is no job of the
@@ -59,15 +61,6 @@ _SSH_FAILURE_HINTS = (
                 r"not responding"),
      "connection lost"),
 )
-
-
-def _argv_part(value: Union[None, str, Sequence[Any]]) -> List[str]:
-    """Options may be given as a tuple (2.x style) or as one string."""
-    if value is None or value is False:
-        return []
-    if isinstance(value, str):
-        return shlex.split(value)
-    return [str(item) for item in value]
 
 
 def _control_options(params: Mapping[str, Any]) -> List[str]:
@@ -93,7 +86,7 @@ def _control_options(params: Mapping[str, Any]) -> List[str]:
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() \
                 or info.st_mode & 0o077:
             # another user's sockets would be someone else's connections
-            raise ValueError("%s is not a private directory of ours: not sharing ssh "
+            raise ExecoValueError("%s is not a private directory of ours: not sharing ssh "
                              "connections through it" % directory) from None
     return ['-o', 'ControlMaster=auto', '-o', 'ControlPersist=%d' % persist,
             '-o', 'ControlPath=%s/%%C' % directory]
@@ -110,10 +103,10 @@ def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] =
     >>> ssh_command(Host("n1", user="u", port=2222), {'ssh_options': ()})
     ['ssh', '-l', 'u', '-p', '2222', '--', 'n1']
     """
-    params = make_connection_params(connection_params)
+    params = resolve_connection_params(connection_params)
     target = connection_target(host, params)
-    argv = (_argv_part(params['ssh']) + _control_options(params)
-            + _argv_part(params.get('ssh_options')))
+    argv = (option_words(params['ssh']) + _control_options(params)
+            + option_words(params.get('ssh_options')))
     if params.get('pty') and '-tt' not in argv:
         argv.append('-tt')
     if target.user is not None:
@@ -135,9 +128,9 @@ def scp_command(connection_params: Optional[Mapping[str, Any]] = None,
     >>> scp_command({'scp_options': ('-r',)}, Host("n1", port=2222))
     ['scp', '-r', '-P', '2222', '--']
     """
-    params = make_connection_params(connection_params)
-    argv = (_argv_part(params['scp']) + _control_options(params)
-            + _argv_part(params.get('scp_options')))
+    params = resolve_connection_params(connection_params)
+    argv = (option_words(params['scp']) + _control_options(params)
+            + option_words(params.get('scp_options')))
     target = connection_target(host if host is not None else Host("localhost"), params)
     if target.keyfile is not None:
         argv += ['-i', str(target.keyfile)]
@@ -154,7 +147,7 @@ def remote_path(host: HostLike, path: str,
     >>> remote_path(Host("::1", user="u"), "/tmp/f")
     'u@[::1]:/tmp/f'
     """
-    target = connection_target(host, make_connection_params(connection_params))
+    target = connection_target(host, resolve_connection_params(connection_params))
     address = "[%s]" % target.address if ":" in target.address else target.address
     user = "%s@" % target.user if target.user is not None else ""
     return "%s%s:%s" % (user, address, path)
@@ -170,7 +163,7 @@ def remote_command(cmd: Command, connection_params: Optional[Mapping[str, Any]] 
     >>> remote_command(["echo", "a; b"], {'kill_remote_on_disconnect': False})
     "echo 'a; b'"
     """
-    params = make_connection_params(connection_params)
+    params = resolve_connection_params(connection_params)
     text = cmd if isinstance(cmd, str) else shlex.join(cmd)
     if params.get('pty') or not params.get('kill_remote_on_disconnect', True):
         return text
@@ -220,13 +213,12 @@ class SshProcess(Process):
                  connection_params: Optional[Mapping[str, Any]] = None,
                  connexion_params: Optional[Mapping[str, Any]] = None,
                  **kwargs: Any) -> None:
-        resolve_connection_params(connection_params, connexion_params)  # fail early
+        chosen = pick_connection_params(connection_params, connexion_params)  # fail early
         self._pty_given = kwargs.pop('pty', None)
         kwargs.pop('shell', None)
         super().__init__(cmd, **kwargs)
         self.host = Host(host)
-        self.connection_params = (connection_params if connection_params is not None
-                                  else connexion_params)
+        self.connection_params = chosen
         self.real_cmd: Optional[List[str]] = None
 
     @property
@@ -239,7 +231,7 @@ class SshProcess(Process):
         return self.connection_params
 
     def _spawn_args(self) -> List[str]:
-        params = make_connection_params(self.connection_params)
+        params = resolve_connection_params(self.connection_params)  # once per start
         self.pty = bool(params.get('pty')) if self._pty_given is None else self._pty_given
         self.real_cmd = ssh_command(self.host, params) + [remote_command(self.cmd, params)]
         return self.real_cmd
@@ -264,6 +256,30 @@ class SshProcess(Process):
         return infos
 
 
+class ScpProcess(Process):
+    """One scp run of a Put or Get, for one host.
+
+    Its argv is built again when it starts, so that connection defaults
+    changed in between (a test bed installed, an option added) apply, as
+    they do for `SshProcess`. An scp exit code of 255 (ssh could not
+    connect) sets ``error`` and an ``error_reason`` quoting scp.
+    """
+
+    def __init__(self, build_argv: Callable[[], List[str]], host: Host, **kwargs: Any) -> None:
+        self._build_argv = build_argv
+        super().__init__(build_argv(), **kwargs)
+        self.host = host  # lets filter_bad_hosts and logs tell which host failed
+
+    def _spawn_args(self) -> List[str]:
+        self.cmd = self._build_argv()
+        return list(self.cmd)
+
+    def _failure_reason(self, exit_code: Optional[int]) -> Optional[str]:
+        if exit_code == 255 and not self.killed:
+            return ssh_failure_reason(self.host, self.stderr, tool="scp")
+        return None
+
+
 def get_process(cmd: Command, host: Optional[HostLike] = None,
                 connection_params: Optional[Mapping[str, Any]] = None,
                 connexion_params: Optional[Mapping[str, Any]] = None,
@@ -275,5 +291,5 @@ def get_process(cmd: Command, host: Optional[HostLike] = None,
     """
     if host is None:
         return Process(cmd, **kwargs)
-    return SshProcess(cmd, host, connection_params=connection_params,
-                      connexion_params=connexion_params, **kwargs)
+    return SshProcess(cmd, host, pick_connection_params(connection_params, connexion_params),
+                      **kwargs)

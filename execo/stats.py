@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable
 
+__all__ = ["COUNTERS", "aggregate_stats", "empty_stats"]
+
 COUNTERS = ('num_processes', 'num_started', 'num_ended', 'num_errors', 'num_timeouts',
             'num_forced_kills', 'num_non_zero_exit_codes', 'num_expect_fail',
             'num_write_error', 'num_ok', 'num_finished_ok')

@@ -28,6 +28,8 @@ import sys
 from types import FrameType
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from execo.exception import ExecoValueError
+
 __all__ = ["HOST_TAG", "SubstitutionError", "Template", "caller_namespace",
            "has_expressions", "quoted", "remote_substitute"]
 
@@ -36,7 +38,7 @@ HOST_TAG = "{{{host}}}"
 _EXPRESSION = re.compile(r"\{\{(.+?)\}\}", re.DOTALL)
 
 
-class SubstitutionError(ValueError):
+class SubstitutionError(ExecoValueError):
     """A ``{{expr}}`` that cannot be evaluated, or is not a non-empty sequence."""
 
     def __init__(self, expression: str, template: str, reason: str) -> None:

@@ -13,6 +13,11 @@ import re
 import time
 from typing import Optional, Union
 
+from execo.exception import ExecoTypeError, ExecoValueError
+
+__all__ = ["Date", "Duration", "Timer", "format_date", "format_duration", "get_seconds",
+           "get_unixts", "sleep"]
+
 Duration = Union[None, int, float, str, datetime.timedelta]
 Date = Union[None, int, float, str, datetime.datetime, datetime.date]
 
@@ -30,7 +35,7 @@ def get_seconds(duration: Duration) -> Optional[float]:
     if duration is None:
         return None
     if isinstance(duration, bool):
-        raise TypeError("a duration cannot be a bool: %r" % (duration,))
+        raise ExecoTypeError("a duration cannot be a bool: %r" % (duration,))
     if isinstance(duration, (int, float)):
         return float(duration)
     if isinstance(duration, datetime.timedelta):
@@ -49,7 +54,7 @@ def get_seconds(duration: Duration) -> Optional[float]:
             if match and text and any(match.groups()):
                 return sum(float(value) * _UNIT_SECONDS[unit]
                            for value, unit in zip(match.groups(), 'dhms') if value)
-    raise ValueError("unsupported duration %r: give seconds, a timedelta, "
+    raise ExecoValueError("unsupported duration %r: give seconds, a timedelta, "
                      "'[[D:]H:]M:S' or '1d2h3m4s'" % (duration,))
 
 
@@ -62,7 +67,7 @@ def get_unixts(date: Date) -> Optional[float]:
     if date is None:
         return None
     if isinstance(date, bool):
-        raise TypeError("a date cannot be a bool: %r" % (date,))
+        raise ExecoTypeError("a date cannot be a bool: %r" % (date,))
     if isinstance(date, (int, float)):
         return float(date)
     if isinstance(date, datetime.datetime):
@@ -75,7 +80,7 @@ def get_unixts(date: Date) -> Optional[float]:
                 return datetime.datetime.strptime(date.strip(), fmt).timestamp()
             except ValueError:
                 pass
-    raise ValueError("unsupported date %r: give a unix timestamp, a datetime "
+    raise ExecoValueError("unsupported date %r: give a unix timestamp, a datetime "
                      "or 'YYYY-MM-DD HH:MM:SS'" % (date,))
 
 

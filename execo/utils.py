@@ -12,6 +12,7 @@ import threading
 from typing import Optional, Tuple
 
 from execo.config import configuration
+from execo.exception import ExecoValueError
 
 __all__ = ["get_port"]
 
@@ -23,7 +24,7 @@ def _port_range() -> Tuple[int, int]:
     start, end = configuration['port_range']
     start, end = int(start), int(end)
     if not 0 < start < end <= 65536:
-        raise ValueError("configuration['port_range'] must be (start, end) with "
+        raise ExecoValueError("configuration['port_range'] must be (start, end) with "
                          "0 < start < end <= 65536 (end excluded), not %r"
                          % (configuration['port_range'],))
     return start, end

@@ -6,7 +6,12 @@ own, as the tutorial does. requests and keyring are imported only when the
 API is used.
 """
 
-from execo_g5k.config import (default_frontend_connection_params,
+from execo.host_action import register_library_package
+from execo_g5k.exception import G5kError  # noqa: F401
+
+register_library_package("execo_g5k")  # its frames are never a {{expr}}'s caller
+
+from execo_g5k.config import (default_frontend_connection_params,  # noqa: E402
                               default_frontend_connexion_params, default_oarsh_oarcp_params,
                               g5k_configuration)
 from execo_g5k.hostnames import *  # noqa: F401,F403
@@ -27,3 +32,6 @@ from execo_g5k.utils import G5kAutoPortForwarder, get_kavlan_host_name  # noqa: 
 from execo_g5k.charter import g5k_charter_time, get_next_charter_period  # noqa: F401
 from execo_g5k.planning import (compute_slots, distribute_hosts, find_first_slot,  # noqa: F401
                                 find_free_slot, find_max_slot, get_jobs_specs, get_planning)
+
+__all__ = sorted(name for name in dir() if not name.startswith("_")
+                 and name not in ("register_library_package",))

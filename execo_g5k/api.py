@@ -26,6 +26,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
 from execo_g5k.config import g5k_configuration
+from execo_g5k.exception import G5kError
 
 __all__ = ['APIConnection', 'APIException', 'KEYRING_SERVICE', 'forget_credentials']
 
@@ -131,7 +132,7 @@ def _body_excerpt(response: Any) -> str:
     return text
 
 
-class APIException(Exception):
+class APIException(G5kError):
     """A request to the Grid5000 API failed for good (after any retries).
 
     ``response`` is the last HTTP response (None if the server could not be

@@ -26,6 +26,7 @@ from execo.time_utils import Date, Duration, get_seconds, get_unixts
 from execo_g5k import api_utils
 from execo_g5k.api import APIException
 from execo_g5k.config import g5k_configuration
+from execo_g5k.exception import G5kKeyError, G5kValueError
 from execo_g5k.hostnames import HostLike, get_host_interface, get_host_shortname
 
 __all__ = [
@@ -96,7 +97,7 @@ def get_site_network_equipments(site: str) -> List[str]:
     """
     sites = _network_data()
     if site not in sites:
-        raise KeyError('unknown Grid5000 site %r (known: %s)' % (site, ', '.join(sites)))
+        raise G5kKeyError('unknown Grid5000 site %r (known: %s)' % (site, ', '.join(sites)))
     return list(sites[site])
 
 
@@ -113,7 +114,7 @@ def get_network_equipment_attributes(equip: str) -> Dict[str, Any]:
     ``linecards``...)."""
     site = get_network_equipment_site(equip)
     if site is None:
-        raise KeyError('unknown Grid5000 network equipment %r' % (equip,))
+        raise G5kKeyError('unknown Grid5000 network equipment %r' % (equip,))
     return _network_data()[site][equip]
 
 
@@ -191,7 +192,7 @@ def get_hosts_metric(hosts: Iterable[HostLike], metric: str, from_ts: Date = Non
     resolution = get_seconds(resolution) if resolution is not None else None
     grouped = api_utils.group_hosts(hosts)
     if None in grouped:
-        raise ValueError('no Grid5000 site known for %s' % (
+        raise G5kValueError('no Grid5000 site known for %s' % (
             ', '.join(repr(h) for cluster in grouped[None].values() for h in cluster),))
     per_site = [(site, [h for cluster in clusters.values() for h in cluster])
                 for site, clusters in grouped.items()]
@@ -235,11 +236,11 @@ def get_kavlan_network(kavlan: int, site: str) -> Tuple[Optional[str], Optional[
     """
     equipments = _network_data().get(site)
     if equipments is None:
-        raise KeyError('unknown Grid5000 site %r' % (site,))
+        raise G5kKeyError('unknown Grid5000 site %r' % (site,))
     routers = [equipment for equipment in equipments.values()
                if equipment.get('kind') == 'router' and 'vlans' in equipment]
     if not routers:
-        raise ValueError('the Grid5000 API lists no router with vlans for site %r: KaVLAN '
+        raise G5kValueError('the Grid5000 API lists no router with vlans for site %r: KaVLAN '
                          'networks are only known on Grid5000 sites' % (site,))
     wanted = 'kavlan-%s' % (kavlan,)
     for vlan in routers[0]['vlans'].values():

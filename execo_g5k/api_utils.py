@@ -33,6 +33,7 @@ from execo_g5k.config import g5k_configuration
 from execo_g5k.hostnames import (HostLike, canonical_host_name, g5k_host_get_cluster,
                                  get_host_interface, get_host_shortname,
                                  get_host_site_from_name)
+from execo_g5k.exception import G5kKeyError
 
 __all__ = [
     'APIConnection', 'APIException', 'canonical_host_name', 'clear_cache',
@@ -280,7 +281,7 @@ def get_site_clusters(site: str, queues: Union[None, str, Sequence[str]] = 'defa
     """
     hierarchy = get_api_data()['hierarchy']
     if site not in hierarchy:
-        raise KeyError('unknown Grid5000 site %r (known: %s)'
+        raise G5kKeyError('unknown Grid5000 site %r (known: %s)'
                        % (site, ', '.join(hierarchy)))
     return filter_clusters(sorted(hierarchy[site], key=_natural_key), queues)
 
@@ -320,7 +321,7 @@ def get_cluster_hosts(cluster: str) -> List[str]:
     """
     site = get_cluster_site(cluster)
     if site is None:
-        raise KeyError('unknown Grid5000 cluster %r' % (cluster,))
+        raise G5kKeyError('unknown Grid5000 cluster %r' % (cluster,))
     return list(get_api_data()['hierarchy'][site][cluster])
 
 
@@ -376,7 +377,7 @@ def get_host_attributes(host: HostLike) -> Dict[str, Any]:
     try:
         return get_api_data()['hosts'][name]
     except KeyError:
-        raise KeyError('unknown Grid5000 host %r' % (name,)) from None
+        raise G5kKeyError('unknown Grid5000 host %r' % (name,)) from None
 
 
 def get_cluster_attributes(cluster: str) -> Dict[str, Any]:
@@ -384,7 +385,7 @@ def get_cluster_attributes(cluster: str) -> Dict[str, Any]:
     try:
         return get_api_data()['clusters'][cluster]
     except KeyError:
-        raise KeyError('unknown Grid5000 cluster %r' % (cluster,)) from None
+        raise G5kKeyError('unknown Grid5000 cluster %r' % (cluster,)) from None
 
 
 def get_site_attributes(site: str) -> Dict[str, Any]:
@@ -392,4 +393,4 @@ def get_site_attributes(site: str) -> Dict[str, Any]:
     try:
         return get_api_data()['sites'][site]
     except KeyError:
-        raise KeyError('unknown Grid5000 site %r' % (site,)) from None
+        raise G5kKeyError('unknown Grid5000 site %r' % (site,)) from None

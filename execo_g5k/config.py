@@ -9,53 +9,36 @@ from __future__ import annotations
 import os
 from typing import Any, Dict
 
-from execo.config import load_configuration
+from execo.config import documented_dicts, load_configuration
 
 __all__ = ['default_frontend_connection_params', 'default_frontend_connexion_params',
            'default_oarsh_oarcp_params', 'g5k_configuration',
-           'make_default_frontend_connection_params', 'make_default_oarsh_oarcp_params']
+           'make_default_frontend_connection_params', 'make_default_oarsh_oarcp_params',
+           'G5K_DOCS']
 
 g5k_configuration: Dict[str, Any] = {
-    # kadeploy3 command line (see execo_g5k.kadeploy).
     'kadeploy3': 'kadeploy3',
     'kadeploy3_options': '-k -d',
-    # kaconsole3 command (see execo_g5k.kaconsole).
     'kaconsole3': 'kaconsole3',
     'default_env_name': None,
     'default_env_file': None,
-    # shell command that exits 0 on a node already running the wanted
-    # environment; deploy() skips such nodes.
     'check_deployed_command': "! (mount | grep -E '^/dev/[[:alpha:]]+2 on / ')",
-    # seconds allowed to every call to a Grid5000 service but deployments.
     'default_timeout': 900,
-    # run OAR commands directly (no ssh) when we are on the frontend itself.
     'no_ssh_for_local_frontend': False,
-    # seconds between two polls (e.g. waiting for a job to start); the tiny
-    # one is used once a job's start date has passed.
     'polling_interval': 20,
     'tiny_polling_interval': 10,
     'default_frontend': None,
-    # function(host address) -> site, for names without a Grid5000 domain
-    # (a test bed, aliases); None: from the domain, else the default
-    # frontend, else the REST API.
     'host_site_func': None,
-    # Grid5000 REST API.
     'api_uri': "https://api.grid5000.fr/3.0/",
     'api_username': None,
     'api_additional_args': {},
     'api_timeout': 30,
     'api_verify_ssl_cert': True,
-    # failed API calls (5xx, connection errors) are retried this many times,
-    # waiting api_retry_delay seconds, doubled at each try (at most 30 s).
     'api_retries': 3,
     'api_retry_delay': 1.0,
-    # where API answers are cached on disk (None: no disk cache), and for
-    # how many seconds a cached answer is fresh.
     'api_cache_dir': os.path.join('~', '.execo', 'g5k_api_cache'),
     'api_cache_max_age': 24 * 3600,
-    # ssh key given to oarsub -k -i (path as seen from the frontend).
     'oar_job_key_file': None,
-    # oargrid commands (None: the tool's own name).
     'oargridsub': None,
     'oargridstat': None,
     'oargriddel': None,
@@ -103,12 +86,70 @@ def make_default_oarsh_oarcp_params() -> Dict[str, Any]:
     }
 
 
-# Connection params for the frontends (merged over default_connection_params).
 default_frontend_connection_params: Dict[str, Any] = make_default_frontend_connection_params()
 default_frontend_connexion_params = default_frontend_connection_params
 
-# Connection params for the nodes of an OAR job.
 default_oarsh_oarcp_params: Dict[str, Any] = make_default_oarsh_oarcp_params()
+
+# The documentation of every key, in this one place (see execo.config).
+G5K_DOCS: Dict[str, Dict[str, str]] = {
+    'g5k_configuration': {
+        'kadeploy3': "kadeploy3 command",
+        'kadeploy3_options': "kadeploy3 options, as one string",
+        'kaconsole3': "kaconsole3 command",
+        'default_env_name': "environment deployed when a Deployment names none",
+        'default_env_file': "environment file deployed when a Deployment gives none",
+        'check_deployed_command': "shell command exiting 0 on a node already deployed",
+        'default_timeout': "seconds allowed to calls to Grid5000 services (not deployments)",
+        'no_ssh_for_local_frontend': "run frontend commands without ssh on the frontend itself",
+        'polling_interval': "seconds between two polls (e.g. waiting for a job)",
+        'tiny_polling_interval': "seconds between polls once a job's start date has passed",
+        'default_frontend': "frontend used when none is given",
+        'host_site_func': "function(address) -> site, for names without a Grid5000 domain",
+        'api_uri': "base URI of the Grid5000 REST API",
+        'api_username': "API login (None: no authentication, as inside Grid5000)",
+        'api_additional_args': "query arguments added to every API request",
+        'api_timeout': "seconds allowed to one API call, retries included",
+        'api_verify_ssl_cert': "check the API's TLS certificate (or a CA bundle path)",
+        'api_retries': "retries of a failed API call (5xx, connection errors)",
+        'api_retry_delay': "seconds before the first retry, doubled at each one",
+        'api_cache_dir': "directory of the on-disk API cache (None: no disk cache)",
+        'api_cache_max_age': "seconds during which a cached API answer is used",
+        'oargridsub': "oargridsub command (None: oargridsub)",
+        'oargridstat': "oargridstat command (None: oargridstat)",
+        'oargriddel': "oargriddel command (None: oargriddel)",
+        'oar_job_key_file': "ssh key given to oarsub -k -i (path on the frontend)",
+        'planning_source': "where get_planning reads the jobs: 'api' (Grid5000 REST API) "
+                           "or 'postgresql' (OAR's database, needs psycopg)",
+        'oar_pgsql_ro_host': "OAR database host for the 'postgresql' planning source "
+                             "({site} is replaced by the site)",
+        'oar_pgsql_ro_db': "OAR database name (read-only access)",
+        'oar_pgsql_ro_user': "OAR database read-only user",
+        'oar_pgsql_ro_password': "OAR database read-only password",
+        'oar_pgsql_ro_port': "OAR database port",
+    },
+    'default_frontend_connection_params': {
+        'pty': "allocate a remote pseudo-terminal on frontends",
+        'host_rewrite_func': "function(site) -> frontend address",
+    },
+    'default_oarsh_oarcp_params': {
+        'user': "nodes of an OAR job are reached as user oar ...",
+        'port': "... on OAR's sshd port ...",
+        'keyfile': "... with the job key (default: $OAR_JOB_KEY_FILE)",
+        'ssh': "ssh client command",
+        'scp': "scp client command",
+        'taktuk_connector': "taktuk connector",
+        'pty': "allocate a remote pseudo-terminal",
+    },
+}
+
+documented_dicts.update({
+    'g5k_configuration': (g5k_configuration, G5K_DOCS['g5k_configuration']),
+    'default_frontend_connection_params': (default_frontend_connection_params,
+                                           G5K_DOCS['default_frontend_connection_params']),
+    'default_oarsh_oarcp_params': (default_oarsh_oarcp_params,
+                                   G5K_DOCS['default_oarsh_oarcp_params']),
+})
 
 load_configuration({
     'g5k_configuration': g5k_configuration,

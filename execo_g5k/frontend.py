@@ -20,6 +20,7 @@ from execo.time_utils import get_seconds
 from execo.log import logger
 from execo_g5k.config import default_frontend_connection_params, g5k_configuration
 from execo_g5k.hostnames import get_host_site_from_name
+from execo_g5k.exception import G5kValueError
 
 __all__ = ["frontend_process", "get_default_frontend", "get_frontend_host",
            "get_host_frontend_site", "resolve_timeout"]
@@ -62,7 +63,7 @@ def get_frontend_host(frontend: Optional[str] = None) -> Optional[str]:
     if g5k_configuration.get('no_ssh_for_local_frontend') and chosen == get_default_frontend():
         return None
     if chosen is None:
-        raise ValueError("no frontend given and no default one: set "
+        raise G5kValueError("no frontend given and no default one: set "
                          "g5k_configuration['default_frontend'] or name the frontend")
     return chosen
 

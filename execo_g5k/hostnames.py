@@ -19,6 +19,8 @@ import copy
 import re
 from typing import Any, Optional, Union
 
+from execo.exception import ExecoTypeError
+
 __all__ = [
     'canonical_host_name',
     'get_host_shortname',
@@ -46,7 +48,7 @@ HostLike = Union[str, Any]
 def _address(host: HostLike) -> str:
     address = getattr(host, 'address', host)
     if not isinstance(address, str):
-        raise TypeError("expected a host name or an object with an 'address'"
+        raise ExecoTypeError("expected a host name or an object with an 'address'"
                         " attribute, got %r" % (host,))
     return address
 

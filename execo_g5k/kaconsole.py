@@ -57,6 +57,7 @@ from execo.ssh import SshProcess, ssh_failure_reason
 from execo.time_utils import get_seconds
 from execo_g5k.config import g5k_configuration
 from execo_g5k.frontend import frontend_process, get_host_frontend_site
+from execo_g5k.exception import G5kValueError
 
 __all__ = ["KaconsoleProcess", "KaconsoleProcessLifecycleHandler", "KACONSOLE_ESCAPE_SEQUENCE",
            "kaconsole_command"]
@@ -122,7 +123,7 @@ class KaconsoleProcess(Process):
         self.console_host = Host(host)
         site = get_host_frontend_site(self.console_host.address)
         if site is None:
-            raise ValueError("no site known for %r, so no frontend to run kaconsole3 on: give "
+            raise G5kValueError("no site known for %r, so no frontend to run kaconsole3 on: give "
                              "a name under <site>.grid5000.fr or set "
                              "g5k_configuration['host_site_func']" % (self.console_host.address,))
         self.frontend = site
@@ -184,7 +185,7 @@ class KaconsoleProcess(Process):
         ``connected``. Returns self, for chaining.
         """
         if not self.started:
-            raise ValueError("cannot wait for the console of %s: %s was not started"
+            raise G5kValueError("cannot wait for the console of %s: %s was not started"
                              % (self.console_host.address, self.name))
         if self.connected:
             return self

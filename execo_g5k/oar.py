@@ -30,13 +30,15 @@ from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequ
                     Union)
 
 from execo.action import ProcessesFailed
+from execo.exception import ExecoTypeError
 from execo.host import Host
 from execo.log import logger
-from execo.process import Process
-from execo.time_utils import Date, Duration, Timer, get_seconds, get_unixts, sleep
+from execo.time_utils import Date, Duration, Timer, get_seconds, sleep
 from execo_g5k.config import g5k_configuration
+from execo_g5k.exception import G5kValueError
 from execo_g5k.frontend import (frontend_process, get_frontend_host,  # noqa: F401 (2.x path)
                                 resolve_timeout)
+from execo_g5k.oar_common import date_window, in_date_window, natural_sorted, run_all
 from execo_g5k.oar_submission import (OarSubmission, format_oar_date, format_oar_duration,
                                       get_oarsub_commandline, oar_date_to_unixts,
                                       oar_duration_to_seconds, oarsub_command_line)
@@ -54,16 +56,9 @@ _ENDED_STATES = frozenset(("Terminated", "Error", "Finishing", "toError"))
 _JOB_ID = re.compile(r'^OAR_JOB_ID=(\d+)\s*$', re.MULTILINE)
 
 
-class OarOutputError(ValueError):
+class OarOutputError(G5kValueError):
     """An OAR tool printed something we cannot read (version mismatch, a
     banner on stdout...): the message quotes the command and the output."""
-
-
-def _run_all(processes: Sequence[Process]) -> None:
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.wait()
 
 
 def oarsub(job_specs: Iterable[JobSpec],
@@ -87,11 +82,11 @@ def oarsub(job_specs: Iterable[JobSpec],
     processes = []
     for submission, frontend in specs:
         if not isinstance(submission, OarSubmission):
-            raise TypeError("oarsub takes (OarSubmission, frontend) pairs, got %r"
+            raise ExecoTypeError("oarsub takes (OarSubmission, frontend) pairs, got %r"
                             % ((submission, frontend),))
         processes.append(frontend_process(oarsub_command_line(submission), frontend,
                                           frontend_connection_params, timeout))
-    _run_all(processes)
+    run_all(processes)
     results: List[JobRef] = []
     failed = []
     for (_, frontend), process in zip(specs, processes):
@@ -125,7 +120,7 @@ def oardel(job_specs: Iterable[JobRef],
                                   frontend_connection_params, timeout,
                                   nolog_exit_code=True)
                  for frontend, ids in by_frontend.items()]
-    _run_all(processes)
+    run_all(processes)
     for process in processes:
         if process.error or process.timeouted:
             logger.warning("oardel failed: %s", process.error_reason or "timeout")
@@ -177,21 +172,13 @@ def _job_info(raw: Mapping[str, Any]) -> Dict[str, Any]:
         if value is not None:
             info[key] = value
     info['types'] = list(raw.get('types') or [])
-    info['nodes'] = _natural_sorted(raw.get('assigned_network_address') or [])
+    info['nodes'] = natural_sorted(raw.get('assigned_network_address') or [])
     reserved = raw.get('reserved_resources') or {}
     if isinstance(reserved, dict):
-        info['reserved_nodes'] = _natural_sorted(
+        info['reserved_nodes'] = natural_sorted(
             {r.get('network_address') for r in reserved.values()
              if isinstance(r, dict) and r.get('network_address')})
     return info
-
-
-def _natural_key(name: str) -> List[Union[int, str]]:
-    return [int(part) if part.isdigit() else part for part in re.split(r'(\d+)', name)]
-
-
-def _natural_sorted(names: Iterable[str]) -> List[str]:
-    return sorted(names, key=_natural_key)
 
 
 def _job_id_or_env(oar_job_id: Optional[int]) -> int:
@@ -199,7 +186,7 @@ def _job_id_or_env(oar_job_id: Optional[int]) -> int:
         return int(oar_job_id)
     if 'OAR_JOB_ID' in os.environ:
         return int(os.environ['OAR_JOB_ID'])
-    raise ValueError("no OAR job id given and no OAR_JOB_ID in the environment")
+    raise G5kValueError("no OAR job id given and no OAR_JOB_ID in the environment")
 
 
 def _oarstat_jobs(job_ids: Sequence[int], frontend: Optional[str],
@@ -242,22 +229,6 @@ def get_oar_job_info(oar_job_id: Optional[int] = None, frontend: Optional[str] =
     return jobs.get(job_id, {})
 
 
-def _in_range(date: Optional[float], bounds: Optional[Tuple[float, float]]) -> bool:
-    if bounds is None:
-        return True
-    if date is None:
-        return False
-    low, high = bounds
-    return (low is None or date >= low) and (high is None or date <= high)
-
-
-def _bounds(between: Optional[Sequence[Date]]) -> Optional[Tuple[float, float]]:
-    if between is None:
-        return None
-    low, high = between
-    return get_unixts(low), get_unixts(high)
-
-
 def get_current_oar_jobs(frontends: Optional[Iterable[Optional[str]]] = None,
                          start_between: Optional[Sequence[Date]] = None,
                          end_between: Optional[Sequence[Date]] = None,
@@ -278,11 +249,11 @@ def get_current_oar_jobs(frontends: Optional[Iterable[Optional[str]]] = None,
     [(1234, 'nancy')]
     """
     frontend_list = list(frontends) if frontends is not None else [None]
-    starts, ends = _bounds(start_between), _bounds(end_between)
+    starts, ends = date_window(start_between), date_window(end_between)
     processes = [frontend_process("oarstat -J -u", frontend, frontend_connection_params,
                                   timeout)
                  for frontend in frontend_list]
-    _run_all(processes)
+    run_all(processes)
     failed = [process for process in processes if not process.ok]
     if failed and abort_on_error:
         raise ProcessesFailed(failed)
@@ -309,7 +280,7 @@ def _dates_match(info: Mapping[str, Any], starts: Optional[Tuple[float, float]],
                  ends: Optional[Tuple[float, float]]) -> bool:
     start = info.get('start_date', info.get('scheduled_start'))
     end = start + info['walltime'] if start is not None and 'walltime' in info else None
-    return _in_range(start, starts) and _in_range(end, ends)
+    return in_date_window(start, starts) and in_date_window(end, ends)
 
 
 # ---- waiting for a job and using it ---------------------------------------------------
@@ -415,7 +386,7 @@ def get_oar_job_subnets(oar_job_id: Optional[int] = None, frontend: Optional[str
     processes = [frontend_process("g5k-subnets %s -j %d" % (options, job_id), frontend,
                                   frontend_connection_params, countdown.remaining())
                  for options in ("-i -m", "-a")]
-    _run_all(processes)
+    run_all(processes)
     if not all(process.ok for process in processes):
         raise ProcessesFailed([process for process in processes if not process.ok])
     addresses = re.findall(r'^(\S+)\s+(\S+)\s*$', processes[0].stdout, re.MULTILINE)

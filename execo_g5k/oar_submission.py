@@ -17,6 +17,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from execo.time_utils import Date, Duration, get_seconds, get_unixts
 from execo_g5k.config import g5k_configuration
+from execo.exception import ExecoRuntimeError, ExecoTypeError
+from execo_g5k.exception import G5kValueError
 
 __all__ = ["DEFAULT_COMMAND", "ORIGIN_TYPE", "OarSubmission", "format_oar_date",
            "format_oar_duration", "get_oarsub_commandline", "oar_date_to_unixts",
@@ -76,7 +78,7 @@ def oar_date_to_unixts(date: Union[str, float, int]) -> float:
         return float(date)
     match = _OAR_DATE.match(date)
     if not match:
-        raise ValueError("not an OAR date (YYYY-MM-DD HH:MM:SS): %r" % (date,))
+        raise G5kValueError("not an OAR date (YYYY-MM-DD HH:MM:SS): %r" % (date,))
     (year, month, day, hour, minute, second, fraction, utc, sign,
      offset_hours, offset_minutes) = match.groups()
     if utc:
@@ -88,7 +90,7 @@ def oar_date_to_unixts(date: Union[str, float, int]) -> float:
         try:
             zone = zoneinfo.ZoneInfo(OAR_TIME_ZONE)
         except zoneinfo.ZoneInfoNotFoundError:
-            raise RuntimeError("reading OAR dates needs the time zone %s: install the "
+            raise ExecoRuntimeError("reading OAR dates needs the time zone %s: install the "
                                "system's time zone data (Debian: apt install tzdata) or "
                                "pip install tzdata" % (OAR_TIME_ZONE,)) from None
     moment = datetime.datetime(int(year), int(month), int(day), int(hour), int(minute),
@@ -109,7 +111,7 @@ def oar_duration_to_seconds(duration: Union[str, float, int]) -> Union[int, floa
         return float(duration)
     match = _OAR_DURATION.match(duration)
     if not match:
-        raise ValueError("not an OAR duration (H:MM:SS): %r" % (duration,))
+        raise G5kValueError("not an OAR duration (H:MM:SS): %r" % (duration,))
     hours, minutes, seconds, fraction = match.groups()
     total = int(hours) * 3600 + int(minutes) * 60 + int(seconds)
     return total + float(fraction) if fraction else total
@@ -121,10 +123,10 @@ def _check_text(field: str, value: Any, allow_empty: bool = False) -> Optional[s
     if value is None:
         return None
     if not isinstance(value, str):
-        raise TypeError("OarSubmission %s must be a string, not %s %r"
+        raise ExecoTypeError("OarSubmission %s must be a string, not %s %r"
                         % (field, type(value).__name__, value))
     if not allow_empty and not value.strip():
-        raise ValueError("OarSubmission %s is empty: give a value or None" % (field,))
+        raise G5kValueError("OarSubmission %s is empty: give a value or None" % (field,))
     return value
 
 
@@ -135,10 +137,10 @@ def _check_texts(field: str, value: Any) -> Optional[Union[str, List[str]]]:
     try:
         items = list(value)
     except TypeError:
-        raise TypeError("OarSubmission %s must be a string or a list of strings, not %s %r"
+        raise ExecoTypeError("OarSubmission %s must be a string or a list of strings, not %s %r"
                         % (field, type(value).__name__, value)) from None
     if not items:
-        raise ValueError("OarSubmission %s is an empty list: give at least one or None"
+        raise G5kValueError("OarSubmission %s is an empty list: give at least one or None"
                          % (field,))
     return [_check_text(field, item) for item in items]
 
@@ -149,10 +151,10 @@ def _check_walltime(value: Any) -> Optional[Duration]:
     try:
         seconds = get_seconds(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError("OarSubmission walltime=%r is not a duration: %s" % (value, exc)) \
+        raise G5kValueError("OarSubmission walltime=%r is not a duration: %s" % (value, exc)) \
             from None
     if seconds < 1:
-        raise ValueError("OarSubmission walltime=%r: a walltime is at least one second"
+        raise G5kValueError("OarSubmission walltime=%r: a walltime is at least one second"
                          % (value,))
     return value
 
@@ -163,7 +165,7 @@ def _check_date(value: Any) -> Optional[Date]:
     try:
         get_unixts(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError("OarSubmission reservation_date=%r is not a date: %s" % (value, exc)) \
+        raise G5kValueError("OarSubmission reservation_date=%r is not a date: %s" % (value, exc)) \
             from None
     return value
 
@@ -172,7 +174,7 @@ def _check_job_types(value: Any) -> Optional[Union[str, List[str]]]:
     checked = _check_texts("job_type", value)
     for job_type in ([checked] if isinstance(checked, str) else checked or []):
         if re.search(r'\s', job_type.strip()):
-            raise ValueError("OarSubmission job_type %r contains blanks: give several job "
+            raise G5kValueError("OarSubmission job_type %r contains blanks: give several job "
                              "types as a list, e.g. ['deploy', 'destructive']" % (job_type,))
     return checked
 

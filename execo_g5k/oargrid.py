@@ -34,8 +34,9 @@ from execo.log import logger
 from execo.time_utils import Date, Duration, Timer, get_unixts, sleep
 from execo_g5k.config import g5k_configuration
 from execo_g5k.frontend import frontend_process, resolve_timeout
-from execo_g5k.oar import _bounds, _in_range, _natural_sorted, _run_all
+from execo_g5k.oar_common import date_window, in_date_window, natural_sorted, run_all
 from execo_g5k.oar_submission import OarSubmission, format_oar_date, format_oar_duration
+from execo_g5k.exception import G5kValueError
 
 __all__ = ["get_current_oargrid_jobs", "get_oargrid_job_info", "get_oargrid_job_nodes",
            "get_oargrid_job_oar_jobs", "oargriddel", "oargridsub", "wait_oargrid_job_start"]
@@ -56,7 +57,7 @@ def _quoted(value: str) -> str:
     """oargridsub splits its resource list itself on ``,`` and ``:``; a
     value is double-quoted for it, inside the shell quoting."""
     if '"' in value:
-        raise ValueError("oargridsub cannot take a double quote in %r" % (value,))
+        raise G5kValueError("oargridsub cannot take a double quote in %r" % (value,))
     return '"%s"' % (value,)
 
 
@@ -85,7 +86,7 @@ def _oargridsub_command(job_specs: Sequence[Tuple[OarSubmission, str]],
     for submission, alias in job_specs:
         resources = submission.resources
         if resources is None:
-            raise ValueError("oargridsub needs the resources of every cluster, %r has none"
+            raise G5kValueError("oargridsub needs the resources of every cluster, %r has none"
                              % (alias,))
         parts = ["%s:rdef=%s" % (alias, _quoted("+".join([resources] if isinstance(
             resources, str) else resources)))]
@@ -141,7 +142,7 @@ def oargriddel(job_ids: Iterable[int],
     processes = [frontend_process("%s %d" % (_tool('oargriddel'), int(job_id)), frontend,
                                   frontend_connection_params, timeout, nolog_exit_code=True)
                  for job_id in job_ids if job_id is not None]
-    _run_all(processes)
+    run_all(processes)
 
 
 def _oargridstat(arguments: str, frontend: Optional[str],
@@ -192,7 +193,7 @@ def get_current_oargrid_jobs(start_between: Optional[Sequence[Date]] = None,
     two dates (each bound may be None)."""
     job_ids = [int(i) for i in _RESERVATION.findall(
         _oargridstat("", frontend, frontend_connection_params, timeout))]
-    starts, ends = _bounds(start_between), _bounds(end_between)
+    starts, ends = date_window(start_between), date_window(end_between)
     if starts is None and ends is None:
         return job_ids
     kept = []
@@ -200,7 +201,7 @@ def get_current_oargrid_jobs(start_between: Optional[Sequence[Date]] = None,
         info = get_oargrid_job_info(job_id, frontend_connection_params, timeout, frontend)
         start = info.get('start_date')
         end = start + info['walltime'] if start is not None and 'walltime' in info else None
-        if _in_range(start, starts) and _in_range(end, ends):
+        if in_date_window(start, starts) and in_date_window(end, ends):
             kept.append(job_id)
     return kept
 
@@ -235,4 +236,4 @@ def get_oargrid_job_nodes(oargrid_job_id: int,
     text = _oargridstat("-w -l %d" % int(oargrid_job_id), frontend,
                         frontend_connection_params, timeout)
     names = {line.strip() for line in text.splitlines() if line.strip()}
-    return [Host(name) for name in _natural_sorted(names)]
+    return [Host(name) for name in natural_sorted(names)]

@@ -32,6 +32,7 @@ from execo_g5k.api_network import get_kavlan_network
 from execo_g5k.api_utils import (get_host_attributes, get_host_cluster, get_host_shortname,
                                  get_resource_attributes)
 from execo_g5k.config import default_frontend_connection_params
+from execo_g5k.exception import G5kValueError
 from execo_g5k.frontend import get_default_frontend, get_frontend_host
 from execo_g5k.hostnames import HostLike
 
@@ -180,7 +181,7 @@ def get_kavlan_ip_mac(kavlan: int, site: str) -> List[Tuple[str, str]]:
     """
     network, mask_size = get_kavlan_network(kavlan, site)
     if network is None:
-        raise ValueError('site %r has no KaVLAN %r in the Grid5000 API' % (site, kavlan))
+        raise G5kValueError('site %r has no KaVLAN %r in the Grid5000 API' % (site, kavlan))
     lowest = _first_free_third_byte(int(kavlan))
     ips = ['.'.join(str(byte) for byte in address)
            for address in get_ipv4_range([int(b) for b in network.split('.')], int(mask_size))
@@ -219,5 +220,5 @@ def get_fastest_host(hosts: Iterable[HostLike]) -> str:
         if best is None or flops_of_cluster[cluster] > best:
             fastest, best = _address(host), flops_of_cluster[cluster]
     if fastest is None:
-        raise ValueError('get_fastest_host needs at least one host')
+        raise G5kValueError('get_fastest_host needs at least one host')
     return fastest

@@ -469,3 +469,16 @@ def test_shared_expect_handler_keeps_each_process_match():
     second = Process("echo two").run()
     assert second.expect("two", expect_output_handler=shared)[0] == 0
     assert first.expect("one", expect_output_handler=shared)[0] == 0
+
+
+def test_factories_and_actions_resolve_expressions_in_the_callers_frame():
+    # issue 13: no list of module names decides which frame is the caller's
+    from execo import get_fileput, get_remote
+    from execo.host_action import is_library_frame
+    import sys
+    words = ["alpha", "beta"]
+    remote = get_remote("echo {{words}} {{{host}}}", ["a", "b"])
+    assert [p.cmd for p in remote.processes] == ["echo alpha a", "echo beta b"]
+    put = get_fileput(["a", "b"], ["/tmp/{{words}}"], "/dst")
+    assert [p.cmd[-2] for p in put.processes] == ["/tmp/alpha", "/tmp/beta"]
+    assert not is_library_frame(sys._getframe())

@@ -6,7 +6,8 @@ import pytest
 
 from execo import config
 from execo.connection import (ConnectionParams, ConnexionParams, connection_target,
-                              make_connection_params, resolve_connection_params)
+                              make_connection_params, pick_connection_params,
+                              resolve_connection_params)
 from execo.host import Host, get_hosts_list, get_hosts_set, get_unique_hosts_list
 from execo.ssh import SshProcess, get_process, remote_command, remote_path, scp_command, \
     ssh_command
@@ -114,13 +115,14 @@ def test_make_connection_params_reads_defaults_at_call_time(restore_defaults):
 
 @pytest.mark.parametrize("spelling", ["connection_params", "connexion_params"])
 def test_both_spellings_of_connection_params_are_accepted(spelling):
-    assert resolve_connection_params(**{spelling: {'user': 'u'}})['user'] == 'u'
+    assert resolve_connection_params(pick_connection_params(**{spelling: {'user': 'u'}})
+                                     )['user'] == 'u'
 
 
 def test_both_spellings_given_equal_is_fine_but_different_is_an_error():
-    assert resolve_connection_params({'user': 'u'}, {'user': 'u'})['user'] == 'u'
+    assert pick_connection_params({'user': 'u'}, {'user': 'u'})['user'] == 'u'
     with pytest.raises(ValueError, match="spelled twice"):
-        resolve_connection_params({'user': 'u'}, {'user': 'v'})
+        pick_connection_params({'user': 'u'}, {'user': 'v'})
 
 
 def test_connexion_params_class_is_connection_params_a_dict():
@@ -235,3 +237,24 @@ def test_watchdog_prefix_is_valid_in_posix_login_shells_and_keeps_exit_codes(she
     process = Process([shell, "-c", remote_command("echo ran; exit 7", BARE)],
                       nolog_exit_code=True).run(timeout=30)
     assert process.stdout == "ran\n" and process.stderr == "" and process.exit_code == 7
+
+
+def test_an_ssh_process_merges_the_defaults_once_per_start(monkeypatch):
+    from execo import connection
+    calls = []
+    original = connection.make_connection_params
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(connection, "make_connection_params", counting)
+    process = SshProcess("true", Host("n1", port=2222), connexion_params={'user': 'u'})
+    argv = process._spawn_args()
+    assert len(calls) == 1
+    assert argv[-2:] == ['n1', argv[-1]] and ['-l', 'u'] == argv[argv.index('-l'):][:2]
+    resolved = connection.resolve_connection_params({'user': 'u'})
+    assert isinstance(resolved, connection.ResolvedConnectionParams)
+    assert connection.resolve_connection_params(resolved) is resolved
+    with pytest.raises(TypeError):
+        resolved['user'] = 'v'

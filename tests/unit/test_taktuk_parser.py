@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from execo.taktuk_protocol import (MARKER, TEMPLATES, Record, RecordParser, encode_command,
+from execo.taktuk.protocol import (MARKER, TEMPLATES, Record, RecordParser, encode_command,
                                    escape_argument, exit_code_from_status)
 
 pytestmark = pytest.mark.timeout(60)

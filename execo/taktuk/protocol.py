@@ -32,8 +32,9 @@ import os
 import re
 from typing import List, NamedTuple, Optional, Sequence
 
+from execo.argv import printf_escape
+
 __all__ = ["MARKER", "Record", "RecordParser", "TEMPLATE_OPTIONS", "encode_command",
-           "printf_escape",
            "escape_argument", "exit_code_from_status", "EVENT_NAMES"]
 
 MARKER = b"\x1e\x1f"
@@ -196,12 +197,6 @@ def peer_of(record: Record) -> str:
     return record.fields[1][1:]
 
 
-# Bytes kept as they are when a command is handed to taktuk; any other is
-# written as an octal escape that the remote shell's printf decodes.
-_SAFE_COMMAND_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                b"0123456789_./=:+@,-")
-
-
 def encode_command(command: str) -> str:
     """``command`` as a shell line that taktuk passes through untouched.
 
@@ -215,18 +210,6 @@ def encode_command(command: str) -> str:
     'eval "$(printf \\'echo\\\\040a\\\\135\\')"'
     """
     return "eval \"$(printf '%s')\"" % printf_escape(command)
-
-
-def printf_escape(text: str) -> str:
-    """``text`` as a printf format of safe characters and octal escapes:
-    it needs no quoting in single or double quotes, at any depth, and
-    ``printf "$x"`` gives ``text`` back (trailing newlines aside).
-
-    >>> print(printf_escape("a b%"))
-    a\\040b\\045
-    """
-    return "".join(chr(byte) if byte in _SAFE_COMMAND_BYTES else "\\%03o" % byte
-                   for byte in text.encode("utf-8"))
 
 
 ESCAPE_CHARACTER = "!"  # found in no template and no encoded command

@@ -3,7 +3,7 @@
 taktuk deploys itself as a tree of ssh connections and multiplexes every
 host's output back to its root. execo runs that root as one local
 `Process` (`TaktukRoot`) whose stdout speaks the record format of
-`execo.taktuk_protocol`, and turns each record, in the conductor thread,
+`execo.taktuk.protocol`, and turns each record, in the conductor thread,
 into events of one `TaktukProcess` per host: output, exit, connection
 failure. Those are `ProcessBase` objects like `Remote`'s, so `Report`,
 ``ok``, ``expect`` and lifecycle handlers treat both alike.
@@ -16,7 +16,7 @@ processes (``offset`` counts the hosts already named in
 command, start transfers once the hosts are numbered, and tell it to quit
 when every host has ended.
 
-The actions themselves are in `execo.taktuk`.
+The actions themselves are in `execo.taktuk.actions`.
 """
 
 from __future__ import annotations
@@ -28,35 +28,28 @@ import signal
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
+from execo import kill_policy
+from execo.argv import option_words
 from execo.conductor import TimerHandle, get_conductor
-from execo.config import configuration
 from execo.connection import connection_target, resolve_connection_params
-from execo.host import Host, HostLike
-from execo.log import logger, style
+from execo.host import Host
+from execo.log import logger
 from execo.output import STDERR, STDOUT
 from execo.process import Process
-from execo.process_base import Command, ProcessBase
-from execo.remote import Remote
+from execo.fed_process import FedProcess
+from execo.host_action import HostAction
+from execo.process_base import Command
 from execo.time_utils import get_seconds
-from execo import taktuk_protocol as wire
+from execo.taktuk import protocol as wire
+from execo.exception import ExecoValueError
 
 __all__ = ["TaktukAction", "TaktukProcess", "TaktukRoot", "connector_command",
-           "option_words", "taktuk_command"]
+           "taktuk_command"]
 
-_LOCAL_ONLY_KWARGS = ("pty", "shell", "kill_subprocesses", "cwd", "env")
 _HOST_OPTIONS = ("-m", "--machine", "-G", "--gateway")
 _LOGIN_OPTIONS = ("-l", "--login")
 # characters that taktuk would read as a host list ("node[1-3]", "a,b", "a/b")
 _HOST_SPEC_CHARACTERS = re.compile(r"[\[\],/\s]")
-
-
-def option_words(value: Any) -> List[str]:
-    """Options given as one string or as a sequence (2.x style)."""
-    if value is None or value is False:
-        return []
-    if isinstance(value, str):
-        return shlex.split(value)
-    return [str(item) for item in value]
 
 
 def taktuk_command(connection_params: Optional[Mapping[str, Any]] = None) -> List[str]:
@@ -95,20 +88,12 @@ def connector_command(params: Mapping[str, Any], keyfile: Optional[str], port: O
     return shlex.join(argv)
 
 
-class TaktukProcess(ProcessBase):
-    """One host's part of a taktuk run, fed by the run's output parser.
+class TaktukProcess(FedProcess):
+    """One host's part of a taktuk run, fed by the run's record parser.
 
-    It is started, and can only be started, by its action. ``kill()``
-    asks taktuk to signal this host's command (which needs taktuk's
-    numbering, the default).
+    ``kill()`` asks taktuk to signal this host's command (which needs
+    taktuk's numbering, the default).
     """
-
-    def __init__(self, cmd: Command, host: HostLike, **kwargs: Any) -> None:
-        for key in _LOCAL_ONLY_KWARGS:
-            kwargs.pop(key, None)
-        super().__init__(cmd, **kwargs)
-        self.host = Host(host)
-        self._action: Optional["TaktukAction"] = None
 
     def _reset_state(self) -> None:
         super()._reset_state()
@@ -117,52 +102,9 @@ class TaktukProcess(ProcessBase):
         self.rank: Optional[int] = None
         """taktuk's logical number of the host, once numbered."""
         self._pending_signal: Optional[int] = None
-        self._timer: Optional[TimerHandle] = None
+        # ended by execo without taktuk's word: taktuk may still be busy with it
+        self._given_up = False
         self._last_connector_line = ""
-
-    def start(self) -> "TaktukProcess":
-        if self.started:
-            return self
-        raise ValueError("%s is one host of a taktuk run: start its action instead" % (self,))
-
-    def kill(self, sig: int = signal.SIGTERM,
-             auto_force_kill_timeout: Any = True) -> "TaktukProcess":
-        action = self._action
-        if action is None or not self.started or self.ended:
-            return self
-        self.killed = True
-        get_conductor().call_soon(action._kill_host, self, int(sig))
-        return self
-
-    def write(self, s: Any) -> "TaktukProcess":
-        """Not available through taktuk: recorded as a write error."""
-        self.write_error = True
-        message = "%s writing to a taktuk-driven process is not supported: %s" % (
-            style.emph("write error:"), self)
-        if self.nolog_write_error or self.ignore_write_error:
-            logger.debug(message)
-        else:
-            logger.warning(message)
-        return self
-
-    def _mark_started(self, date: float) -> None:
-        with self._lock:
-            self.started = True
-            self.start_date = date
-            self._owner_pid = os.getpid()
-
-    def _end(self, exit_code: Optional[int] = None, error_reason: Optional[str] = None) -> None:
-        """Conductor thread: end this host once."""
-        if self.ended:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._set_ended(exit_code, error_reason, time.time())
-
-    def _args(self) -> List[str]:
-        args = super()._args()
-        args.insert(1, repr(self.host))
-        return args
 
     def _infos(self) -> List[str]:
         return super()._infos() + ["position=%s" % (self.position,), "rank=%s" % (self.rank,)]
@@ -203,28 +145,24 @@ class TaktukRoot(Process):
         self._action_ref._on_run_ended(self)
 
 
-class TaktukAction(Remote):
+class TaktukAction(HostAction):
     """What TaktukRemote, TaktukPut and TaktukGet share: one taktuk run,
-    positions mapped to processes, events dispatched to them."""
+    positions mapped to processes, events dispatched to them. It is the
+    feeder of its `TaktukProcess` objects."""
 
-    def _init_transport_state(self) -> None:
-        self._init_run_state()
-
-    def _init_run_state(self) -> None:
+    def _prepare_transport(self) -> None:
         self._run: Optional[TaktukRoot] = None
         self._by_position: Dict[str, TaktukProcess] = {}
         self._quit_sent = False
         self._hard_kill_timer: Optional[TimerHandle] = None
         for address in self._addresses:
             if _HOST_SPEC_CHARACTERS.search(address):
-                raise ValueError("host address %r cannot be given to taktuk: it would read "
+                raise ExecoValueError("host address %r cannot be given to taktuk: it would read "
                                  "brackets, commas, slashes and spaces as a host list"
                                  % (address,))
 
     def _new_process(self, cmd: Command, host: Host, args: Dict[str, Any]) -> TaktukProcess:
-        process = TaktukProcess(cmd, host, **args)
-        process._action = self
-        return process
+        return TaktukProcess(cmd, host, feeder=self, **args)
 
     # ---- what subclasses say -------------------------------------------------
 
@@ -279,7 +217,7 @@ class TaktukAction(Remote):
             return
         now = time.time()
         for process in self._processes:
-            process._mark_started(now)
+            process._begin(now)
         conductor = get_conductor()
         self._run = TaktukRoot(self)
         # queued before the run starts: hosts are announced started before
@@ -289,12 +227,8 @@ class TaktukAction(Remote):
         conductor.call_soon(self._prepare)
 
     def _announce_started(self) -> None:
-        conductor = get_conductor()
         for process in self._processes:
-            process._notify_lifecycle("start")
-            if process.timeout is not None and not process.ended:
-                process._timer = conductor.call_later(process.timeout, self._on_host_timeout,
-                                                      process)
+            process._announce()
 
     def _prepare(self) -> None:
         """Conductor thread, once taktuk is started: hosts that end before
@@ -332,8 +266,8 @@ class TaktukAction(Remote):
         process = self._by_position.get(position)
         if process is not None and rank >= 0 and process.rank != rank:
             process.rank = rank
-            if process._pending_signal is not None and not process.ended:
-                self._kill_host(process, process._pending_signal)
+            if process._pending_signal is not None:
+                self._send_kill(process, process._pending_signal)
         if code == wire.EVENT_CONNECTION_FAILED:
             self._fail_peer(peer, "taktuk could not connect to %r: %s")
         elif code == wire.EVENT_CONNECTION_LOST:
@@ -394,8 +328,14 @@ class TaktukAction(Remote):
     # ---- ending -----------------------------------------------------------------
 
     def _host_ended(self) -> None:
-        if all(process.ended for process in self._processes):
-            self._send_quit()
+        if not all(process.ended for process in self._processes):
+            return
+        self._send_quit()
+        # taktuk would not quit before what it still does for a host given
+        # up (a deployment, a transfer) is over, and nobody waits for that
+        run = self._run
+        if run is not None and run.running and any(p._given_up for p in self._processes):
+            run.kill()
 
     def _send(self, text: str) -> None:
         run = self._run
@@ -429,22 +369,28 @@ class TaktukAction(Remote):
                 process._end(None, "taktuk ended (%s) before reporting on %r"
                              % (why, process.host.address))
 
-    def _on_host_timeout(self, process: TaktukProcess) -> None:
-        if process.ended:
-            return
-        process.timeouted = True
-        process.killed = True
-        self._kill_host(process, signal.SIGTERM)
+    def _signal_member(self, process: TaktukProcess, sig: int) -> None:
+        """Conductor thread: signal one host's command through taktuk.
 
-    def _kill_host(self, process: TaktukProcess, sig: int) -> None:
-        """Conductor thread: signal one host's command through taktuk."""
+        A host taktuk has not numbered yet has no command to signal: it is
+        given up at once (the signal is still sent if taktuk reaches it),
+        so that a timeout is not delayed by a slow deployment."""
         if process.ended:
             return
         if process.rank is None:
-            process._pending_signal = sig  # sent once taktuk has numbered it
+            process._pending_signal = sig
+            self._give_up(process)
             return
+        self._send_kill(process, sig)
+
+    def _send_kill(self, process: TaktukProcess, sig: int) -> None:
         process._pending_signal = None
         self._send("%d kill %d\n" % (process.rank, sig))
+
+    def _give_up(self, process: TaktukProcess) -> None:
+        process._given_up = True
+        process._end(None, None)
+        self._host_ended()
 
     # ---- control (any thread) ---------------------------------------------------
 
@@ -468,7 +414,7 @@ class TaktukAction(Remote):
         self._send("broadcast kill %d\n" % signal.SIGTERM)
         self._send_quit()
         self._hard_kill_timer = get_conductor().call_later(
-            configuration.get('kill_timeout', 5), run.kill)
+            kill_policy.force_kill_delay(signal.SIGTERM), run.kill)
 
     def wait(self, timeout: Any = None) -> "TaktukAction":
         """Wait for every host, then for the local taktuk to exit."""

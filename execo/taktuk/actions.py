@@ -1,25 +1,27 @@
 """TaktukRemote, TaktukPut, TaktukGet: many hosts driven by ONE taktuk process.
 
 What each action asks taktuk; the run itself (the local taktuk root, the
-per-host processes fed by its output parser) is `execo.taktuk_run`.
+per-host processes fed by its output parser) is `execo.taktuk.driver`.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from execo.host import HostLike
+from execo.host import Host
+from execo.host_action import FromHostsTransfer, HostCommand, ToHostsTransfer
 from execo.output import STDERR
 from execo.ssh import remote_command
-from execo.taktuk_run import TaktukAction, TaktukProcess, taktuk_command
-from execo import taktuk_protocol as wire
+from execo.taktuk.driver import TaktukAction, TaktukProcess, taktuk_command
+from execo.taktuk import protocol as wire
+from execo.transports import register_transport
 
 __all__ = ["TaktukGet", "TaktukProcess", "TaktukPut", "TaktukRemote", "taktuk_command"]
 
 
-class TaktukRemote(TaktukAction):
+class TaktukRemote(TaktukAction, HostCommand):
     """Run a command on many hosts through one taktuk process.
 
     >>> TaktukRemote("hostname", ["node-1", "node-2"]).run().ok  # doctest: +SKIP
@@ -53,28 +55,24 @@ class _TaktukTransfer(TaktukAction):
 
     _verb = ""
 
-    def _init_transfers(self, hosts: Iterable[HostLike], sources: List[str], destination: str,
-                        connection_params: Any, connexion_params: Any, process_args: Any,
-                        kwargs: Dict[str, Any], name: Callable[[], str]) -> None:
-        self._setup(hosts, connection_params, connexion_params, process_args, kwargs, name)
-        self._init_run_state()
-        templates = self._templates(sources, [destination], self._handler_paths())
-        count = len(sources)
-        source_templates, target, paths = templates[:count], templates[count], templates[count + 1:]
+    def _prepare_transport(self) -> None:
+        super()._prepare_transport()
+        self.cmd = "taktuk %s" % self._verb
         self._transfers: List[List[Tuple[str, str]]] = []  # what to ask taktuk, per host
-        processes = []
-        for index, (host, address) in enumerate(zip(self._hosts, self._addresses)):
-            where = target.render(address, index)
-            pairs = [(t.render(address, index), where) for t in source_templates]
-            self._transfers.append(pairs)
-            args = self._process_args_for(address, index, paths)
-            args.setdefault("name", "taktuk %s %s %s" % (
-                self._verb, " ".join(src for src, _ in pairs), self._describe(address, where)))
-            processes.append(self._new_process("taktuk %s" % self._verb, host, args))
-        self._set_processes(processes if sources else [])
+
+    def _new_transfer(self, host: Host, address: str, sources: List[str], destination: str,
+                      args: Dict[str, Any]) -> TaktukProcess:
+        pairs = [(source, destination) for source in sources]
+        self._transfers.append(pairs)
+        args.setdefault("name", "taktuk %s %s %s" % (
+            self._verb, " ".join(sources), self._describe(address, destination)))
+        return self._new_process(self.cmd, host, args)
 
     def _describe(self, address: str, where: str) -> str:
         raise NotImplementedError
+
+    def _host_arguments(self, index: int, params: Mapping[str, Any]) -> List[str]:
+        return []  # no command: transfers are asked once hosts are numbered
 
     def _launch(self) -> None:
         self._done: Dict[int, int] = {}
@@ -101,10 +99,10 @@ class _TaktukTransfer(TaktukAction):
     def _on_numbered(self, process: TaktukProcess) -> None:
         self._maybe_send_commands()
 
-    def _kill_host(self, process: TaktukProcess, sig: int) -> None:
+    def _signal_member(self, process: TaktukProcess, sig: int) -> None:
         # a transfer is no command taktuk could signal: the host is given up
-        process._end(None, None)
-        self._host_ended()
+        if not process.ended:
+            self._give_up(process)
 
     def _on_terminated(self, process: TaktukProcess) -> None:
         process._end(None, "taktuk on %r ended before the transfer was over"
@@ -132,7 +130,7 @@ class _TaktukTransfer(TaktukAction):
             self._send("".join(lines))
 
 
-class TaktukPut(_TaktukTransfer):
+class TaktukPut(_TaktukTransfer, ToHostsTransfer, TaktukRemote):
     """Copy local files to many hosts with taktuk's ``put``, through its tree.
 
     >>> TaktukPut(["node-1"], ["data.bin"], "/tmp/{{{host}}}").run().ok  # doctest: +SKIP
@@ -144,17 +142,7 @@ class TaktukPut(_TaktukTransfer):
     """
 
     _verb = "put"
-
-    def __init__(self, hosts: Iterable[HostLike], local_files: Iterable[str],
-                 remote_location: str = ".", connection_params: Optional[Dict[str, Any]] = None,
-                 connexion_params: Optional[Dict[str, Any]] = None,
-                 process_args: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
-        self.local_files = [local_files] if isinstance(local_files, str) else list(local_files)
-        self.remote_location = remote_location
-        self.cmd = "taktuk put"
-        self._init_transfers(hosts, self.local_files, remote_location, connection_params,
-                             connexion_params, process_args, kwargs,
-                             lambda: "TaktukPut to %d hosts" % len(self._hosts))
+    _name_format = "TaktukPut to %d hosts"
 
     def _describe(self, address: str, where: str) -> str:
         return "to %s:%s" % (address, where)
@@ -176,7 +164,7 @@ class TaktukPut(_TaktukTransfer):
             self._count(process, False, "file reception failed on %r" % self._address_at(position))
 
 
-class TaktukGet(_TaktukTransfer):
+class TaktukGet(_TaktukTransfer, FromHostsTransfer, TaktukRemote):
     """Copy files from many hosts to local directories with taktuk's ``get``.
 
     >>> TaktukGet(["node-1"], ["/tmp/out"], "logs/{{{host}}}").run().ok  # doctest: +SKIP
@@ -188,17 +176,7 @@ class TaktukGet(_TaktukTransfer):
     """
 
     _verb = "get"
-
-    def __init__(self, hosts: Iterable[HostLike], remote_files: Iterable[str],
-                 local_location: str = ".", connection_params: Optional[Dict[str, Any]] = None,
-                 connexion_params: Optional[Dict[str, Any]] = None,
-                 process_args: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
-        self.remote_files = [remote_files] if isinstance(remote_files, str) else list(remote_files)
-        self.local_location = local_location
-        self.cmd = "taktuk get"
-        self._init_transfers(hosts, self.remote_files, local_location, connection_params,
-                             connexion_params, process_args, kwargs,
-                             lambda: "TaktukGet from %d hosts" % len(self._hosts))
+    _name_format = "TaktukGet from %d hosts"
 
     def _describe(self, address: str, where: str) -> str:
         return "from %s to %s" % (address, where)
@@ -213,3 +191,6 @@ class TaktukGet(_TaktukTransfer):
         elif code == wire.EVENT_SEND_FAILED:
             self._count(self._by_position.get(position), False,
                         "%r could not send the file" % self._address_at(position))
+
+
+register_transport("taktuk", remote=TaktukRemote, put=TaktukPut, get=TaktukGet)

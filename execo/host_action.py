@@ -1,0 +1,283 @@
+"""The host fan-out base: one process per host, started, waited and killed as one.
+
+Every action over a list of hosts is a `HostAction`: `Remote`, `Put`,
+`Get` (`execo.remote`), the taktuk actions (`execo.taktuk`), `ChainPut`
+(`execo.chainput`) and the next transport. The base owns what they all
+share: the host list, the connection params (given once, both spellings
+reconciled at the public constructor), the process keyword arguments,
+and the per-host rendering of ``{{{host}}}``/``{{expr}}`` templates in the
+caller's frame (`execo.substitution`).
+
+Which frame is "the caller's" is decided by where code lives, not by a
+list of module names: every frame of a library package (``execo`` and the
+packages that call `register_library_package`, e.g. ``execo_g5k``) is
+passed over, so a new module, a factory or a compatibility entry point
+can never capture its own locals by mistake.
+
+Adding a transport: subclass `HostCommand` (commands), `ToHostsTransfer` /
+`FromHostsTransfer` (file copies) or `HostAction`, build each host's process in
+`_new_process` / `_new_transfer`, and register the classes with
+`execo.transports.register_transport` (one line, at the end of the
+transport's module). The process may be a local `execo.process.Process`
+(ssh, scp...) or an `execo.fed_process.FedProcess` when one local process
+serves every host (taktuk, ChainPut); timeouts and kills then follow
+`execo.kill_policy` with nothing more to write.
+
+A limit on how many hosts are started at once would go in the start loop
+that every one-process-per-host action inherits (`Action._launch`); the
+multiplexed transports (taktuk, ChainPut) start one local process anyway.
+"""
+
+from __future__ import annotations
+
+from types import FrameType
+from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence
+
+from execo.action import Action, split_action_kwargs
+from execo.connection import make_connection_params, pick_connection_params, rewrite_address
+from execo.host import Host, HostLike, get_hosts_list
+from execo.log import style
+from execo.process_base import Command, ProcessBase, name_from_cmdline
+from execo.substitution import Template, caller_namespace, has_expressions
+
+__all__ = ["FromHostsTransfer", "HostAction", "HostCommand", "HostRendering", "ToHostsTransfer",
+           "is_library_frame", "register_library_package"]
+
+_LIBRARY_PACKAGES = {"execo"}
+
+
+def register_library_package(package: str) -> None:
+    """Declare ``package`` (a top-level package name) part of the library:
+    its frames are never the caller whose variables ``{{expr}}`` names."""
+    _LIBRARY_PACKAGES.add(package)
+
+
+def is_library_frame(frame: FrameType) -> bool:
+    """True for a frame of library code (a doctest's is the user's)."""
+    if frame.f_code.co_filename.startswith("<"):
+        return False
+    module = frame.f_globals.get("__name__") or ""
+    return module.partition(".")[0] in _LIBRARY_PACKAGES
+
+
+class HostRendering(NamedTuple):
+    """One host's share of a fan-out: every template group rendered for it."""
+    index: int
+    host: Host
+    address: str
+    groups: List[List[str]]
+    process_args: Dict[str, Any]
+
+
+class HostAction(Action):
+    """Base of the actions that run one process per host.
+
+    :param hosts: host names or `Host` objects (duplicates allowed).
+    :param connection_params: overrides of the default connection params,
+      already reconciled with ``connexion_params`` by the public
+      constructor (see `execo.connection.pick_connection_params`).
+    :param process_args: keyword arguments of each host's process; any
+      keyword `Action` does not take is added to them.
+    :param default_name: the action's name when ``kwargs`` gives none.
+    """
+
+    def __init__(self, hosts: Iterable[HostLike],
+                 connection_params: Optional[Mapping[str, Any]],
+                 process_args: Optional[Dict[str, Any]], kwargs: Dict[str, Any],
+                 default_name: Callable[["HostAction"], str]) -> None:
+        action_kwargs, self.process_args = split_action_kwargs(kwargs, process_args)
+        self._hosts: List[Host] = get_hosts_list(hosts)
+        if "name" not in action_kwargs:
+            action_kwargs["name"] = default_name(self)
+        Action.__init__(self, **action_kwargs)
+        self.connection_params = connection_params
+        params = make_connection_params(connection_params)
+        # {{{host}}} is the address ssh connects to, once rewritten
+        self._addresses = [rewrite_address(h.address, params) for h in self._hosts]
+        self._prepare_transport()
+
+    def _prepare_transport(self) -> None:
+        """Per-transport state (and checks) needed before processes are made."""
+
+    # ---- per-host rendering ----------------------------------------------------
+
+    def _fan_out(self, *groups: Sequence[str]) -> List[HostRendering]:
+        """Each host's rendering of ``groups`` and its process args (output
+        handler paths substituted too)."""
+        paths = [h for kind in ("stdout_handlers", "stderr_handlers")
+                 for h in self.process_args.get(kind) or () if isinstance(h, str)]
+        templates = self._templates([s for group in groups for s in group] + paths)
+        grouped, start = [], 0
+        for group in groups:
+            grouped.append(templates[start:start + len(group)])
+            start += len(group)
+        path_templates = templates[start:]
+        renderings = []
+        for index, (host, address) in enumerate(zip(self._hosts, self._addresses)):
+            rendered = [[t.render(address, index) for t in group] for group in grouped]
+            renderings.append(HostRendering(index, host, address, rendered,
+                                            self._process_args_for(address, index,
+                                                                   path_templates)))
+        return renderings
+
+    def _templates(self, strings: Sequence[str]) -> List[Template]:
+        namespace = None
+        if any(has_expressions(s) for s in strings):
+            namespace = caller_namespace(self._is_internal_frame)
+        return [Template(s, namespace) for s in strings]
+
+    def _is_internal_frame(self, frame: FrameType) -> bool:
+        if is_library_frame(frame):
+            return True
+        # the constructor of this very action, e.g. a user's subclass's __init__
+        return frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is self
+
+    def _process_args_for(self, address: str, index: int,
+                          path_templates: Sequence[Template]) -> Dict[str, Any]:
+        args = dict(self.process_args)
+        rendered = iter([t.render(address, index) for t in path_templates])
+        for kind in ("stdout_handlers", "stderr_handlers"):
+            if args.get(kind):
+                args[kind] = [next(rendered) if isinstance(h, str) else h for h in args[kind]]
+        return args
+
+    # ---- command actions ---------------------------------------------------------
+
+    def _command_processes(self, cmd: Command) -> List[ProcessBase]:
+        """One process per host running ``cmd`` rendered for it."""
+        words = [cmd] if isinstance(cmd, str) else list(cmd)
+        processes = []
+        for share in self._fan_out(words):
+            host_cmd: Command = share.groups[0][0] if isinstance(cmd, str) else share.groups[0]
+            processes.append(self._new_process(host_cmd, share.host, share.process_args))
+        return processes
+
+    def _new_process(self, cmd: Command, host: Host, args: Dict[str, Any]) -> ProcessBase:
+        """The process running ``cmd`` on ``host``: the transport's choice."""
+        raise NotImplementedError
+
+    # ---- display -------------------------------------------------------------------
+
+    @property
+    def hosts(self) -> List[Host]:
+        """The hosts, in the order of `processes`."""
+        return self._hosts
+
+    def _args(self) -> List[str]:
+        return [style.command(repr(getattr(self, "cmd", None))), repr(self._hosts)] \
+            + Action._args(self) + self._host_action_kwargs()
+
+    def _host_action_kwargs(self) -> List[str]:
+        kwargs = []
+        if self.connection_params:
+            kwargs.append("connection_params=%r" % (self.connection_params,))
+        if self.process_args:
+            kwargs.append("process_args=%r" % (self.process_args,))
+        return kwargs
+
+
+class HostCommand(HostAction):
+    """Base of the actions running one command on every host (`Remote`,
+    `TaktukRemote`): their shared 2.x constructor.
+
+    :param cmd: the command; ``{{{host}}}`` and ``{{expr}}`` are
+      substituted per host (`execo.substitution`).
+    :param hosts: host names or `Host` objects (duplicates allowed).
+    :param connection_params: overrides of the default connection params
+      (``connexion_params``, the 2.x spelling, works too).
+    :param process_args: keyword arguments of each host's process; any
+      keyword `Action` does not take (``ignore_exit_code``, ``timeout``...)
+      is added to them. String entries of ``stdout_handlers`` and
+      ``stderr_handlers`` are file paths, substituted per host too.
+    """
+
+    def __init__(self, cmd: Command, hosts: Iterable[HostLike],
+                 connection_params: Optional[Mapping[str, Any]] = None,
+                 connexion_params: Optional[Mapping[str, Any]] = None,
+                 process_args: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
+        self.cmd = cmd
+        HostAction.__init__(self, hosts, pick_connection_params(connection_params,
+                                                                connexion_params),
+                            process_args, kwargs, lambda action: name_from_cmdline(cmd))
+        self._set_processes(self._command_processes(cmd))
+
+
+class _FileTransfer(HostAction):
+    """Copies of files between here and every host: sources and destination
+    are templates rendered per host (each host may get its own files)."""
+
+    _sources_attribute = ""
+    _destination_attribute = ""
+    _name_format = ""
+    # False where every host must get the same files (ChainPut's stream)
+    _per_host_sources = True
+
+    def _init_transfer(self, hosts: Iterable[HostLike], sources: Iterable[str],
+                       destination: str, connection_params: Optional[Mapping[str, Any]],
+                       process_args: Optional[Dict[str, Any]], kwargs: Dict[str, Any]) -> None:
+        files = [sources] if isinstance(sources, str) else list(sources)
+        setattr(self, self._sources_attribute, files)
+        setattr(self, self._destination_attribute, destination)
+        HostAction.__init__(self, hosts, connection_params, process_args, kwargs,
+                            lambda action: action._name_format % len(action.hosts))
+        shares = self._fan_out(files if self._per_host_sources else [], [destination])
+        self._set_processes([self._new_transfer(
+            share.host, share.address, share.groups[0] if self._per_host_sources else files,
+            share.groups[1][0], share.process_args) for share in shares] if files else [])
+
+    def _new_transfer(self, host: Host, address: str, sources: List[str], destination: str,
+                      args: Dict[str, Any]) -> ProcessBase:
+        """The process copying ``sources`` to ``destination`` for ``host``."""
+        raise NotImplementedError
+
+    def _args(self) -> List[str]:
+        return ([repr(self._hosts), repr(getattr(self, self._sources_attribute))]
+                + Action._args(self)
+                + ["%s=%r" % (self._destination_attribute,
+                              getattr(self, self._destination_attribute))]
+                + self._host_action_kwargs())
+
+
+class ToHostsTransfer(_FileTransfer):
+    """Base of the copies of local files to every host (`Put`, `TaktukPut`,
+    `ChainPut`): their shared 2.x constructor.
+
+    :param local_files: local paths, substituted per host.
+    :param remote_location: where to put them on each host, substituted.
+    """
+
+    _sources_attribute = "local_files"
+    _destination_attribute = "remote_location"
+    _name_format = "Put to %d hosts"
+
+    def __init__(self, hosts: Iterable[HostLike], local_files: Iterable[str],
+                 remote_location: str = ".",
+                 connection_params: Optional[Mapping[str, Any]] = None,
+                 connexion_params: Optional[Mapping[str, Any]] = None,
+                 process_args: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
+        self._init_transfer(hosts, local_files, remote_location,
+                            pick_connection_params(connection_params, connexion_params),
+                            process_args, kwargs)
+
+
+class FromHostsTransfer(_FileTransfer):
+    """Base of the copies of files of every host to here (`Get`,
+    `TaktukGet`): their shared 2.x constructor.
+
+    :param remote_files: remote paths, substituted per host.
+    :param local_location: local destination, substituted per host, so
+      that each host's files can land in their own (existing) directory.
+    """
+
+    _sources_attribute = "remote_files"
+    _destination_attribute = "local_location"
+    _name_format = "Get from %d hosts"
+
+    def __init__(self, hosts: Iterable[HostLike], remote_files: Iterable[str],
+                 local_location: str = ".",
+                 connection_params: Optional[Mapping[str, Any]] = None,
+                 connexion_params: Optional[Mapping[str, Any]] = None,
+                 process_args: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
+        self._init_transfer(hosts, remote_files, local_location,
+                            pick_connection_params(connection_params, connexion_params),
+                            process_args, kwargs)
