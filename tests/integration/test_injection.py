@@ -79,7 +79,7 @@ def test_ssh_scp_and_taktuk_command_lines_end_their_options_before_the_host(test
     put = Put(["node-1"], ["/etc/hostname"], "/tmp/")
     scp_argv = put.processes[0]._spawn_args()
     assert scp_argv[scp_argv.index("/etc/hostname") - 1] == "--"
-    from execo.taktuk_run import connector_command
+    from execo.taktuk.driver import connector_command
     connector = connector_command(make_connection_params(), None, 2222, "u")
     assert shlex.split(connector)[-5:] == ["-l", "u", "-p", "2222", "--"]
 

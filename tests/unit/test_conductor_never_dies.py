@@ -109,7 +109,7 @@ def test_every_waiter_gets_a_clear_error_when_the_conductor_thread_dies():
             late = str(exc)
         late_delay = time.monotonic() - start
         for p in (sleeper, chatty) + tuple(action.processes):
-            p._signal(9)  # the conductor cannot do it any more
+            p._send_signal(9)  # the conductor cannot do it any more
         print(json.dumps([outcomes, late, late_delay]))
     """, timeout=60)
     outcomes, late, late_delay = last_json(result)
