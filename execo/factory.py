@@ -4,6 +4,11 @@
 is read when the factory is called, never at import, so that an ipython
 user can switch a whole script from ssh to taktuk with one assignment.
 The taktuk and chainput modules are imported only when chosen.
+
+`ActionFactory` is execo 2.x's way to hold a choice of tools: one made
+with a tool fixes it, one made without follows the configuration at each
+call, as `default_action_factory` (whose methods are the functions
+above) does.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any, Dict, Tuple
 from execo.action import Action
 from execo.config import CHAINPUT, SCP, SSH, TAKTUK, configuration
 
-__all__ = ["get_fileget", "get_fileput", "get_remote"]
+__all__ = ["ActionFactory", "default_action_factory", "get_fileget", "get_fileput", "get_remote"]
 
 # tool constant -> (module, class name), per configuration key
 _TOOLS: Dict[str, Dict[int, Tuple[str, str]]] = {
@@ -26,8 +31,9 @@ _TOOLS: Dict[str, Dict[int, Tuple[str, str]]] = {
 _TOOL_NAMES = {SSH: "SSH", SCP: "SCP", TAKTUK: "TAKTUK", CHAINPUT: "CHAINPUT"}
 
 
-def _action_class(key: str) -> Any:
-    tool = configuration.get(key)
+def _action_class(key: str, tool: Any = None) -> Any:
+    if tool is None:
+        tool = configuration.get(key)
     choices = _TOOLS[key]
     if tool not in choices:
         raise ValueError("configuration[%r] is %r: it must be one of %s" % (
@@ -68,3 +74,38 @@ def get_fileget(*args: Any, **kwargs: Any) -> Action:
     'Get'
     """
     return _action_class('fileget_tool')(*args, **kwargs)
+
+
+class ActionFactory:
+    """Hands out actions of the tools it was made with; a tool left to
+    None is ``configuration``'s at each call.
+
+    >>> factory = ActionFactory(remote_tool=TAKTUK)
+    >>> type(factory.get_remote("true", ["node-1"])).__name__
+    'TaktukRemote'
+    """
+
+    def __init__(self, remote_tool: Any = None, fileput_tool: Any = None,
+                 fileget_tool: Any = None) -> None:
+        self.remote_tool = remote_tool
+        self.fileput_tool = fileput_tool
+        self.fileget_tool = fileget_tool
+
+    def get_remote(self, *args: Any, **kwargs: Any) -> Action:
+        """A `Remote` or `TaktukRemote` (see the module function)."""
+        return _action_class('remote_tool', self.remote_tool)(*args, **kwargs)
+
+    def get_fileput(self, *args: Any, **kwargs: Any) -> Action:
+        """A `Put`, `TaktukPut` or `ChainPut` (see the module function)."""
+        return _action_class('fileput_tool', self.fileput_tool)(*args, **kwargs)
+
+    def get_fileget(self, *args: Any, **kwargs: Any) -> Action:
+        """A `Get` or `TaktukGet` (see the module function)."""
+        return _action_class('fileget_tool', self.fileget_tool)(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return "ActionFactory(remote_tool=%r, fileput_tool=%r, fileget_tool=%r)" % (
+            self.remote_tool, self.fileput_tool, self.fileget_tool)
+
+
+default_action_factory = ActionFactory()

@@ -47,8 +47,8 @@ class Remote(Action):
 
     def __init__(self, cmd: Command, hosts: Iterable[HostLike],
                  connection_params: Optional[Dict[str, Any]] = None,
-                 connexion_params: Optional[Dict[str, Any]] = None,
-                 process_args: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
+                 process_args: Optional[Dict[str, Any]] = None,
+                 connexion_params: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
         self.cmd = cmd
         self._setup(hosts, connection_params, connexion_params, process_args, kwargs,
                     lambda: name_from_cmdline(cmd))
