@@ -25,7 +25,7 @@ __all__ = ["Get", "Put", "Remote", "ScpProcess", "filter_bad_hosts"]
 # Frames of these modules are never "the caller" whose variables {{expr}}
 # refers to: the factories and the action classes only pass arguments on.
 INTERNAL_MODULES = {"execo.action", "execo.remote", "execo.factory", "execo.substitution",
-                    "execo.taktuk", "execo.chainput"}
+                    "execo.taktuk", "execo.chainput", "execo.serial"}
 
 
 class Remote(Action):

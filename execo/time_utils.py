@@ -81,18 +81,22 @@ def get_unixts(d: Date) -> Optional[float]:
 
 
 def format_date(d: Date, showms: bool = False) -> str:
-    """The date ``d`` as 'YYYY-MM-DD HH:MM:SS' in local time (None: 'None').
+    """The date ``d`` as 'YYYY-MM-DD HH:MM:SS+HH:MM' in local time, the
+    offset from UTC as RFC 3339 writes it (and as 2.x printed dates); None
+    gives 'None'.
 
-    >>> format_date(0.0).startswith('19')
+    >>> format_date(0.0)[19] in '+-'
     True
     """
     timestamp = get_unixts(d)
     if timestamp is None:
         return "None"
-    text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+    local = time.localtime(timestamp)
+    text = time.strftime("%Y-%m-%d %H:%M:%S", local)
     if showms:
         text += ".%03d" % (int(round((timestamp % 1) * 1000)) % 1000,)
-    return text
+    offset = time.strftime("%z", local)  # '+0200'
+    return "%s%s:%s" % (text, offset[:3], offset[3:])
 
 
 def format_duration(duration: Duration, showms: bool = False) -> str:
