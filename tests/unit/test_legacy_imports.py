@@ -394,3 +394,26 @@ def test_expected_missing_list_only_shrinks(entries):
         if not any(entry_problems(e, classes) for e in covered):
             stale.append(key)
     assert stale == [], "these import now: remove them from EXPECTED_MISSING"
+
+
+def test_the_legacy_table_is_one_table_without_dead_entries():
+    from execo.compat import HOMES, LEGACY_MODULES
+    served = {name for names in LEGACY_MODULES.values() for name in names}
+    assert served == set(HOMES)
+    for name, home in HOMES.items():
+        assert home in ("execo",) or home.startswith("execo."), home
+        assert hasattr(importlib.import_module(home), name), "%s is not in %s" % (name, home)
+
+
+def test_no_execo_module_imports_the_extensions_or_a_cycle_through_the_table():
+    """The table's modules are imported when a name is asked, never when
+    execo is: ``import execo`` brings in no extension and no 2.x path."""
+    import subprocess
+    import sys
+    code = ("import sys, execo\n"
+            "bad = [m for m in sys.modules if m.startswith(('execo_g5k', 'execo_engine'))"
+            " or m in ('execo.ssh_utils', 'execo.substitutions')]\n"
+            "print(bad)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO))
+    assert done.stdout.strip() == "[]", done.stderr
