@@ -105,6 +105,47 @@ out = {"first": first.group(1), "second": second.group(1), "ok": p.ok,
 print(json.dumps(out))
 '''
 
+LIFECYCLE = '''
+from execo import (Local, ParallelActions, ProcessLifecycleHandler, Remote, Timer,
+                   default_action_factory, get_remote, wait_all_actions, wait_any_actions)
+from execo.action import ActionLifecycleHandler
+
+class Events(ProcessLifecycleHandler):
+    def __init__(self):
+        super(Events, self).__init__()
+        self.seen = []
+    def start(self, process):
+        self.seen.append("start")
+    def end(self, process):
+        self.seen.append("end %s" % process.ok)
+
+class ActionEvents(ActionLifecycleHandler):
+    def __init__(self):
+        super(ActionEvents, self).__init__()
+        self.seen = []
+    def end(self, action):
+        self.seen.append("end %s" % action.ok)
+
+events, action_events = Events(), ActionEvents()
+local = Local("echo local", process_args={"lifecycle_handlers": [events]})
+remote = get_remote("echo {{{host}}}", hosts[:2], lifecycle_handlers=[action_events])
+fast = default_action_factory.get_remote("true", hosts[:1])
+slow = Remote("sleep 1", hosts[:1])
+both = ParallelActions([local, remote]).start()
+first = wait_any_actions([fast.start(), slow.start()], timeout=30)
+wait_all_actions([both, slow], timeout=30)
+timer = Timer()
+out = {
+    "events": events.seen, "action_events": action_events.seen,
+    "local": local.processes[0].stdout, "remote_ok": remote.ok, "both_ok": both.ok,
+    "first_is_fast": first[0] is fast if isinstance(first, list) else first is fast,
+    "slow_ended": slow.ended, "names": [local.name, remote.name],
+    "timer": timer.remaining() is None and timer.elapsed() < 5,
+    "remote_stdout": sorted(p.stdout.strip() for p in remote.processes),
+}
+print(json.dumps(out))
+'''
+
 
 def _run(python, script, cfg, extra_env):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
@@ -153,4 +194,11 @@ def test_expect_and_write_script(both):
     # documented: 2.x's pty echoed what was written and ended lines with \r\n
     assert ours.pop("stdout") == "got one\ngot two\n"
     assert "got two\r\n" in old.pop("stdout")
+    assert ours == old
+
+
+def test_lifecycle_handlers_groups_and_waits_script(both):
+    ours, old = both(LIFECYCLE)
+    assert ours["events"] == ["start", "end True"] and ours["both_ok"], ours
+    assert ours["remote_stdout"] == ["node-1", "node-2"] and ours["first_is_fast"], ours
     assert ours == old
