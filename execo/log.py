@@ -87,21 +87,23 @@ class Logger(logging.Logger):
     """The "execo" logger: logging's, plus 2.x's ``detail``, ``trace``,
     ``fdebug`` and ``iodebug``, at the levels of the same names."""
 
+    def _log_at(self, level: int, message: str, args: tuple, kwargs: dict) -> None:
+        if self.isEnabledFor(level):
+            # the record names the script's line, not this method's
+            kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 2
+            self._log(level, message, args, **kwargs)
+
     def detail(self, message: str, *args, **kwargs) -> None:
-        if self.isEnabledFor(DETAIL):
-            self._log(DETAIL, message, args, **kwargs)
+        self._log_at(DETAIL, message, args, kwargs)
 
     def trace(self, message: str, *args, **kwargs) -> None:
-        if self.isEnabledFor(TRACE):
-            self._log(TRACE, message, args, **kwargs)
+        self._log_at(TRACE, message, args, kwargs)
 
     def fdebug(self, message: str, *args, **kwargs) -> None:
-        if self.isEnabledFor(FDEBUG):
-            self._log(FDEBUG, message, args, **kwargs)
+        self._log_at(FDEBUG, message, args, kwargs)
 
     def iodebug(self, message: str, *args, **kwargs) -> None:
-        if self.isEnabledFor(IODEBUG):
-            self._log(IODEBUG, message, args, **kwargs)
+        self._log_at(IODEBUG, message, args, kwargs)
 
 
 logger = logging.getLogger("execo")

@@ -67,3 +67,31 @@ def test_dates_are_formatted_as_2x_did():
     assert run_old_execo(code) == [format_date(1e9), format_date(1.5, showms=True),
                                    format_duration(3723.5),
                                    format_duration(3723.5, showms=True)]
+
+
+def test_logger_2x_methods_log_at_their_levels_from_the_callers_line():
+    from execo.log import DETAIL, FDEBUG, IODEBUG, TRACE
+
+    class Records(logging.Handler):
+        def __init__(self):
+            super().__init__(1)
+            self.records = []
+
+        def emit(self, record):
+            self.records.append(record)
+
+    handler = Records()
+    saved = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(1)
+    try:
+        logger.detail("d %s", 1)
+        logger.trace("t")
+        logger.fdebug("f")
+        logger.iodebug("i")
+    finally:
+        logger.setLevel(saved)
+        logger.removeHandler(handler)
+    assert [(r.levelno, r.getMessage()) for r in handler.records] == [
+        (DETAIL, "d 1"), (TRACE, "t"), (FDEBUG, "f"), (IODEBUG, "i")]
+    assert {r.filename for r in handler.records} == {"test_migrating.py"}
