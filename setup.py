@@ -20,7 +20,8 @@ setup(
     install_requires=[],
     extras_require={
         "g5k": ["requests", "keyring"],
-        "test": ["pytest", "pytest-timeout", "requests", "keyring", "keyrings.alt", "wheel"],
+        "test": ["pytest", "pytest-timeout", "requests", "keyring", "keyrings.alt", "paramiko",
+                 "wheel"],
         "doc": ["sphinx"],
     },
     entry_points={"console_scripts": ["execo-testbed = execo.testbed:main"]},

@@ -174,6 +174,14 @@ def test_default_ssh_options_never_prompt():
     assert 'BatchMode=yes' in argv and any(a.startswith('ConnectTimeout=') for a in argv)
 
 
+@pytest.mark.parametrize("option", ["ssh_options", "scp_options", "taktuk_connector_options"])
+def test_default_options_forward_neither_agent_nor_x11(option):
+    # a node of a shared testbed must not get the user's agent or display
+    options = list(config.default_connection_params[option])
+    for setting in ("ForwardAgent=no", "ForwardX11=no"):
+        assert options[options.index(setting) - 1] == '-o'
+
+
 def test_scp_command_has_no_user_and_uses_capital_p_for_the_port():
     assert scp_command(dict(BARE, user="u", keyfile="/k"), Host("n", port=2)) == \
         ['scp', '-i', '/k', '-P', '2']

@@ -32,7 +32,8 @@ def test_ssh_options_no_longer_ask_for_a_terminal():
     # every other 2.x option is still there, as documented
     for option in old_options[1:]:
         assert option in default_connection_params['ssh_options']
-    for option in ("LogLevel=ERROR", "ServerAliveInterval=20", "ServerAliveCountMax=3"):
+    for option in ("LogLevel=ERROR", "ServerAliveInterval=20", "ServerAliveCountMax=3",
+                   "ForwardAgent=no", "ForwardX11=no"):
         assert option in default_connection_params['ssh_options']
 
 
