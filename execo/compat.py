@@ -22,7 +22,7 @@ reason, in ``tests/unit/test_legacy_imports.py``.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 __all__ = ["LEGACY_MODULES", "HOMES", "legacy_getattr", "legacy_dir"]
 
@@ -97,29 +97,39 @@ LEGACY_MODULES: Dict[str, List[str]] = {
 }
 
 
-def _resolve(module_name: str, name: str) -> Any:
-    if name not in LEGACY_MODULES.get(module_name, ()):
+def _resolve(module_name: str, name: str, modules: Dict[str, List[str]],
+             homes: Dict[str, str]) -> Any:
+    if name not in modules.get(module_name, ()):
         raise AttributeError("module %r has no attribute %r" % (module_name, name))
-    home = HOMES[name]
+    home = homes[name]
     if home == module_name:
         raise AttributeError("module %r has no attribute %r (the legacy table sends it "
                              "back to its own module)" % (module_name, name))
     return getattr(importlib.import_module(home), name)
 
 
-def legacy_getattr(module_name: str) -> Callable[[str], Any]:
-    """A PEP 562 ``__getattr__`` serving ``module_name``'s 2.x names.
+def legacy_getattr(module_name: str, modules: Optional[Dict[str, List[str]]] = None,
+                   homes: Optional[Dict[str, str]] = None) -> Callable[[str], Any]:
+    """A PEP 562 ``__getattr__`` serving ``module_name``'s 2.x names, from
+    this module's table or from an extension's own (``modules``, ``homes``:
+    an extension keeps its names to itself, the core never learns them).
 
     >>> legacy_getattr("execo.action")("Put").__name__
     'Put'
     """
+    modules = LEGACY_MODULES if modules is None else modules
+    homes = HOMES if homes is None else homes
+
     def __getattr__(name: str) -> Any:
-        return _resolve(module_name, name)
+        return _resolve(module_name, name, modules, homes)
     return __getattr__
 
 
-def legacy_dir(module_name: str, module_globals: Dict[str, Any]) -> Callable[[], List[str]]:
+def legacy_dir(module_name: str, module_globals: Dict[str, Any],
+               modules: Optional[Dict[str, List[str]]] = None) -> Callable[[], List[str]]:
     """A PEP 562 ``__dir__``: the module's own names and its 2.x names."""
+    modules = LEGACY_MODULES if modules is None else modules
+
     def __dir__() -> List[str]:
-        return sorted(set(module_globals) | set(LEGACY_MODULES.get(module_name, ())))
+        return sorted(set(module_globals) | set(modules.get(module_name, ())))
     return __dir__
