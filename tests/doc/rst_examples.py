@@ -12,6 +12,8 @@ log a warning::
     .. doc-example: config-file   (the text of a ~/.execo.conf.py: loaded by
                                    a fresh interpreter, not run here)
     .. doc-example: not-run WHY   (shown only; WHY is mandatory)
+    .. doc-example: file NAME     (a file the next blocks use, a script...:
+                                   written to the working directory as NAME)
 
 Blocks in other languages (``console``, ``text``...) are never run.
 """
@@ -30,7 +32,8 @@ RUN = "run"
 MAY_WARN = "may-warn"
 CONFIG_FILE = "config-file"
 NOT_RUN = "not-run"
-MODES = (RUN, MAY_WARN, CONFIG_FILE, NOT_RUN)
+FILE = "file"
+MODES = (RUN, MAY_WARN, CONFIG_FILE, NOT_RUN, FILE)
 
 _DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\. code-block::\s*(?P<language>\S+)\s*$")
 _MARKER = re.compile(r"^\s*\.\. doc-example:\s*(?P<mode>\S+)\s*(?P<reason>.*?)\s*$")
@@ -95,6 +98,8 @@ def examples(page: str) -> Iterator[Example]:
                              % (page, start + 1, mode, ", ".join(MODES)))
         if mode == NOT_RUN and not reason:
             raise ValueError("doc/%s:%d: a not-run example must say why" % (page, start + 1))
+        if mode == FILE and not reason:
+            raise ValueError("doc/%s:%d: a file example must give its name" % (page, start + 1))
         yield Example(page, start + 1, directive.group("language"), mode, reason,
                       textwrap.dedent("\n".join(body)) + "\n")
 

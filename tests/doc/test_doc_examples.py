@@ -23,7 +23,8 @@ import time
 
 import pytest
 
-from tests.doc.rst_examples import (CONFIG_FILE, MAY_WARN, NOT_RUN, DOC_DIR, examples, pages)
+from tests.doc.rst_examples import (CONFIG_FILE, FILE, MAY_WARN, NOT_RUN, DOC_DIR, examples,
+                                    pages)
 
 REPO = os.path.dirname(DOC_DIR)
 PAGES_WITH_CODE = [page for page in pages()
@@ -139,6 +140,11 @@ def _run_examples(page: str, home, namespace, printed) -> None:
         if example.mode == CONFIG_FILE:
             _load_as_config_file(example, home)
             continue
+        if example.mode == FILE:
+            example.compiled()   # a script shown in the doc must at least parse
+            with open(example.reason, "w") as written:
+                written.write(example.code)
+            continue
         started = time.monotonic()
         with _execo_warnings() as warnings, contextlib.redirect_stdout(printed):
             try:
@@ -162,6 +168,9 @@ def test_page_examples_run_in_order_on_the_test_beds(page, doc_testbed, request,
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
+    # scripts the examples start import execo as if it were installed
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     with _configuration_restored():
         output = run_page(page, tmp_path)
     sys.stdout.write(output)
