@@ -22,6 +22,7 @@ import inspect
 import logging
 import os
 import re
+import sys
 from typing import Any, Dict, List, NamedTuple, Optional
 
 import pytest
@@ -97,8 +98,6 @@ SIGNATURE_DIFFERENCES = {
 
 # names of the extensions that other issues are building: may only shrink
 EXPECTED_MISSING = {
-    # execo_engine: issue 17 (branch i17-engine)
-    "execo_engine.*": "issue 17 builds execo_engine",
     # execo_g5k.planning: issue 18 (branch i18-planning)
     "execo_g5k.planning.*": "issue 18 builds execo_g5k.planning",
     "execo_g5k.compute_slots": "issue 18", "execo_g5k.distribute_hosts": "issue 18",
@@ -198,6 +197,8 @@ def _literal(node: Optional[ast.expr]) -> Any:
 
 def signature_problems(ours: Any, reference: str, what: str) -> List[str]:
     """Why ``ours`` cannot be called as 2.x's ``reference`` signature allows."""
+    if reference == "...":  # the listing could not read 2.x's signature either
+        return []
     try:
         signature = inspect.signature(ours)
     except (TypeError, ValueError) as exc:
@@ -227,6 +228,10 @@ def signature_problems(ours: Any, reference: str, what: str) -> List[str]:
             continue
         if mine.default is inspect.Parameter.empty:
             problems.append("%s: %r has no default (2.x: %r)" % (what, ref.name, ref.default))
+        elif ref.default == [] and mine.default == sys.argv[1:]:
+            # Engine.start(engineargs=sys.argv[1:]): evaluated at import, here as in
+            # 2.x, whose listing was made by an interpreter given no arguments
+            continue
         elif mine.default != ref.default:
             problems.append("%s: %r defaults to %r (2.x: %r)" % (
                 what, ref.name, mine.default, ref.default))
