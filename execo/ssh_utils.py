@@ -16,12 +16,20 @@ from typing import Any, List, Mapping, Optional, Tuple
 
 from execo.connection import connection_target, make_connection_params, rewrite_address
 from execo.host import Host
-from execo.ssh import _argv_part, scp_command, ssh_command
+from execo.ssh import scp_command, ssh_command
 
 __all__ = ["get_rewritten_host_address", "get_scp_command", "get_ssh_command",
            "get_ssh_scp_auth_options", "get_taktuk_connector_command"]
 
-_NO_ADDRESS = "-"
+# a placeholder host, stripped from the argv before anyone runs it
+_NO_ADDRESS = "execo-placeholder-host"
+
+
+def _words(value: Any) -> List[str]:
+    """Options given as one string (split as the shell would) or a sequence."""
+    if value is None or value is False:
+        return []
+    return shlex.split(value) if isinstance(value, str) else [str(v) for v in value]
 
 
 def _target(user: Any, keyfile: Any, port: Any,
@@ -54,8 +62,9 @@ def get_ssh_scp_auth_options(user: Any = None, keyfile: Any = None, port: Any = 
 def get_ssh_command(user: Any = None, keyfile: Any = None, port: Any = None,
                     connection_params: Optional[Mapping[str, Any]] = None) -> List[str]:
     """The ssh argv up to the host, as `execo.SshProcess` would run it."""
-    return ssh_command(Host(_NO_ADDRESS, user=user, keyfile=keyfile, port=port),
-                       connection_params)[:-1]
+    argv = ssh_command(Host(_NO_ADDRESS, user=user, keyfile=keyfile, port=port),
+                       connection_params)
+    return argv[:argv.index(_NO_ADDRESS)]
 
 
 def get_scp_command(user: Any = None, keyfile: Any = None, port: Any = None,
@@ -74,8 +83,8 @@ def get_taktuk_connector_command(user: Any = None, keyfile: Any = None, port: An
                                  ) -> str:
     """The connector command line that taktuk runs through ``/bin/sh``."""
     params, _ = _target(user, keyfile, port, connection_params)
-    argv = _argv_part(params.get('taktuk_connector') or 'ssh')
-    argv += _argv_part(params.get('taktuk_connector_options'))
+    argv = _words(params.get('taktuk_connector') or 'ssh')
+    argv += _words(params.get('taktuk_connector_options'))
     argv += get_ssh_scp_auth_options(user, keyfile, port, params)
     return shlex.join(argv)
 
