@@ -64,7 +64,9 @@ def get_ssh_command(user: Any = None, keyfile: Any = None, port: Any = None,
     """The ssh argv up to the host, as `execo.SshProcess` would run it."""
     argv = ssh_command(Host(_NO_ADDRESS, user=user, keyfile=keyfile, port=port),
                        connection_params)
-    return argv[:argv.index(_NO_ADDRESS)]
+    argv = argv[:argv.index(_NO_ADDRESS)]
+    # a script appends its own options before the host, as with 2.x's lines
+    return argv[:-1] if argv[-1:] == ["--"] else argv
 
 
 def get_scp_command(user: Any = None, keyfile: Any = None, port: Any = None,
