@@ -15,7 +15,7 @@ setup(
     long_description=open("README.md").read(),
     long_description_content_type="text/markdown",
     license="GPL-3.0-or-later",
-    packages=["execo", "execo_g5k", "execo_engine"],
+    packages=["execo", "execo.testbed", "execo_g5k", "execo_engine"],
     python_requires=">=3.9",
     install_requires=[],
     extras_require={

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = ["bench_local.py", "bench_remote.py", "bench_taktuk.py"]
+SCRIPTS = ["bench_local.py", "bench_remote.py", "bench_taktuk.py", "bench_netbed.py"]
 
 
 def main() -> int:

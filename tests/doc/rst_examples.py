@@ -14,6 +14,9 @@ log a warning::
     .. doc-example: not-run WHY   (shown only; WHY is mandatory)
     .. doc-example: file NAME     (a file the next blocks use, a script...:
                                    written to the working directory as NAME)
+    .. doc-example: root          (run as root only: the emulated test bed;
+                                   CI runs as root, where it is never skipped)
+    .. doc-example: root-may-warn (the same, and execo may log warnings)
 
 Blocks in other languages (``console``, ``text``...) are never run.
 """
@@ -33,7 +36,9 @@ MAY_WARN = "may-warn"
 CONFIG_FILE = "config-file"
 NOT_RUN = "not-run"
 FILE = "file"
-MODES = (RUN, MAY_WARN, CONFIG_FILE, NOT_RUN, FILE)
+ROOT = "root"
+ROOT_MAY_WARN = "root-may-warn"
+MODES = (RUN, MAY_WARN, CONFIG_FILE, NOT_RUN, FILE, ROOT, ROOT_MAY_WARN)
 
 _DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\. code-block::\s*(?P<language>\S+)\s*$")
 _MARKER = re.compile(r"^\s*\.\. doc-example:\s*(?P<mode>\S+)\s*(?P<reason>.*?)\s*$")
