@@ -34,9 +34,17 @@ def _source_modules():
                 continue
             package = os.path.relpath(directory, REPO).replace(os.sep, ".")
             names.append(package)
+            # a package's __main__ runs its program when imported: its presence is enough
             names += ["%s.%s" % (package, f[:-3]) for f in files
-                      if f.endswith(".py") and f != "__init__.py"]
+                      if f.endswith(".py") and f not in ("__init__.py", "__main__.py")]
     return sorted(names)
+
+
+def _mains():
+    """The packages' ``__main__`` modules, dotted (checked installed, not run)."""
+    return sorted(os.path.relpath(os.path.join(d, "__main__"), REPO).replace(os.sep, ".")
+                  for top in TOP_PACKAGES for d, _, files in os.walk(os.path.join(REPO, top))
+                  if "__main__.py" in files and "__pycache__" not in d)
 
 
 def _legacy_imports():
@@ -74,8 +82,12 @@ def test_wheel_installs_and_imports_every_package_and_2x_path(tmp_path):
                    check=True, env=env, cwd=str(tmp_path))
     checker = (
         "import importlib, json, sys\n"
-        "modules, names = json.loads(sys.stdin.read())\n"
+        "modules, mains, names = json.loads(sys.stdin.read())\n"
         "failed = []\n"
+        "import importlib.util\n"
+        "for m in mains:\n"
+        "    if importlib.util.find_spec(m) is None:\n"
+        "        failed.append('%s: not installed' % m)\n"
         "for m in modules:\n"
         "    try:\n"
         "        mod = importlib.import_module(m)\n"
@@ -89,7 +101,8 @@ def test_wheel_installs_and_imports_every_package_and_2x_path(tmp_path):
         "        failed.append('%s.%s: %r' % (m, n, exc))\n"
         "print(json.dumps(failed))\n")
     modules = _source_modules()
-    done = subprocess.run([python, "-c", checker], input=json.dumps([modules, _legacy_imports()]),
+    done = subprocess.run([python, "-c", checker],
+                          input=json.dumps([modules, _mains(), _legacy_imports()]),
                           capture_output=True, text=True, env=env, cwd=str(tmp_path),
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
