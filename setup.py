@@ -20,8 +20,10 @@ setup(
     install_requires=[],
     extras_require={
         "g5k": ["requests", "keyring"],
+        # execo_g5k.planning: OAR's database as a planning source, pictures
+        "planning": ["psycopg[binary]", "matplotlib"],
         "test": ["pytest", "pytest-timeout", "requests", "keyring", "keyrings.alt", "paramiko",
-                 "wheel"],
+                 "psycopg[binary]", "matplotlib", "wheel"],
         "doc": ["sphinx"],
     },
     entry_points={"console_scripts": ["execo-testbed = execo.testbed:main"]},

@@ -12,7 +12,8 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = ["bench_local.py", "bench_remote.py", "bench_taktuk.py", "bench_netbed.py"]
+SCRIPTS = ["bench_local.py", "bench_remote.py", "bench_taktuk.py", "bench_netbed.py",
+           "bench_planning.py"]
 
 
 def main() -> int:

@@ -12,11 +12,13 @@ factories that pick ssh or taktuk in `execo.factory`.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import traceback
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from execo.conductor import LIVENESS_PERIOD, check_conductor, wait_event
 from execo.log import Described, logger, style
 from execo.output import STDOUT
 from execo.process import Process
@@ -139,6 +141,7 @@ class Action(Described):
 
     def _reset_state(self) -> None:
         self.started = False
+        self._owner_pid: Optional[int] = None  # the process (os.getpid) that started it
         self.ended = False
         self._ended_event = threading.Event()
         self._ended_members: set = set()
@@ -192,6 +195,7 @@ class Action(Described):
                 raise ValueError("%s was already started: reset() it to start it again"
                                  % (self.name,))
             self.started = True
+            self._owner_pid = os.getpid()
         logger.debug("%s %s", style.emph("start:"), self)
         _notify(self.lifecycle_handlers, "start", self)
         self._launch()
@@ -219,7 +223,8 @@ class Action(Described):
 
     def wait(self, timeout: Any = None) -> "Action":
         """Block until every process has ended, or ``timeout`` seconds pass."""
-        self._ended_event.wait(get_seconds(timeout))
+        _check_owner(self)
+        wait_event(self._ended_event, get_seconds(timeout))
         return self
 
     def run(self, timeout: Any = None) -> "Action":
@@ -482,9 +487,28 @@ class SequentialActions(_ActionGroup):
             action.kill()
 
 
+def _check_owner(action: Action) -> None:
+    """An action started before a fork() is followed by the parent only."""
+    owner = action._owner_pid
+    if owner is not None and not action.ended and owner != os.getpid():
+        raise RuntimeError("cannot wait for %s in process %d: it was started by process %d, "
+                           "before a fork(), and only that process follows it"
+                           % (action.name, os.getpid(), owner))
+
+
+def _after_fork_in_child() -> None:
+    # the conductor thread, gone in the child, may have held it
+    Action._ended_condition = threading.Condition()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _wait_actions(actions: Sequence[Action], timeout: Any, enough: Any) -> List[Action]:
     if not actions:
         return []
+    for action in actions:
+        _check_owner(action)
     timeout = get_seconds(timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
     with Action._ended_condition:
@@ -495,7 +519,9 @@ def _wait_actions(actions: Sequence[Action], timeout: Any, enough: Any) -> List[
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return ended
-            Action._ended_condition.wait(remaining)
+            if not Action._ended_condition.wait(LIVENESS_PERIOD if remaining is None
+                                                else min(remaining, LIVENESS_PERIOD)):
+                check_conductor()
 
 
 def wait_any_actions(actions: Sequence[Action], timeout: Any = None) -> List[Action]:

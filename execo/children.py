@@ -5,16 +5,21 @@ false) the children still running are killed: SIGTERM, then SIGKILL for
 those still alive a second later. From that moment on no child is spawned
 any more: spawning one and killing it next could leave it behind, if the
 interpreter ended in between.
+
+After a fork(), the child starts with an empty registry: its exit must
+never signal the processes of its parent, which go on.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import signal
 import threading
 import time
 from typing import Any, Callable, Set
 
+from execo.conductor import ConductorDied
 from execo.config import configuration
 from execo.log import logger
 
@@ -64,13 +69,30 @@ def _kill_at_exit() -> None:
     if not leftovers:
         return
     for process in leftovers:
-        process.kill(auto_force_kill_timeout=False)
+        _kill_quietly(process, signal.SIGTERM)
     deadline = time.monotonic() + EXIT_KILL_GRACE
     for process in leftovers:
         process._ended_event.wait(max(0.0, deadline - time.monotonic()))
     for process in leftovers:
         if not process.ended:
-            process.kill(signal.SIGKILL)
+            _kill_quietly(process, signal.SIGKILL)
+
+
+def _kill_quietly(process: Any, sig: int) -> None:
+    try:
+        process.kill(sig, auto_force_kill_timeout=False)
+    except ConductorDied:
+        pass  # a spawn still queued will never happen: nothing to kill
+
+
+def _after_fork_in_child() -> None:
+    global _alive, _lock, _exiting, _refusal_logged
+    inherited = _alive
+    # the lock may have been held by the conductor thread, which is gone
+    _alive, _lock, _exiting, _refusal_logged = set(), threading.Lock(), False, False
+    for process in inherited:
+        process._left_to_parent_by_fork()
 
 
 atexit.register(_kill_at_exit)
+os.register_at_fork(after_in_child=_after_fork_in_child)

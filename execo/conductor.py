@@ -13,6 +13,13 @@ conductor sleeps in ``epoll_wait`` without any periodic wake-up. Where
 pidfds are unavailable, SIGCHLD wakes it (the wake-up pipe is also the
 signal wake-up fd) and it polls the children it watches with
 ``waitid(WNOWAIT)``.
+
+The loop must never die: a delay too long for ``epoll_wait`` (a timeout of
+weeks) is capped, and any exception from the selector or a callback is
+logged with its traceback and the loop goes on. Should the thread end
+anyway, the threads waiting for processes would wait forever: they wait in
+slices of `LIVENESS_PERIOD` and check, between two, that the thread is
+alive (`wait_event`, `check_conductor`), raising `ConductorDied` if not.
 """
 
 from __future__ import annotations
@@ -32,12 +39,25 @@ from typing import Any, Callable, Dict, List, Optional
 
 from execo.log import logger
 
-__all__ = ["Conductor", "TimerHandle", "get_conductor"]
+__all__ = ["Conductor", "ConductorDied", "LIVENESS_PERIOD", "MAX_SELECT_DELAY", "TimerHandle",
+           "check_conductor", "get_conductor", "wait_event", "wait_lock"]
 
 # Longest run of queued requests between two polls of the descriptors, in
 # seconds: a request may take close to a millisecond (a process's spawn
 # does), so a burst of them is cut into slices of a few tens.
 REQUEST_SLICE = 0.02
+# Longest sleep in the selector: epoll_wait cannot take a delay of more than
+# about 24 days (and Python's select refuses more than ~2.2e6 s), yet users
+# give timeouts of weeks or ``inf``. A timer further away is only due later:
+# the loop wakes up once a day, finds nothing due, and sleeps again.
+MAX_SELECT_DELAY = 86400.0
+# How often a thread blocked in a wait checks that the conductor is alive.
+LIVENESS_PERIOD = 0.5
+
+
+class ConductorDied(RuntimeError):
+    """The conductor thread has ended: no child's output, exit or timeout
+    will be handled any more in this interpreter."""
 
 
 class TimerHandle:
@@ -109,6 +129,9 @@ class Conductor:
         self._polled_children: Dict[int, Callable[[], None]] = {}
         self.iterations = 0
         """Loop iterations so far: lets tests check that the conductor sleeps."""
+        self.death: Optional[str] = None
+        """Why the loop ended, should it ever end (None while it runs)."""
+        self._sigchld_previous: Any = None  # set once our SIGCHLD handler is in place
         if not self.use_pidfd:
             self._install_sigchld_handler()
 
@@ -126,8 +149,18 @@ class Conductor:
                 thread.start()
                 self._thread = thread
 
+    def check_alive(self) -> None:
+        """Raise `ConductorDied` if the loop was started and has ended."""
+        thread = self._thread
+        if self.death is not None or (thread is not None and not thread.is_alive()):
+            raise ConductorDied("the execo conductor thread has ended (%s): no process event "
+                                "can be handled any more in this interpreter"
+                                % (self.death or "without a word",))
+
     def call_soon(self, callback: Callable, *args: Any) -> None:
         """Run ``callback(*args)`` in the conductor thread, in FIFO order."""
+        if self.death is not None:
+            self.check_alive()
         self._requests.append((callback, args))
         if threading.get_ident() == self._thread_ident:
             return  # the loop drains the queue before sleeping again
@@ -140,6 +173,8 @@ class Conductor:
 
     def call_later(self, delay: float, callback: Callable, *args: Any) -> TimerHandle:
         """Run ``callback(*args)`` in the conductor thread after ``delay`` seconds."""
+        if delay != delay:
+            raise ValueError("a delay cannot be nan")
         handle = TimerHandle(time.monotonic() + max(0.0, delay), next(self._timer_seq),
                              callback, args)
         if threading.get_ident() == self._thread_ident:
@@ -197,6 +232,17 @@ class Conductor:
     # ---- the loop -------------------------------------------------------
 
     def _loop(self) -> None:
+        try:
+            self._serve()
+        except BaseException as exc:  # only what _run lets through: SystemExit...
+            self.death = "%s: %s" % (type(exc).__name__, exc)
+            logger.critical("the conductor thread dies, no process event will be handled any "
+                            "more:\n%s", traceback.format_exc())
+        finally:
+            if self.death is None:
+                self.death = "the loop returned"
+
+    def _serve(self) -> None:
         self._thread_ident = threading.get_ident()
         select = self._selector.select
         registered = self._selector.get_map()
@@ -208,12 +254,13 @@ class Conductor:
             else:
                 while timers and timers[0].cancelled:
                     heapq.heappop(timers)
-                timeout = max(0.0, timers[0].deadline - time.monotonic()) if timers else None
+                timeout = (min(MAX_SELECT_DELAY, max(0.0, timers[0].deadline - time.monotonic()))
+                           if timers else None)
             try:
                 events = select(timeout)
-            except OSError as exc:  # never let the loop die
-                logger.error("conductor: select failed: %s", exc)
+            except Exception:  # never let the loop die
                 events = []
+                self._select_failed()
             self.iterations += 1
             for key, _ in events:
                 # An earlier callback of this batch may have closed this fd,
@@ -237,7 +284,12 @@ class Conductor:
                     if time.monotonic() >= slice_end:
                         break
             if self._polled_children:
-                self._poll_children()
+                self._run(self._poll_children)
+
+    def _select_failed(self) -> None:
+        logger.error("conductor: select failed, going on:\n%s", traceback.format_exc())
+        # a failure that repeats must not spin a core while it is logged
+        time.sleep(0.01)
 
     @staticmethod
     def _run(callback: Callable, *args: Any) -> None:
@@ -256,6 +308,35 @@ class Conductor:
         # from now on writes a new byte, so none can be missed.
         with self._wake_lock:
             self._wake_pending = False
+
+    # ---- fork -------------------------------------------------------------
+
+    def _abandon_in_forked_child(self) -> None:
+        """In the child of a fork(): the loop's thread does not exist here,
+        and the epoll instance is the parent's too, so this conductor is
+        dropped without one epoll_ctl (that would change the parent's).
+        The child's copies of the descriptors it watched are closed: a
+        child that lives on must not hold the parent's pipes open."""
+        key_map = self._selector.get_map()
+        fds = [key.fd for key in list(key_map.values())] if key_map is not None else []
+        self._selector.close()  # closes the epoll fd only
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self._wake_w not in fds:
+            try:
+                os.close(self._wake_w)
+            except OSError:
+                pass
+        self.death = "left in the parent by fork()"
+        if self._sigchld_previous is not None:
+            try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, self._sigchld_previous)
+            except (ValueError, OSError):
+                pass
 
     # ---- fallback without pidfd ----------------------------------------
 
@@ -278,6 +359,7 @@ class Conductor:
                 previous(signum, frame)
 
         signal.signal(signal.SIGCHLD, on_sigchld)
+        self._sigchld_previous = previous if previous is not None else signal.SIG_DFL
         # The kernel sends SIGCHLD to the thread that spawned the child: the
         # conductor. Python runs handlers in the main thread only, and only
         # when it runs: blocked in a wait(), it would never write the byte.
@@ -308,6 +390,62 @@ class Conductor:
 
 _conductor: Optional[Conductor] = None
 _conductor_lock = threading.Lock()
+
+
+def check_conductor() -> None:
+    """Raise `ConductorDied` if the conductor has ended (nothing if it was
+    never needed yet)."""
+    conductor = _conductor
+    if conductor is not None:
+        conductor.check_alive()
+
+
+def _checked_deadline(timeout: Optional[float]) -> Optional[float]:
+    if timeout is None:
+        return None
+    if timeout != timeout:
+        raise ValueError("a wait's timeout cannot be nan")
+    return time.monotonic() + timeout
+
+
+def wait_event(event: threading.Event, timeout: Optional[float] = None) -> bool:
+    """``event.wait(timeout)`` that raises `ConductorDied` rather than wait
+    for a conductor that is gone. A negative timeout does not wait."""
+    deadline = _checked_deadline(timeout)
+    if event.is_set():
+        return True
+    while True:
+        if deadline is None:
+            slice_ = LIVENESS_PERIOD
+        else:
+            slice_ = min(deadline - time.monotonic(), LIVENESS_PERIOD)
+        if event.wait(slice_):
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        check_conductor()
+
+
+def wait_lock(lock: threading.Lock) -> None:
+    """Wait until ``lock`` is free (without keeping it), raising
+    `ConductorDied` if the conductor that would free it is gone."""
+    while not lock.acquire(timeout=LIVENESS_PERIOD):
+        check_conductor()
+    lock.release()
+
+
+def _after_fork_in_child() -> None:
+    # Only the forking thread lives on in the child: the conductor thread
+    # is gone, and any lock it held stays held. A fresh conductor (and
+    # lock) is made on first use.
+    global _conductor, _conductor_lock
+    inherited, _conductor = _conductor, None
+    _conductor_lock = threading.Lock()
+    if inherited is not None:
+        inherited._abandon_in_forked_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get_conductor() -> Conductor:

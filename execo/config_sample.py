@@ -78,6 +78,10 @@ DOCS: Dict[str, Dict[str, str]] = {
         'oargridstat': "oargridstat command (None: oargridstat)",
         'oargriddel': "oargriddel command (None: oargriddel)",
         'oar_job_key_file': "ssh key given to oarsub -k -i (path on the frontend)",
+        'planning_source': "where get_planning reads the jobs: 'api' (Grid5000 REST API) "
+                           "or 'postgresql' (OAR's database, needs psycopg)",
+        'oar_pgsql_ro_host': "OAR database host for the 'postgresql' planning source "
+                             "({site} is replaced by the site)",
         'oar_pgsql_ro_db': "OAR database name (read-only access)",
         'oar_pgsql_ro_user': "OAR database read-only user",
         'oar_pgsql_ro_password': "OAR database read-only password",

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Dict, Mapping, NamedTuple, Optional
 
 from execo import config
-from execo.host import Host, HostLike
+from execo.host import Host, HostLike, check_address
 
 __all__ = ["ConnectionParams", "ConnexionParams", "ConnectionTarget", "connection_target",
            "make_connection_params", "resolve_connection_params", "rewrite_address"]
@@ -91,7 +91,7 @@ def rewrite_address(address: str, params: Mapping[str, Any]) -> str:
     if not isinstance(rewritten, str) or not rewritten:
         raise ValueError("host_rewrite_func %r turned %r into %r, not a host address"
                          % (func, address, rewritten))
-    return rewritten
+    return check_address(rewritten)
 
 
 class ConnectionTarget(NamedTuple):

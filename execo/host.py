@@ -11,13 +11,28 @@ from typing import Any, Iterable, List, Optional, Set, Union
 
 from execo.log import style
 
-__all__ = ["Host", "HostLike", "get_hosts_list", "get_hosts_set", "get_unique_hosts_list"]
+__all__ = ["Host", "HostLike", "check_address", "get_hosts_list", "get_hosts_set",
+           "get_unique_hosts_list"]
 
 
 def _unset_to_none(value: Any) -> Any:
     # execo 2.x spelled "not given" False; both mean: use the connection
     # params' value. An explicit 0 port or empty user is kept as is.
     return None if value is False else value
+
+
+def check_address(address: str) -> str:
+    """``address``, if no command line can mistake it for an option.
+
+    >>> check_address("-oProxyCommand=x")
+    Traceback (most recent call last):
+    ...
+    ValueError: host address '-oProxyCommand=x' starts with '-': ssh, scp and taktuk would read it as an option
+    """
+    if address.startswith("-"):
+        raise ValueError("host address %r starts with '-': ssh, scp and taktuk would read it "
+                         "as an option" % (address,))
+    return address
 
 
 class Host:
@@ -48,7 +63,7 @@ class Host:
             self.keyfile: Optional[str] = address.keyfile
             self.port: Optional[int] = address.port
         elif isinstance(address, str) and address:
-            self.address = address
+            self.address = check_address(address)
             self.user = self.keyfile = self.port = None
         else:
             raise TypeError("a host address is a non-empty string or a Host, not %r"

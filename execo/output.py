@@ -17,6 +17,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple, Union
 
+from execo.conductor import LIVENESS_PERIOD, check_conductor
+
 STDOUT = 1
 STDERR = 2
 
@@ -393,6 +395,8 @@ class ExpectOutputHandler(ProcessOutputHandler):
         output for their own expects.
         """
         compiled = compile_regexes(regexes)
+        if timeout is not None and timeout != timeout:
+            raise ValueError("an expect's timeout cannot be nan")
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
@@ -418,7 +422,9 @@ class ExpectOutputHandler(ProcessOutputHandler):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return {}
-                self._cond.wait(remaining)
+                if not self._cond.wait(LIVENESS_PERIOD if remaining is None
+                                       else min(remaining, LIVENESS_PERIOD)):
+                    check_conductor()
 
 
 def compile_regexes(regexes: Any) -> List[Pattern]:

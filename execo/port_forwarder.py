@@ -115,8 +115,9 @@ class PortForwarder(SshProcess):
 
     def _spawn_args(self) -> List[str]:
         argv = super()._spawn_args()
-        # options go before the host name, which ssh_command puts last
-        position = len(argv) - 2
+        # options go before the '--' that ends them, right before the host
+        # (ssh_command's last word, the remote command coming after it)
+        position = len(argv) - 3 if argv[-3] == '--' else len(argv) - 2
         argv[position:position] = ['-o', 'ExitOnForwardFailure=yes',
                                    '-L', self._forward_spec()]
         self.real_cmd = argv

@@ -27,7 +27,7 @@ import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
 from execo import children
-from execo.conductor import TimerHandle, get_conductor
+from execo.conductor import TimerHandle, get_conductor, wait_lock
 from execo.config import configuration
 from execo.log import logger, style
 from execo.output import STDERR, STDOUT
@@ -238,6 +238,7 @@ class Process(ProcessBase):
                 return self
             self.started = True
             self.start_date = time.time()
+            self._owner_pid = os.getpid()
             # The command is decided now, from the configuration of this
             # moment, even though the spawn comes a little later.
             try:
@@ -267,8 +268,7 @@ class Process(ProcessBase):
         if get_conductor().in_conductor_thread():
             self._spawn_now(gate)  # queued behind us: do it now
         else:
-            with gate:
-                pass
+            wait_lock(gate)
 
     def _spawn_now(self, gate: threading.Lock) -> None:
         """Conductor thread: spawn the child start() asked for (once: a
@@ -453,6 +453,18 @@ class Process(ProcessBase):
         children.forget(self)
         self._set_ended(exit_code, reason, end_date)
 
+    def _left_to_parent_by_fork(self) -> None:
+        """In the child of a fork(), with no other thread alive: this copy
+        of a running process is the parent's to follow. Drop the child's
+        copy of its stdin (the parent's ``close_stdin()`` must still mean
+        end of file); the conductor's copies of its pipes are closed by
+        the conductor. No lock is taken: the gone conductor may hold it."""
+        self._lock = threading.RLock()
+        shared, self._stdin = self._stdin, None
+        if shared is not None and shared.fd is not None:
+            _close_quietly(shared.fd)
+            shared.fd = None
+
     def _end_unstarted(self, reason: str) -> None:
         self._set_ended(None, reason)
 
@@ -492,6 +504,10 @@ class Process(ProcessBase):
         ['kill_timeout']``; False/None: never), it gets SIGKILL. A killed
         process is not blamed for its exit code.
         """
+        if self._owner_pid is not None and self._owner_pid != os.getpid():
+            logger.warning("%s not signalled: it was started by process %d before a fork(), "
+                           "and is that process's to kill", self.name, self._owner_pid)
+            return self
         self._wait_spawned()
         with self._lock:
             if self._pid is None or self._reaped:

@@ -10,6 +10,7 @@ wake-ups of the threads blocked in `wait`.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import threading
@@ -17,6 +18,7 @@ import time
 import traceback
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from execo.conductor import wait_event
 from execo.log import Described, logger, style
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
                           OutputString, StreamDispatcher, compact_output, compile_regexes,
@@ -77,8 +79,8 @@ class ProcessBase(Described):
                  name: Optional[str] = None) -> None:
         self.cmd = check_command(cmd)
         self.timeout = get_seconds(timeout)
-        if self.timeout is not None and self.timeout < 0:
-            raise ValueError("timeout must be >= 0, not %r" % (timeout,))
+        if self.timeout is not None and not self.timeout >= 0:  # nan too
+            raise ValueError("timeout must be a number of seconds >= 0, not %r" % (timeout,))
         self.ignore_exit_code = ignore_exit_code
         self.nolog_exit_code = nolog_exit_code
         self.ignore_timeout = ignore_timeout
@@ -117,6 +119,7 @@ class ProcessBase(Described):
     def _reset_state(self) -> None:
         self.started = False
         self.start_date: Optional[float] = None
+        self._owner_pid: Optional[int] = None  # the process (os.getpid) that started it
         self.ended = False
         self.end_date: Optional[float] = None
         self.error = False
@@ -270,11 +273,25 @@ class ProcessBase(Described):
     # ---- waiting ----------------------------------------------------------
 
     def wait(self, timeout: Any = None) -> "ProcessBase":
-        """Block until the process ends, or ``timeout`` seconds pass."""
+        """Block until the process ends, or ``timeout`` seconds pass (a
+        negative timeout does not wait).
+
+        Raises `execo.conductor.ConductorDied` if the thread that would
+        end the process is gone."""
         if not self.started:
             raise ValueError("cannot wait for %s: it was not started" % (self,))
-        self._ended_event.wait(get_seconds(timeout))
+        self._check_owner("wait for")
+        wait_event(self._ended_event, get_seconds(timeout))
         return self
+
+    def _check_owner(self, what: str) -> None:
+        """A process started before a fork() is followed by the parent only:
+        in the child, nothing would ever end it."""
+        owner = self._owner_pid
+        if owner is not None and not self.ended and owner != os.getpid():
+            raise RuntimeError("cannot %s %s in process %d: it was started by process %d, "
+                               "before a fork(), and only that process follows it"
+                               % (what, self.name, os.getpid(), owner))
 
     def run(self, timeout: Any = None) -> "ProcessBase":
         """start() then wait()."""
@@ -331,6 +348,7 @@ class ProcessBase(Described):
         if timeout is False:
             timeout = self.default_expect_timeout
         timeout = get_seconds(timeout)
+        self._check_owner("expect on")
         compiled = compile_regexes(regexes)
         handler = self.watch_expect(stream, backtrack, expect_output_handler)
         found = handler.expect(compiled, timeout, only=(self, stream)).get((self, stream))

@@ -55,7 +55,8 @@ _SSH_FAILURE_HINTS = (
     (re.compile(r"timed out|Connection timed out during banner exchange"),
      "no ssh answer within ConnectTimeout"),
     (re.compile(r"Permission denied"), "authentication refused"),
-    (re.compile(r"closed by remote host|Connection closed by|Connection reset|Broken pipe"),
+    (re.compile(r"closed by remote host|Connection closed by|Connection reset|Broken pipe|"
+                r"not responding"),
      "connection lost"),
 )
 
@@ -102,8 +103,12 @@ def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] =
                 ) -> List[str]:
     """The argv that opens an ssh connection to ``host``, remote command excluded.
 
+    The options end with ``--``: nothing after it (host, remote command)
+    can be read as an option, even where ssh would parse options after the
+    host.
+
     >>> ssh_command(Host("n1", user="u", port=2222), {'ssh_options': ()})
-    ['ssh', '-l', 'u', '-p', '2222', 'n1']
+    ['ssh', '-l', 'u', '-p', '2222', '--', 'n1']
     """
     params = make_connection_params(connection_params)
     target = connection_target(host, params)
@@ -117,17 +122,18 @@ def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] =
         argv += ['-i', str(target.keyfile)]
     if target.port is not None:
         argv += ['-p', str(target.port)]
-    argv.append(target.address)
+    argv += ['--', target.address]
     return argv
 
 
 def scp_command(connection_params: Optional[Mapping[str, Any]] = None,
                 host: Optional[HostLike] = None) -> List[str]:
-    """The argv of scp with its options and the keyfile/port for ``host``;
-    sources and destination are the caller's (see `remote_path`).
+    """The argv of scp with its options and the keyfile/port for ``host``,
+    ended by ``--``; sources and destination are the caller's (see
+    `remote_path`), and a local file name starting with ``-`` is a path.
 
     >>> scp_command({'scp_options': ('-r',)}, Host("n1", port=2222))
-    ['scp', '-r', '-P', '2222']
+    ['scp', '-r', '-P', '2222', '--']
     """
     params = make_connection_params(connection_params)
     argv = (_argv_part(params['scp']) + _control_options(params)
@@ -137,6 +143,7 @@ def scp_command(connection_params: Optional[Mapping[str, Any]] = None,
         argv += ['-i', str(target.keyfile)]
     if target.port is not None:
         argv += ['-P', str(target.port)]
+    argv.append('--')
     return argv
 
 
@@ -156,28 +163,43 @@ def remote_path(host: HostLike, path: str,
 def remote_command(cmd: Command, connection_params: Optional[Mapping[str, Any]] = None) -> str:
     """The string sshd will give the remote login shell for ``cmd``.
 
-    A list is joined with spaces, as ssh itself does with extra arguments.
+    A list is an argv, as for a local `Process`: each item is quoted for
+    the remote shell and stays one word (execo 2.x joined the items raw;
+    see doc/migrating.rst).
+
+    >>> remote_command(["echo", "a; b"], {'kill_remote_on_disconnect': False})
+    "echo 'a; b'"
     """
     params = make_connection_params(connection_params)
-    text = cmd if isinstance(cmd, str) else " ".join(cmd)
+    text = cmd if isinstance(cmd, str) else shlex.join(cmd)
     if params.get('pty') or not params.get('kill_remote_on_disconnect', True):
         return text
     return _WATCHDOG + "\n" + text
 
 
 def ssh_failure_reason(host: Host, stderr: str, tool: str = "ssh") -> str:
-    """Why an ssh (or scp) run that exited 255 failed, naming the host."""
+    r"""Why an ssh or scp run that exited 255 failed, naming the host: the
+    one classifier of connection failures, for every transport on ssh.
+
+    The cause is the LAST line in which ssh names one: scp always ends
+    with a vague "scp: Connection closed", after ssh's own reason, and a
+    long command's stderr may hold older lines that look like causes.
+
+    >>> ssh_failure_reason(Host("n1"), "ssh: connect to host n1 port 22: Connection refused\n"
+    ...                    "scp: Connection closed\n", tool="scp")
+    "scp to 'n1' failed (exit 255, nothing listens on the ssh port): ssh: connect to host n1 port 22: Connection refused"
+    """
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     if not lines:
         # with LogLevel=ERROR, ssh is silent about keepalive timeouts too
         return ("%s to %r exited 255 without a message: the remote command was killed by "
                 "a signal or exited 255, or the host stopped answering keepalives"
                 % (tool, host.address))
-    last = lines[-1]
-    for pattern, meaning in _SSH_FAILURE_HINTS:
-        if pattern.search(last):
-            return "%s to %r failed (exit 255, %s): %s" % (tool, host.address, meaning, last)
-    return "%s to %r failed (exit 255): %s" % (tool, host.address, last)
+    for line in reversed(lines):
+        for pattern, meaning in _SSH_FAILURE_HINTS:
+            if pattern.search(line):
+                return "%s to %r failed (exit 255, %s): %s" % (tool, host.address, meaning, line)
+    return "%s to %r failed (exit 255): %s" % (tool, host.address, lines[-1])
 
 
 class SshProcess(Process):

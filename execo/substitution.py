@@ -13,17 +13,23 @@ sends each client to another host.
 Expressions are evaluated once, when the action is built: a typo is a
 `SubstitutionError` raised to the caller before anything runs, and no
 frame (with every local of the caller) is kept alive by the action.
+
+Values go into the command RAW: users build command lines with them
+(``{{options}}`` may hold several words). A value that must stay one word
+whatever it holds (a file name, a message) is written ``{{quoted(expr)}}``:
+`quoted` is known inside every expression, without an import.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 from types import FrameType
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 __all__ = ["HOST_TAG", "SubstitutionError", "Template", "caller_namespace",
-           "has_expressions", "remote_substitute"]
+           "has_expressions", "quoted", "remote_substitute"]
 
 HOST_TAG = "{{{host}}}"
 # Shortest text between "{{" and "}}": several expressions may share a line.
@@ -65,7 +71,23 @@ def caller_namespace(is_internal: Callable[[FrameType], bool]) -> Dict[str, Any]
         del frame  # a frame reference would keep the caller's locals alive
 
 
+def quoted(values: Iterable[Any]) -> List[str]:
+    """Each value as ONE word of a POSIX shell command (`shlex.quote`), for
+    ``{{quoted(expr)}}``: the remote shell then reads ``'; touch X #'`` as
+    text, not as a second command.
+
+    >>> names = ["a b", "; touch X #", "$(touch X)"]
+    >>> Template("ls {{quoted(names)}}", {"names": names}).render("h", 1)
+    "ls '; touch X #'"
+    """
+    if isinstance(values, (str, bytes)):
+        values = [values]
+    return [shlex.quote(str(value)) for value in values]
+
+
 def _evaluate(expression: str, template: str, namespace: Dict[str, Any]) -> Sequence[Any]:
+    if "quoted" in expression and "quoted" not in namespace:
+        namespace = dict(namespace, quoted=quoted)  # the user's own name wins
     try:
         code = compile(expression.strip(), "<execo substitution {{%s}}>" % expression, "eval")
         value = eval(code, namespace)  # noqa: S307 - the user's own expression

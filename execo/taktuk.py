@@ -7,6 +7,7 @@ per-host processes fed by its output parser) is `execo.taktuk_run`.
 from __future__ import annotations
 
 import os
+import shlex
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from execo.host import HostLike
@@ -42,7 +43,7 @@ class TaktukRemote(TaktukAction):
 
     def _host_arguments(self, index: int, params: Mapping[str, Any]) -> List[str]:
         cmd = self._processes[index].cmd
-        text = cmd if isinstance(cmd, str) else " ".join(cmd)
+        text = cmd if isinstance(cmd, str) else shlex.join(cmd)
         return ["-[", "exec", "[", wire.encode_command(remote_command(text, params)), "]", "-]"]
 
 

@@ -21,6 +21,7 @@ The actions themselves are in `execo.taktuk`.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import signal
@@ -44,6 +45,7 @@ __all__ = ["TaktukAction", "TaktukProcess", "TaktukRoot", "connector_command",
 
 _LOCAL_ONLY_KWARGS = ("pty", "shell", "kill_subprocesses", "cwd", "env")
 _HOST_OPTIONS = ("-m", "--machine", "-G", "--gateway")
+_LOGIN_OPTIONS = ("-l", "--login")
 # characters that taktuk would read as a host list ("node[1-3]", "a,b", "a/b")
 _HOST_SPEC_CHARACTERS = re.compile(r"[\[\],/\s]")
 
@@ -69,14 +71,27 @@ def taktuk_command(connection_params: Optional[Mapping[str, Any]] = None) -> Lis
             + ["-E", wire.ESCAPE_CHARACTER] + option_words(params.get('taktuk_options')))
 
 
-def connector_command(params: Mapping[str, Any], keyfile: Optional[str], port: Optional[int]) -> str:
-    """The connector command line (taktuk runs it through ``/bin/sh``)."""
+def connector_command(params: Mapping[str, Any], keyfile: Optional[str], port: Optional[int],
+                      user: Optional[str] = None) -> str:
+    """The connector command line. taktuk runs it through ``/bin/sh`` with
+    `` [-l login] host 'taktuk...'`` appended: it ends with ``--`` so that
+    the host is never read as an option, and the login is given here,
+    before it (a ``-l`` of taktuk's own would land after the ``--``: with
+    one in ``taktuk_options``, the ``--`` is left out).
+
+    >>> connector_command({'taktuk_connector': 'ssh'}, None, 2222, "u")
+    'ssh -l u -p 2222 --'
+    """
     argv = option_words(params.get('taktuk_connector') or 'ssh')
     argv += option_words(params.get('taktuk_connector_options'))
+    if user is not None:
+        argv += ['-l', str(user)]
     if keyfile is not None:
         argv += ['-i', str(keyfile)]
     if port is not None:
         argv += ['-p', str(port)]
+    if not any(word in _LOGIN_OPTIONS for word in option_words(params.get('taktuk_options'))):
+        argv.append('--')
     return shlex.join(argv)
 
 
@@ -134,6 +149,7 @@ class TaktukProcess(ProcessBase):
         with self._lock:
             self.started = True
             self.start_date = date
+            self._owner_pid = os.getpid()
 
     def _end(self, exit_code: Optional[int] = None, error_reason: Optional[str] = None) -> None:
         """Conductor thread: end this host once."""
@@ -235,22 +251,20 @@ class TaktukAction(Remote):
         argv = taktuk_command(params)
         offset = sum(1 for word in option_words(params.get('taktuk_options'))
                      if word in _HOST_OPTIONS)
-        # taktuk cannot unset a login once given (-l ''): hosts without one
-        # go first. Positions follow this order, not the action's.
+        # Hosts sharing a connector (login, keyfile, port) are grouped, so
+        # that each connector is given once. Positions follow this order,
+        # not the action's.
         targets = [(connection_target(p.host, params), index)
                    for index, p in enumerate(self._processes)]
         targets.sort(key=lambda item: (item[0].user is not None, item[0].user or "", item[1]))
-        connector = login = None
+        connector = None
         self._by_position = {}
         for number, (target, index) in enumerate(targets):
             process = self._processes[index]
-            host_connector = connector_command(params, target.keyfile, target.port)
+            host_connector = connector_command(params, target.keyfile, target.port, target.user)
             if host_connector != connector:
                 argv += ["-c", host_connector]
                 connector = host_connector
-            if target.user is not None and target.user != login:
-                argv += ["-l", str(target.user)]
-                login = target.user
             argv += ["-m", target.address] + self._host_arguments(index, params)
             position = str(offset + number + 1)
             self._by_position[position] = process

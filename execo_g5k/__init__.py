@@ -24,3 +24,6 @@ from execo_g5k.kadeploy import (Deployment, Kadeployer, deploy, kadeploy_command
                                 parse_kadeploy_output)
 from execo_g5k.kaconsole import KaconsoleProcess  # noqa: F401
 from execo_g5k.utils import G5kAutoPortForwarder, get_kavlan_host_name  # noqa: F401
+from execo_g5k.charter import g5k_charter_time, get_next_charter_period  # noqa: F401
+from execo_g5k.planning import (compute_slots, distribute_hosts, find_first_slot,  # noqa: F401
+                                find_free_slot, find_max_slot, get_jobs_specs, get_planning)

@@ -59,6 +59,10 @@ g5k_configuration: Dict[str, Any] = {
     'oargridsub': None,
     'oargridstat': None,
     'oargriddel': None,
+    # where get_planning reads jobs: 'api' (the REST API) or 'postgresql'
+    # (OAR's database, needs psycopg; see execo_g5k.planning_sources).
+    'planning_source': 'api',
+    'oar_pgsql_ro_host': 'oardb.{site}.grid5000.fr',
     'oar_pgsql_ro_db': 'oar2',
     'oar_pgsql_ro_user': 'oarreader',
     'oar_pgsql_ro_password': 'read',

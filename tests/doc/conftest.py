@@ -79,3 +79,45 @@ def doc_g5k(doc_testbed):
         g5k_configuration.clear()
         g5k_configuration.update(saved)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def doc_planning(doc_testbed):
+    """doc/planning.rst: the real OAR test bed as site ``nancy``, its jobs
+    served by the API stand-in in the API's format (``g5k_oar_api``), and
+    kadeploy3's stand-in on the frontend."""
+    for sub in ("integration", "oar"):
+        if os.path.join(TESTS, sub) not in sys.path:
+            sys.path.insert(0, os.path.join(TESTS, sub))
+    from oar_frontends import OarFrontends, oar_testbed_or_skip
+    from oar_fixture import run_as_user
+    from g5k_oar_api import G5kOarApiStandin, real_oar_reader
+    from execo_g5k import api_utils
+    from execo_g5k.config import g5k_configuration
+    bed = oar_testbed_or_skip()
+    tree = {'nancy': ({'uid': 'nancy', 'type': 'site'}, {
+        cluster: ({'uid': cluster, 'type': 'cluster',
+                   'queues': ['admin', 'default', 'besteffort']},
+                  [{'uid': host, 'type': 'node'} for host in hosts])
+        for cluster, hosts in bed['clusters'].items()})}
+    directory = tempfile.mkdtemp(prefix="execo-doc-planning-")
+    os.chmod(directory, 0o755)
+    saved = dict(g5k_configuration)
+    try:
+        with OarFrontends(bed, ["nancy"]) as frontends, frontends.job_key(), \
+                G5kOarApiStandin({'nancy': real_oar_reader(run_as_user)}, tree=tree,
+                                 page_size=1000) as api:
+            state = _kadeploy3_standin(directory)
+            g5k_configuration.update({
+                'api_uri': api.uri, 'api_username': None, 'api_cache_dir': None,
+                'planning_source': 'api',
+                'kadeploy3': os.path.join(directory, "kadeploy3"),
+                'check_deployed_command': "test -e %s/markers/{{{host}}}" % state,
+            })
+            api_utils.clear_cache()
+            yield frontends
+    finally:
+        g5k_configuration.clear()
+        g5k_configuration.update(saved)
+        api_utils.clear_cache()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -31,7 +31,7 @@ PAGES_WITH_CODE = [page for page in pages()
                    if any(e.language == "python" for e in examples(page))]
 
 # Pages whose examples need more than the loopback test bed: a fixture name.
-PAGE_ENVIRONMENTS = {"g5k.rst": "doc_g5k"}
+PAGE_ENVIRONMENTS = {"g5k.rst": "doc_g5k", "planning.rst": "doc_planning"}
 
 
 class _WarningCollector(logging.Handler):

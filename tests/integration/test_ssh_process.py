@@ -245,7 +245,8 @@ def test_connection_sharing_opens_one_ssh_connection_for_many_runs():
 
 def control_master_pid(ssh_argv):
     """The pid of the ControlMaster serving the host ``ssh_argv`` ends with."""
-    result = subprocess.run(ssh_argv[:-1] + ["-O", "check", ssh_argv[-1]],
+    options = ssh_argv[:-2] if ssh_argv[-2] == "--" else ssh_argv[:-1]
+    result = subprocess.run(options + ["-O", "check", ssh_argv[-1]],
                             capture_output=True, text=True, timeout=BOUND,
                             stdin=subprocess.DEVNULL)
     match = re.search(r"pid=(\d+)", result.stderr + result.stdout)

@@ -103,7 +103,9 @@ def test_hosts_with_their_own_user_and_port_work_in_one_call(testbed):
     remote = TaktukRemote("id -un", hosts).run(timeout=120)
     assert remote.ok
     assert [p.stdout for p in remote.processes] == ["%s\n" % testbed.user] * 4
-    assert "-l" in remote.taktuk.cmd and "-p %d" % testbed.port in " ".join(remote.taktuk.cmd)
+    # the login goes into the connector, before the '--' that ends its options
+    assert "-l %s" % testbed.user in " ".join(remote.taktuk.cmd)
+    assert "-p %d" % testbed.port in " ".join(remote.taktuk.cmd)
 
 
 def test_killing_the_action_ends_every_host_and_their_remote_commands(testbed):

@@ -151,22 +151,22 @@ def test_host_rewrite_func_returning_garbage_is_a_clear_error():
 def test_ssh_command_puts_options_then_auth_then_address():
     argv = ssh_command(Host("n", user="u", keyfile="/k", port=2),
                        {'ssh': 'myssh', 'ssh_options': ('-o', 'A=b')})
-    assert argv == ['myssh', '-o', 'A=b', '-l', 'u', '-i', '/k', '-p', '2', 'n']
+    assert argv == ['myssh', '-o', 'A=b', '-l', 'u', '-i', '/k', '-p', '2', '--', 'n']
 
 
 def test_ssh_command_uses_params_and_rewritten_address():
     argv = ssh_command("host1", dict(BARE, user="u", port=22,
                                      host_rewrite_func=lambda a: "10.0.0.1"))
-    assert argv == ['ssh', '-l', 'u', '-p', '22', '10.0.0.1']
+    assert argv == ['ssh', '-l', 'u', '-p', '22', '--', '10.0.0.1']
 
 
 def test_ssh_command_accepts_options_as_one_string():
     assert ssh_command("n", {'ssh_options': "-F '/a b/cfg' -q"}) == \
-        ['ssh', '-F', '/a b/cfg', '-q', 'n']
+        ['ssh', '-F', '/a b/cfg', '-q', '--', 'n']
 
 
 def test_pty_param_asks_ssh_for_a_remote_tty():
-    assert ssh_command("n", dict(BARE, pty=True)) == ['ssh', '-tt', 'n']
+    assert ssh_command("n", dict(BARE, pty=True)) == ['ssh', '-tt', '--', 'n']
 
 
 def test_default_ssh_options_never_prompt():
@@ -184,7 +184,7 @@ def test_default_options_forward_neither_agent_nor_x11(option):
 
 def test_scp_command_has_no_user_and_uses_capital_p_for_the_port():
     assert scp_command(dict(BARE, user="u", keyfile="/k"), Host("n", port=2)) == \
-        ['scp', '-i', '/k', '-P', '2']
+        ['scp', '-i', '/k', '-P', '2', '--']
 
 
 def test_remote_path_has_user_rewritten_address_and_brackets_ipv6():
@@ -207,7 +207,7 @@ def test_ssh_process_builds_its_argv_when_started_not_when_created(restore_defau
     process = SshProcess("true", "n", connection_params={'ssh': 'ssh-late'})
     restore_defaults['ssh_options'] = ('-q',)
     argv = process._spawn_args()
-    assert argv[:3] == ['ssh-late', '-q', 'n'] and argv[-1].endswith("\ntrue")
+    assert argv[:4] == ['ssh-late', '-q', '--', 'n'] and argv[-1].endswith("\ntrue")
 
 
 def test_ssh_process_shows_its_host_and_keeps_the_remote_command(no_color):

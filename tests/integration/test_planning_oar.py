@@ -1,0 +1,240 @@
+"""get_planning, slots and job reuse against the REAL OAR test bed.
+
+There is one real OAR here (tests/oar), shared with other tests: the
+site ``nancy`` of the API stand-in is fed from it (``g5k_oar_api``: its
+resources and jobs read with oarnodes/oarstat, served in the API's
+format), and the PostgreSQL source reads the same OAR's database. A
+second site, ``rennes``, is static data in the stand-in: multi-site
+cases come from there. Jobs of other users or tests may be present:
+the assertions only look at our own jobs' hosts, or compare two readings.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from execo_g5k import api_utils
+from execo_g5k.config import g5k_configuration
+from execo_g5k.oar import OarSubmission, get_oar_job_info, oarsub, wait_oar_job_start
+from execo_g5k.planning import (compute_slots, find_free_slot, get_job_by_name,
+                                get_jobs_specs, get_planning)
+from g5k_oar_api import G5kOarApiStandin, real_oar_reader, static_oar_reader
+from oar_frontends import OarFrontends, oar_testbed_or_skip, run_as_user
+
+WAIT = 90
+# OAR keeps every job's hosts SCHEDULER_JOB_SECURITY_TIME (60 s here) after its
+# walltime; 2.x's planning adds its margin after the jobs it sees, not after
+# the one being placed: slots are looked for with this much more walltime
+OAR_SECURITY = 60
+RENNES_NODES = {str(i): {'resource_id': i, 'network_address': 'paravance-%d' % i,
+                         'type': 'default', 'state': 'Alive', 'cluster': 'paravance'}
+                for i in (1, 2, 3)}
+RENNES_NODES['3']['state'] = 'Dead'
+
+
+def api_tree_of(bed):
+    def cluster(name):
+        return ({'uid': name, 'type': 'cluster', 'queues': ['admin', 'default', 'besteffort']},
+                [{'uid': host, 'type': 'node'} for host in bed['clusters'][name]])
+    return {'nancy': ({'uid': 'nancy', 'type': 'site'},
+                      {name: cluster(name) for name in bed['clusters']}),
+            'rennes': ({'uid': 'rennes', 'type': 'site'},
+                       {'paravance': ({'uid': 'paravance', 'type': 'cluster',
+                                       'queues': ['admin', 'default']},
+                                      [{'uid': 'paravance-%d' % i, 'type': 'node'}
+                                       for i in (1, 2, 3)])})}
+
+
+@pytest.fixture(scope='module')
+def frontends():
+    bed = oar_testbed_or_skip()
+    with OarFrontends(bed, ['nancy']) as fronts:
+        yield fronts
+
+
+@pytest.fixture(scope='module')
+def oar_api(frontends, tmp_path_factory):
+    bed = oar_testbed_or_skip()
+    now = int(time.time())
+    rennes_jobs = {'7': {'job_id': 7, 'state': 'Running', 'start_time': now - 600,
+                         'walltime': 3600, 'network_address': ['paravance-1'],
+                         'queue_name': 'default', 'user': 'someone', 'resource_id': [1]}}
+    server = G5kOarApiStandin(
+        {'nancy': real_oar_reader(run_as_user),
+         'rennes': static_oar_reader(RENNES_NODES, rennes_jobs)},
+        tree=api_tree_of(bed), page_size=1000).start()
+    keys = ('api_uri', 'api_username', 'api_cache_dir', 'planning_source', 'oar_pgsql_ro_host',
+            'oar_pgsql_ro_port', 'oar_pgsql_ro_user', 'oar_pgsql_ro_password',
+            'oar_pgsql_ro_db')
+    saved = {key: g5k_configuration.get(key) for key in keys}
+    g5k_configuration.update({
+        'api_uri': server.uri, 'api_username': None,
+        'api_cache_dir': str(tmp_path_factory.mktemp('api-cache')),
+        'planning_source': 'api',
+        # the test bed's OAR database (tests/oar/setup_oar_testbed.sh)
+        'oar_pgsql_ro_host': '127.0.0.1', 'oar_pgsql_ro_port': 5432,
+        'oar_pgsql_ro_user': 'oar_ro', 'oar_pgsql_ro_password': 'execo-oar-ro',
+        'oar_pgsql_ro_db': 'oar'})
+    api_utils.clear_cache()
+    yield {'server': server, 'bed': bed, 'rennes_start': now - 600}
+    g5k_configuration.update(saved)
+    api_utils.clear_cache()
+    server.stop()
+
+
+@pytest.fixture
+def jobs_to_delete(frontends):
+    jobs = []
+    yield jobs
+    frontends.delete_jobs(jobs, timeout=WAIT)
+
+
+def _submit(jobs_to_delete, resources, walltime, **kwargs):
+    (job_id, site), = oarsub([(OarSubmission(resources=resources, walltime=walltime,
+                                             **kwargs), 'nancy')])
+    assert job_id is not None, 'oarsub refused %s' % resources
+    jobs_to_delete.append((job_id, site))
+    return job_id
+
+
+def test_api_planning_shows_the_real_oar_jobs_on_their_hosts(oar_api, jobs_to_delete,
+                                                            monkeypatch):
+    monkeypatch.setitem(g5k_configuration, 'planning_source', 'api')
+    job_id = _submit(jobs_to_delete, 'nodes=2', '0:10:00')
+    assert wait_oar_job_start(job_id, 'nancy', timeout=WAIT)
+    info = get_oar_job_info(job_id, 'nancy')
+    start = time.time()
+    planning = get_planning(['nancy', 'paravance'], starttime=start, endtime=start + 3600)
+    assert sorted(planning) == ['nancy', 'rennes']
+    # the dead node is not in the planning; the static job keeps paravance-1 busy
+    rennes = planning['rennes']['paravance']
+    assert sorted(rennes) == ['paravance-1', 'paravance-2']
+    assert rennes['paravance-1']['busy'] == [(int(start), oar_api['rennes_start'] + 3600 + 121)]
+    nancy = {host: el for cluster in planning['nancy'].values() for host, el in cluster.items()}
+    assert sorted(nancy) == sorted(oar_api['bed']['nodes'])
+    for host in info['nodes']:
+        busy_until = int(info['start_date']) + 600 + 121
+        assert (int(start), busy_until) in nancy[host]['busy'], nancy[host]
+        assert nancy[host]['free'][0][0] >= busy_until
+    slots = compute_slots(planning, 600)
+    assert slots[0][2]['nancy'] <= len(nancy) - 2
+    assert slots[0][2]['rennes'] == 1
+
+
+def _read_both(**kwargs):
+    readings = {}
+    for source in ('api', 'postgresql'):
+        g5k_configuration['planning_source'] = source
+        readings[source] = get_planning(**kwargs)
+    return readings
+
+
+def test_postgresql_and_api_give_the_same_planning(oar_api, jobs_to_delete, monkeypatch):
+    pytest.importorskip('psycopg')
+    monkeypatch.setitem(g5k_configuration, 'planning_source', 'api')
+    running = _submit(jobs_to_delete, 'nodes=1', '0:20:00')
+    assert wait_oar_job_start(running, 'nancy', timeout=WAIT)
+    # a reservation in the future, where OAR has room for it (the OAR is shared)
+    ahead = int(time.time()) + 600
+    slots = compute_slots(get_planning(['nancy'], starttime=ahead, endtime=ahead + 86400),
+                          30 * 60 + OAR_SECURITY)
+    reserved = find_free_slot(slots, {'nancy': 3})[0]
+    assert reserved is not None
+    _submit(jobs_to_delete, 'nodes=3', '0:30:00', reservation_date=reserved)
+    start = int(time.time())
+    # other tests share this OAR: a job of theirs may start between the two
+    # readings; they must agree on a quiet pair of readings
+    for _ in range(3):
+        readings = _read_both(elements=['nancy'], starttime=start, endtime=start + 7200)
+        if readings['api'] == readings['postgresql']:
+            break
+        time.sleep(5)
+    assert readings['postgresql'] == readings['api']
+    busy_hosts = [h for c in readings['api']['nancy'].values() for h, el in c.items()
+                  if len(el['busy']) > 0]
+    assert len(busy_hosts) >= 3  # the reservation's hosts, from OAR's predictions
+
+
+def test_a_script_run_twice_reuses_its_job(oar_api, jobs_to_delete):
+    name = 'execo-reuse-%d' % (time.time() * 1000 % 10 ** 9,)
+
+    def script():
+        job_id, site = get_job_by_name(name, ['nancy'])
+        if job_id is None:
+            (job_id, site), = oarsub([(OarSubmission('nodes=1', walltime='0:05:00', name=name),
+                                       'nancy')])
+            jobs_to_delete.append((job_id, site))
+        return job_id, site
+
+    first, second = script(), script()
+    assert first[0] is not None and first == second
+    mine = run_as_user('oarstat -J', timeout=60).stdout
+    assert mine.count('"%s"' % name) == 1
+    assert get_job_by_name('no-such-job-' + name, ['nancy']) == (None, None)
+
+
+def test_specs_from_a_slot_reserve_on_oar(oar_api, jobs_to_delete):
+    g5k_configuration['planning_source'] = 'api'
+    start = time.time() + 120
+    planning = get_planning(['griffon'], starttime=start, endtime=start + 3 * 3600)
+    slots = compute_slots(planning, 10 * 60 + OAR_SECURITY)
+    slot = find_free_slot(slots, {'griffon': 2})
+    assert slot[0] is not None
+    (submission, site), = get_jobs_specs({'griffon': 2}, name='execo-planning-test')
+    assert (submission.resources, site) == ("{cluster='griffon'}/nodes=2", 'nancy')
+    submission.walltime, submission.reservation_date = '0:10:00', slot[0]
+    (job_id, _), = oarsub([(submission, site)])
+    assert job_id is not None
+    jobs_to_delete.append((job_id, site))
+    info = get_oar_job_info(job_id, site)
+    assert info['state'] == 'Waiting'
+    assert int(info['start_date']) == int(slot[0])
+
+
+def test_end_to_end_slot_after_real_jobs_is_reserved_and_started_by_oar(oar_api, jobs_to_delete):
+    """Occupy 4 of the 6 nodes, ask for 5: the slot starts when the job's
+    hosts are free again (its end plus 2.x's 121 s cleaning margin), OAR
+    accepts a reservation there and starts it on hosts the slot had free;
+    the same request a margin earlier, inside the job, is refused."""
+    from execo_g5k.planning import distribute_hosts
+    g5k_configuration['planning_source'] = 'api'
+    # long enough to be still running when the planning is read (under
+    # load, seeing it start takes a while); the slot comes 121 s after its end
+    occupying = _submit(jobs_to_delete, 'nodes=4', '0:01:00')
+    assert wait_oar_job_start(occupying, 'nancy', timeout=WAIT)
+    info = get_oar_job_info(occupying, 'nancy')
+    job_end = int(info['start_date']) + 60
+    now = int(time.time())
+    assert now < job_end - 5, 'the occupying job was seen running too late'
+    planning = get_planning(['nancy'], starttime=now, endtime=now + 3600)
+    slots = compute_slots(planning, 60 + OAR_SECURITY, include_hosts=True)
+    start, _, free = find_free_slot(slots, {'grid5000': 5})
+    ours = (now, job_end + 121)
+    foreign = [host for cluster in planning['nancy'].values() for host, el in cluster.items()
+               if any(interval != ours for interval in el['busy'])]
+    if foreign:  # jobs of other tests sharing this OAR: the slot may come later
+        assert start >= job_end + 121
+    else:
+        assert start == job_end + 121
+    free_hosts = {host for host, count in free.items() if count == 1 and '-' in host}
+    assert len(free_hosts) >= 5
+    (submission, site), = get_jobs_specs(distribute_hosts(dict(free), {'grid5000': 5}),
+                                         name='execo-e2e')
+    submission.walltime = '0:01:00'
+    # job_end + 11 s: inside OAR's 60 s security time after the job
+    early = submission.copy(reservation_date=start - 110, name='execo-e2e-early')
+    (early_id, _), = oarsub([(early, site)])
+    if early_id is not None:
+        jobs_to_delete.append((early_id, site))
+        time.sleep(2)
+        assert get_oar_job_info(early_id, site)['state'] in ('Error', 'toError')
+    submission.reservation_date = start
+    (job_id, _), = oarsub([(submission, site)])
+    assert job_id is not None
+    jobs_to_delete.append((job_id, site))
+    assert wait_oar_job_start(job_id, site, timeout=start - time.time() + 60)
+    started = get_oar_job_info(job_id, site)
+    assert abs(started['start_date'] - start) <= 30
+    assert set(started['nodes']) <= free_hosts and len(started['nodes']) == 5
