@@ -23,6 +23,12 @@ G5K_HOMES: Dict[str, str] = {
     "format_seconds": "execo.time_utils", "str_date_to_unixts": "execo.time_utils",
     "str_duration_to_seconds": "execo.time_utils",
     "get_user_config_filename": "execo.config",
+    "G5kAutoPortForwarder": "execo_g5k.utils", "datetime_to_unixts": "execo.time_utils",
+    "format_oar_date": "execo_g5k.oar", "format_unixts": "execo.time_utils",
+    "get_site_clusters": "execo_g5k.api_utils", "memoize": "execo.utils",
+    "get_host_attributes": "execo_g5k.api_utils",
+    "get_resource_attributes": "execo_g5k.api_utils",
+    "timedelta_to_seconds": "execo.time_utils", "unixts_to_datetime": "execo.time_utils",
 }
 
 G5K_LEGACY_MODULES: Dict[str, List[str]] = {
@@ -39,4 +45,12 @@ G5K_LEGACY_MODULES: Dict[str, List[str]] = {
         "str_duration_to_seconds",
     ],
     "execo_g5k.utils": ["ActionFactory"],
+    "execo_g5k.charter": [
+        "G5kAutoPortForwarder", "datetime_to_unixts", "format_oar_date", "format_seconds",
+        "format_unixts", "get_site_clusters", "memoize",
+    ],
+    "execo_g5k.planning": [
+        "G5kAutoPortForwarder", "format_date", "get_host_attributes", "get_resource_attributes",
+        "get_seconds", "timedelta_to_seconds", "unixts_to_datetime",
+    ],
 }

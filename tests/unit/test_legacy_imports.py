@@ -98,14 +98,12 @@ SIGNATURE_DIFFERENCES = {
 
 # names of the extensions that other issues are building: may only shrink
 EXPECTED_MISSING = {
-    # execo_g5k.planning: issue 18 (branch i18-planning)
-    "execo_g5k.planning.*": "issue 18 builds execo_g5k.planning",
-    "execo_g5k.compute_slots": "issue 18", "execo_g5k.distribute_hosts": "issue 18",
-    "execo_g5k.find_first_slot": "issue 18", "execo_g5k.find_free_slot": "issue 18",
-    "execo_g5k.find_max_slot": "issue 18", "execo_g5k.get_jobs_specs": "issue 18",
-    "execo_g5k.get_planning": "issue 18",
-    "execo_g5k.charter.*": "issue 18 (the charter goes with the planning)",
-    "execo_g5k.g5k_charter_time": "issue 18", "execo_g5k.get_next_charter_period": "issue 18",
+    # execo_g5k.planning (issue 18, merged): 2.x's CoORM helpers, and a default
+    "execo_g5k.planning.compute_coorm_slots": "issue 18: CoORM's slots are not provided",
+    "execo_g5k.planning.find_coorm_slot": "issue 18: CoORM's slots are not provided",
+    "execo_g5k.planning.get_planning": "issue 18: elements defaults to ('grid5000',), "
+                                       "a tuple (2.x: a list, mutable)",
+    "execo_g5k.get_planning": "see execo_g5k.planning.get_planning",
     # execo_g5k signatures that differ from 2.x's (issue 19's area; the names
     # 2.x's execo_g5k modules merely imported are served by execo_g5k.compat)
     "execo_g5k.APIConnection": "issue 19: timeout defaults to None here (2.x: 30)",
@@ -113,6 +111,7 @@ EXPECTED_MISSING = {
     "execo_g5k.api_utils.get_api_data": "issue 19: no cache_dir parameter here",
     "execo_g5k.config.load_configuration": "execo.config.load_configuration's signature",
     "execo_g5k.oar.format_oar_date": "issue 19: its parameter is 'date' here (2.x: 'ts')",
+    "execo_g5k.charter.format_oar_date": "see execo_g5k.oar.format_oar_date",
 }
 
 # modules of the 2.x list that another branch creates, with the branch
