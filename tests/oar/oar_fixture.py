@@ -14,16 +14,25 @@ Example::
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import subprocess
 import threading
-from typing import Any, Dict, Optional, Union
+import time
+from typing import Any, Dict, List, Optional, Union
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "setup_oar_testbed.sh")
 SETUP_TIMEOUT = 900.0  # a first run installs packages (apt-get update included)
 
+# Every test process using the bed holds a shared lock on this file for its
+# whole life; one that finds no other holder knows that every job of the test
+# user left in OAR's database comes from a run that died (a killed pytest
+# leaves its jobs running for their walltime, and they starve the next run).
+SESSION_LOCK = "/run/execo-oar-testbed.lock"
 _lock = threading.Lock()
 _outcome: Optional[Union[Dict[str, Any], "OarTestbedError"]] = None
+_session_lock_file = None
 
 
 class OarTestbedError(RuntimeError):
@@ -50,7 +59,56 @@ def _parse_ready(fields: Dict[str, str]) -> Dict[str, Any]:
     }
 
 
+def _join_bed_sessions() -> bool:
+    """Hold the shared session lock; True when no other live process holds it."""
+    global _session_lock_file
+    try:
+        _session_lock_file = open(SESSION_LOCK, "a")
+    except OSError:
+        return False  # not root: the set-up says the bed is unavailable anyway
+    try:
+        fcntl.flock(_session_lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        alone = True
+    except BlockingIOError:
+        alone = False
+    fcntl.flock(_session_lock_file, fcntl.LOCK_SH)
+    return alone
+
+
+def _delete_jobs_of_dead_runs(patience: float = 30.0) -> None:
+    """oardel every unfinished job of the test user (only called when alone).
+
+    An oardel that reaches a job while OAR launches it can be lost, so the
+    jobs are listed and deleted again until none is left or ``patience`` ends.
+    """
+    user = os.environ.get("EXECO_OAR_USER", "g5kuser")
+    if subprocess.run(["id", user], capture_output=True).returncode != 0:
+        return  # a fresh machine: no bed, no jobs yet
+    deadline = time.monotonic() + patience
+    while True:
+        stale = _unfinished_jobs(user)
+        if not stale or time.monotonic() > deadline:
+            return
+        subprocess.run(["runuser", "-u", user, "--", "bash", "-lc", "oardel " + " ".join(stale)],
+                       capture_output=True, timeout=60)
+        time.sleep(2.0)  # OAR polls; no event tells when a deletion is done
+
+
+def _unfinished_jobs(user: str) -> List[str]:
+    listing = subprocess.run(["runuser", "-u", user, "--", "bash", "-lc",
+                              "command -v oarstat >/dev/null && oarstat -J -u %s" % user],
+                             capture_output=True, text=True, timeout=60)
+    try:
+        jobs = json.loads(listing.stdout) if listing.stdout.strip() else {}
+    except ValueError:
+        return []
+    return [str(job_id) for job_id, job in jobs.items()
+            if job.get("state") not in ("Terminated", "Error")]
+
+
 def _run_setup() -> Union[Dict[str, Any], OarTestbedError]:
+    if _join_bed_sessions():
+        _delete_jobs_of_dead_runs()
     try:
         proc = subprocess.run(["bash", SCRIPT], stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
