@@ -7,8 +7,9 @@ PIP := $(PYTHON) -m pip install -q $(PIP_FLAGS) --root-user-action=ignore
 APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 # what the library needs at run time: ssh clients, an sshd for the loopback test bed, taktuk
 RUNTIME_DEBS := python3 python3-pip python3-venv openssh-client openssh-server taktuk tzdata
-# iproute2, nftables, netcat-openbsd: the emulated test bed (namespaces, tc, nft, ProxyCommand)
-TEST_DEBS := $(RUNTIME_DEBS) clustershell pdsh procps iproute2 openssl strace nftables netcat-openbsd
+# iproute2, nftables, netcat-openbsd: the emulated test bed (namespaces, tc, nft, ProxyCommand);
+# socat: the pseudo-serial lines of the Serial tests
+TEST_DEBS := $(RUNTIME_DEBS) clustershell pdsh procps iproute2 openssl strace nftables netcat-openbsd socat
 
 .PHONY: all install deps test-deps demo test bench doc clean
 
@@ -28,7 +29,7 @@ demo:
 
 test-deps:
 	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get update -q && $(APT) $(TEST_DEBS); fi
-	$(PIP) pytest pytest-timeout requests keyring keyrings.alt sphinx paramiko 'psycopg[binary]' matplotlib
+	$(PIP) pytest pytest-timeout requests keyring keyrings.alt sphinx paramiko 'psycopg[binary]' matplotlib wheel
 
 test:
 	$(PYTHON) -m pytest -q -rs tests

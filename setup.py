@@ -23,7 +23,7 @@ setup(
         # execo_g5k.planning: OAR's database as a planning source, pictures
         "planning": ["psycopg[binary]", "matplotlib"],
         "test": ["pytest", "pytest-timeout", "requests", "keyring", "keyrings.alt", "paramiko",
-                 "psycopg[binary]", "matplotlib"],
+                 "psycopg[binary]", "matplotlib", "wheel"],
         "doc": ["sphinx"],
     },
     entry_points={"console_scripts": ["execo-testbed = execo.testbed:main"]},

@@ -32,16 +32,19 @@ __all__ = [
 # Actions, substitutions and reports
 from execo.action import (Action, ActionLifecycleHandler, ActionsFailed, Local, ParallelActions,
                           ProcessesFailed, SequentialActions, wait_all_actions, wait_any_actions)
-from execo.factory import get_fileget, get_fileput, get_remote
+from execo.factory import default_action_factory, get_fileget, get_fileput, get_remote
 from execo.remote import Get, Put, Remote, filter_bad_hosts
 from execo.report import Report
 from execo.taktuk import TaktukGet, TaktukPut, TaktukRemote
 from execo.chainput import ChainPut
 from execo.port_forwarder import PortForwarder
+from execo.serial import RemoteSerial, Serial, SerialSsh
 
 __all__ += [
     "Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
     "ProcessesFailed", "SequentialActions", "wait_all_actions", "wait_any_actions",
-    "get_fileget", "get_fileput", "get_remote", "Get", "Put", "Remote", "filter_bad_hosts",
+    "default_action_factory", "get_fileget", "get_fileput", "get_remote", "Get", "Put",
+    "Remote", "filter_bad_hosts",
     "Report", "TaktukGet", "TaktukPut", "TaktukRemote", "ChainPut", "PortForwarder",
+    "RemoteSerial", "Serial", "SerialSsh",
 ]

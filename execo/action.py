@@ -520,3 +520,9 @@ def wait_all_actions(actions: Sequence[Action], timeout: Any = None) -> List[Act
     that have ended."""
     actions = list(actions)
     return _wait_actions(actions, timeout, lambda ended: len(ended) == len(actions))
+
+
+# execo 2.x names this module served (see execo.compat)
+from execo.compat import legacy_dir, legacy_getattr  # noqa: E402
+__getattr__ = legacy_getattr(__name__)
+__dir__ = legacy_dir(__name__, globals())

@@ -456,3 +456,9 @@ def get_conductor() -> Conductor:
             if _conductor is None:
                 _conductor = Conductor()
     return _conductor
+
+
+# execo 2.x names this module served (see execo.compat)
+from execo.compat import legacy_dir, legacy_getattr  # noqa: E402
+__getattr__ = legacy_getattr(__name__)
+__dir__ = legacy_dir(__name__, globals())

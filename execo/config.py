@@ -258,3 +258,19 @@ load_configuration({
     'default_connection_params': default_connection_params,
     'default_connexion_params': default_connection_params,
 })
+
+
+def get_user_config_filename() -> str:
+    """Where the user's configuration file is looked for: ``~/.execo.conf.py``."""
+    return CONFIG_FILE
+
+
+def make_default_connection_params() -> Dict[str, Any]:
+    """A fresh copy of the connection params execo uses when given none."""
+    return dict(default_connection_params)
+
+
+# execo 2.x names this module served (see execo.compat)
+from execo.compat import legacy_dir, legacy_getattr  # noqa: E402
+__getattr__ = legacy_getattr(__name__)
+__dir__ = legacy_dir(__name__, globals())

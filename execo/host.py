@@ -55,8 +55,9 @@ class Host:
 
     __slots__ = ("address", "user", "keyfile", "port")
 
-    def __init__(self, address: Union[str, "Host"], user: Optional[str] = None,
-                 keyfile: Optional[str] = None, port: Optional[int] = None) -> None:
+    def __init__(self, address: Union[str, "Host"], user: Union[None, bool, str] = False,
+                 keyfile: Union[None, bool, str] = False,
+                 port: Union[None, bool, int] = False) -> None:
         if isinstance(address, Host):
             self.address: str = address.address
             self.user: Optional[str] = address.user
@@ -127,3 +128,9 @@ def get_hosts_set(hosts: Iterable[HostLike]) -> Set[Host]:
     True
     """
     return set(get_hosts_list(hosts))
+
+
+# execo 2.x names this module served (see execo.compat)
+from execo.compat import legacy_dir, legacy_getattr  # noqa: E402
+__getattr__ = legacy_getattr(__name__)
+__dir__ = legacy_dir(__name__, globals())

@@ -193,8 +193,8 @@ class HostCommand(HostAction):
 
     def __init__(self, cmd: Command, hosts: Iterable[HostLike],
                  connection_params: Optional[Mapping[str, Any]] = None,
-                 connexion_params: Optional[Mapping[str, Any]] = None,
-                 process_args: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
+                 process_args: Optional[Dict[str, Any]] = None,
+                 connexion_params: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> None:
         self.cmd = cmd
         HostAction.__init__(self, hosts, pick_connection_params(connection_params,
                                                                 connexion_params),

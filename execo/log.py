@@ -33,8 +33,12 @@ def colorize(text: str, style_name) -> str:
     return "\033[%sm%s\033[0m" % (codes, text)
 
 
-class _Styles:
-    """``style.emph(s)``, ``style.host(s)``...: one function per style name."""
+class Styler:
+    """``style.emph(s)``, ``style.host(s)``...: one function per style name;
+    ``style.set(name, s)`` for a name held in a variable (2.x's spelling)."""
+
+    def set(self, style: str, string: str) -> str:
+        return colorize(string, style)
 
     def __getattr__(self, name: str):
         if name.startswith('_'):
@@ -42,7 +46,7 @@ class _Styles:
         return lambda text: colorize(text, name)
 
 
-style = _Styles()
+style = Styler()
 
 
 class Described:
@@ -71,12 +75,56 @@ class _Formatter(logging.Formatter):
             "\n" + self.formatException(record.exc_info) if record.exc_info else "")
 
 
+# execo 2.x's levels between logging's own, with their logger methods
+DETAIL = 15   # what a script's user may want to follow, more than INFO
+TRACE = 12    # each process's start and end
+FDEBUG = 5    # execo's own internals
+IODEBUG = 3   # every chunk of output read
+for _level, _name in ((DETAIL, "DETAIL"), (TRACE, "TRACE"), (FDEBUG, "FDEBUG"),
+                      (IODEBUG, "IODEBUG")):
+    logging.addLevelName(_level, _name)
+
+
+class Logger(logging.Logger):
+    """The "execo" logger: logging's, plus 2.x's ``detail``, ``trace``,
+    ``fdebug`` and ``iodebug``, at the levels of the same names."""
+
+    def _log_at(self, level: int, message: str, args: tuple, kwargs: dict) -> None:
+        if self.isEnabledFor(level):
+            # the record names the script's line, not this method's
+            kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 2
+            self._log(level, message, args, **kwargs)
+
+    def detail(self, message: str, *args, **kwargs) -> None:
+        self._log_at(DETAIL, message, args, kwargs)
+
+    def trace(self, message: str, *args, **kwargs) -> None:
+        self._log_at(TRACE, message, args, kwargs)
+
+    def fdebug(self, message: str, *args, **kwargs) -> None:
+        self._log_at(FDEBUG, message, args, kwargs)
+
+    def iodebug(self, message: str, *args, **kwargs) -> None:
+        self._log_at(IODEBUG, message, args, kwargs)
+
+
 logger = logging.getLogger("execo")
-if not logger.handlers:
-    _handler = logging.StreamHandler(sys.stderr)
-    _handler.setFormatter(_Formatter())
-    logger.addHandler(_handler)
+# "execo" may exist already (a script configured logging first): it only
+# gains methods, so its class can be switched in place
+logger.__class__ = Logger
+if logger.handlers:
+    logger_handler = logger.handlers[0]
+else:
+    logger_handler = logging.StreamHandler(sys.stderr)
+    logger_handler.setFormatter(_Formatter())
+    logger.addHandler(logger_handler)
     logger.propagate = False
 logger.setLevel(configuration.get('log_level', logging.WARNING))
 if hasattr(configuration, 'watchers'):
     configuration.watchers['log_level'] = logger.setLevel
+
+
+# execo 2.x names this module served (see execo.compat)
+from execo.compat import legacy_dir, legacy_getattr  # noqa: E402
+__getattr__ = legacy_getattr(__name__)
+__dir__ = legacy_dir(__name__, globals())

@@ -441,12 +441,12 @@ def compile_regexes(regexes: Any) -> List[Pattern]:
     return [r if isinstance(r, re.Pattern) else re.compile(r, re.MULTILINE) for r in regexes]
 
 
-def compact_output(text: str, threshold: Optional[int] = None) -> str:
-    """Head and tail of ``text`` when it is longer than the configured threshold."""
+def compact_output(s: str, threshold: Optional[int] = None) -> str:
+    """Head and tail of ``s`` when it is longer than the configured threshold."""
     if threshold is None:
         from execo.config import configuration
         threshold = configuration.get("compact_output_threshold", 0)
-    if not threshold or len(text) <= threshold:
-        return text
+    if not threshold or len(s) <= threshold:
+        return s
     half = threshold // 2
-    return text[:half] + "\n[...]\n" + text[-half:]
+    return s[:half] + "\n[...]\n" + s[-half:]

@@ -500,3 +500,9 @@ class Process(ProcessBase):
 
     def _infos(self) -> List[str]:
         return super()._infos() + ["pid=%s" % (self._pid,)]
+
+
+# execo 2.x names this module served (see execo.compat)
+from execo.compat import legacy_dir, legacy_getattr  # noqa: E402
+__getattr__ = legacy_getattr(__name__)
+__dir__ = legacy_dir(__name__, globals())

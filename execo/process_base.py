@@ -50,8 +50,8 @@ class ProcessLifecycleHandler:
         pass
 
 
-def name_from_cmdline(cmd: Command, width: int = 39) -> str:
-    text = cmd if isinstance(cmd, str) else " ".join(shlex.quote(arg) for arg in cmd)
+def name_from_cmdline(cmdline: Command, width: int = 39) -> str:
+    text = cmdline if isinstance(cmdline, str) else " ".join(shlex.quote(arg) for arg in cmdline)
     text = re.sub(r"\s+", " ", text.strip())
     return text if len(text) <= width else text[:width - 3] + "..."
 

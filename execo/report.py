@@ -207,3 +207,9 @@ class Report:
         return "<Report(<%d entries>, name=%r, start_date=%r, end_date=%r, %s)>" % (
             len(self._objects), self._name, format_date(stats['start_date']),
             format_date(stats['end_date']), counters)
+
+
+# execo 2.x names this module served (see execo.compat)
+from execo.compat import legacy_dir, legacy_getattr  # noqa: E402
+__getattr__ = legacy_getattr(__name__)
+__dir__ = legacy_dir(__name__, globals())

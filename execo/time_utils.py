@@ -58,12 +58,13 @@ def get_seconds(duration: Duration) -> Optional[float]:
                      "'[[D:]H:]M:S' or '1d2h3m4s'" % (duration,))
 
 
-def get_unixts(date: Date) -> Optional[float]:
-    """Unix timestamp of ``date`` (strings are local time).
+def get_unixts(d: Date) -> Optional[float]:
+    """Unix timestamp of the date ``d`` (strings are local time).
 
     >>> get_unixts(12.5)
     12.5
     """
+    date = d
     if date is None:
         return None
     if isinstance(date, bool):
@@ -84,19 +85,23 @@ def get_unixts(date: Date) -> Optional[float]:
                      "or 'YYYY-MM-DD HH:MM:SS'" % (date,))
 
 
-def format_date(date: Date, showms: bool = False) -> str:
-    """``date`` as 'YYYY-MM-DD HH:MM:SS' in local time (None: 'None').
+def format_date(d: Date, showms: bool = False) -> str:
+    """The date ``d`` as 'YYYY-MM-DD HH:MM:SS+HH:MM' in local time, the
+    offset from UTC as RFC 3339 writes it (and as 2.x printed dates); None
+    gives 'None'.
 
-    >>> format_date(0.0).startswith('19')
+    >>> format_date(0.0)[19] in '+-'
     True
     """
-    timestamp = get_unixts(date)
+    timestamp = get_unixts(d)
     if timestamp is None:
         return "None"
-    text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+    local = time.localtime(timestamp)
+    text = time.strftime("%Y-%m-%d %H:%M:%S", local)
     if showms:
         text += ".%03d" % (int(round((timestamp % 1) * 1000)) % 1000,)
-    return text
+    offset = time.strftime("%z", local)  # '+0200'
+    return "%s%s:%s" % (text, offset[:3], offset[3:])
 
 
 def format_duration(duration: Duration, showms: bool = False) -> str:
@@ -167,3 +172,71 @@ class Timer:
         """Sleep until ``elapsed`` seconds have passed since the timer started."""
         sleep(until=self._start + (get_seconds(elapsed) or 0.0))
         return self
+
+
+# execo 2.x's one-type converters: get_seconds and get_unixts take any type
+
+
+def timedelta_to_seconds(td: datetime.timedelta) -> float:
+    """Seconds in ``td``.
+
+    >>> timedelta_to_seconds(datetime.timedelta(minutes=1, microseconds=5))
+    60.000005
+    """
+    return td.total_seconds()
+
+
+def datetime_to_unixts(dt: datetime.datetime) -> float:
+    """Unix timestamp of ``dt`` (a naive datetime is local time)."""
+    return dt.timestamp()
+
+
+def unixts_to_datetime(ts: float, tz: Optional[datetime.tzinfo] = None) -> datetime.datetime:
+    """A naive local datetime, or an aware one in ``tz``."""
+    return datetime.datetime.fromtimestamp(ts, tz)
+
+
+def numeric_date_to_unixts(d: Union[int, float]) -> float:
+    return float(d)
+
+
+def numeric_duration_to_seconds(d: Union[int, float]) -> float:
+    return float(d)
+
+
+def str_date_to_unixts(d: str) -> float:
+    """Unix timestamp of a 'YYYY-MM-DD HH:MM:SS' string in local time.
+
+    >>> str_date_to_unixts("1970-01-02 00:00:00") == get_unixts("1970-01-02 00:00:00")
+    True
+    """
+    if not isinstance(d, str):
+        raise TypeError("not a string date: %r" % (d,))
+    return get_unixts(d)  # type: ignore[return-value]
+
+
+def str_duration_to_seconds(duration: str) -> float:
+    """Seconds in a duration string ('[[D:]H:]M:S' or '1d2h3m4s').
+
+    >>> str_duration_to_seconds("1:00:00")
+    3600.0
+    """
+    if not isinstance(duration, str):
+        raise TypeError("not a string duration: %r" % (duration,))
+    return get_seconds(duration)  # type: ignore[return-value]
+
+
+def format_unixts(secs: Optional[float], showms: bool = False) -> str:
+    """`format_date` of a unix timestamp."""
+    return format_date(secs, showms)
+
+
+def format_seconds(secs: Optional[float], showms: bool = False) -> str:
+    """`format_duration` of a number of seconds."""
+    return format_duration(secs, showms)
+
+
+# execo 2.x names this module served (see execo.compat)
+from execo.compat import legacy_dir, legacy_getattr  # noqa: E402
+__getattr__ = legacy_getattr(__name__)
+__dir__ = legacy_dir(__name__, globals())

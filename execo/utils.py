@@ -1,20 +1,25 @@
 """Small helpers that 2.x scripts import from ``execo.utils``.
 
-Only what has a use of its own lives here: `get_port` hands out the local
-ports of port forwarders (`execo.port_forwarder`) and of anything a script
-listens on, from the range a site allows (``configuration['port_range']``).
+`get_port` hands out the local ports of port forwarders
+(`execo.port_forwarder`) and of anything a script listens on, from the
+range a site allows (``configuration['port_range']``). The rest are the
+small helpers 2.x scripts call (joining, memoizing, command-line
+naming), each with one obvious meaning.
 """
 
 from __future__ import annotations
 
+import functools
 import random
+import shlex
 import threading
-from typing import Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 from execo.config import configuration
 from execo.exception import ExecoValueError
 
-__all__ = ["get_port"]
+__all__ = ["checked_min", "comma_join", "do_once", "get_port", "is_string",
+           "memoize", "singleton_to_collection", "str_from_cmdline"]
 
 _port_lock = threading.Lock()
 _last_port: Optional[int] = None
@@ -52,3 +57,97 @@ def get_port() -> int:
         else:
             _last_port = _last_port + 1 if _last_port + 1 < end else start
         return _last_port
+
+
+def is_string(s: Any) -> bool:
+    """True for a str (2.x also took Python 2's unicode)."""
+    return isinstance(s, str)
+
+
+def comma_join(*args: str) -> str:
+    """The non-empty strings joined with ", ".
+
+    >>> comma_join("a", "", "b")
+    'a, b'
+    """
+    return ", ".join(arg for arg in args if arg)
+
+
+def checked_min(a: Any, b: Any) -> Any:
+    """min() where None means "no bound".
+
+    >>> checked_min(None, 3), checked_min(2, 3)
+    (3, 2)
+    """
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def singleton_to_collection(arg: Any) -> Any:
+    """A collection for ``arg``: [] for None, [arg] for a string or a
+    non-iterable, ``arg`` itself otherwise.
+
+    >>> singleton_to_collection("h1"), singleton_to_collection(None)
+    (['h1'], [])
+    """
+    if arg is None:
+        return []
+    if isinstance(arg, str) or not hasattr(arg, "__iter__"):
+        return [arg]
+    return arg
+
+
+def str_from_cmdline(cmdline: Union[str, Sequence[str]]) -> str:
+    """A command line as one shell string (an argv is quoted word by word).
+
+    >>> str_from_cmdline(["echo", "a b"])
+    "echo 'a b'"
+    """
+    return cmdline if isinstance(cmdline, str) else shlex.join(cmdline)
+
+
+def memoize(obj: Callable) -> Callable:
+    """A decorator caching ``obj``'s results by the text of its arguments;
+    the cache is ``obj.cache``, public, so that a script can clear it.
+
+    >>> @memoize
+    ... def square(x): return x * x
+    >>> square(3), square.cache
+    (9, {'(3,){}': 9})
+    """
+    cache: Dict[str, Any] = {}
+    obj.cache = cache  # type: ignore[attr-defined]
+
+    @functools.wraps(obj)
+    def memoized(*args: Any, **kwargs: Any) -> Any:
+        key = str(args) + str(kwargs)
+        if key not in cache:
+            cache[key] = obj(*args, **kwargs)
+        return cache[key]
+    return memoized
+
+
+_done: Dict[Tuple[Any, Any], Any] = {}
+_done_lock = threading.Lock()
+
+
+def do_once(key: Any, func: Callable, *args: Any, **kwargs: Any) -> Any:
+    """``func(*args, **kwargs)`` the first time ``(func, key)`` is seen; its
+    first result afterwards.
+
+    >>> do_once("k", list, "ab"), do_once("k", list, "cd")
+    (['a', 'b'], ['a', 'b'])
+    """
+    with _done_lock:
+        if (func, key) not in _done:
+            _done[(func, key)] = func(*args, **kwargs)
+        return _done[(func, key)]
+
+
+# execo 2.x names this module served (see execo.compat)
+from execo.compat import legacy_dir, legacy_getattr  # noqa: E402
+__getattr__ = legacy_getattr(__name__)
+__dir__ = legacy_dir(__name__, globals())

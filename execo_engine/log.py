@@ -5,7 +5,7 @@ its records reach the console through execo's handler (and any handler
 you add to ``execo``), and `execo_engine.engine.Engine` adds the run's
 log file there. It shows INFO and above unless you set its level (an
 Engine's ``-l`` option does), independently of execo's own level.
-It also has 2.x's extra levels: ``logger.detail()`` and ``logger.trace()``.
+It also has 2.x's extra levels: ``logger.detail()``, ``logger.trace()``...
 """
 
 from __future__ import annotations
@@ -16,23 +16,14 @@ import execo.log  # noqa: F401  (the "execo" logger and its console handler)
 
 __all__ = ["logger", "EngineLogger", "DETAIL", "TRACE"]
 
-# the values of execo 2.x, so that "-l 15" means what it meant
-DETAIL = 15
-TRACE = 12
-logging.addLevelName(DETAIL, "DETAIL")
-logging.addLevelName(TRACE, "TRACE")
+# execo 2.x's levels and logger methods, from execo.log (so that "-l 15"
+# means what it meant)
+from execo.log import DETAIL, TRACE, Logger  # noqa: E402
 
 
-class EngineLogger(logging.Logger):
-    """A logger with 2.x's ``detail`` and ``trace`` levels."""
-
-    def detail(self, message: str, *args, **kwargs) -> None:
-        if self.isEnabledFor(DETAIL):
-            self._log(DETAIL, message, args, **kwargs)
-
-    def trace(self, message: str, *args, **kwargs) -> None:
-        if self.isEnabledFor(TRACE):
-            self._log(TRACE, message, args, **kwargs)
+class EngineLogger(Logger):
+    """execo's logger class: 2.x's ``detail``, ``trace``, ``fdebug`` and
+    ``iodebug`` levels."""
 
 
 def _engine_logger(name: str) -> EngineLogger:

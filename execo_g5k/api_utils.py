@@ -61,7 +61,10 @@ def __getattr__(name: str) -> Any:
     if name in _FROM_API_NETWORK:
         from execo_g5k import api_network
         return getattr(api_network, name)
-    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+    # other 2.x names of this module: see execo_g5k.compat
+    from execo.compat import legacy_getattr
+    from execo_g5k.compat import G5K_HOMES, G5K_LEGACY_MODULES
+    return legacy_getattr(__name__, G5K_LEGACY_MODULES, G5K_HOMES)(name)
 
 logger = logging.getLogger('execo.g5k.api')
 

@@ -160,3 +160,10 @@ def get_charter_el_planning(start_time: Date, end_time: Date) -> List[Tuple[int,
             return periods
         periods.append((int(period_start), int(period_end)))
         start = int(period_end)
+
+
+# execo 2.x names this module served (see execo_g5k.compat)
+from execo.compat import legacy_dir, legacy_getattr  # noqa: E402
+from execo_g5k.compat import G5K_HOMES, G5K_LEGACY_MODULES  # noqa: E402
+__getattr__ = legacy_getattr(__name__, G5K_LEGACY_MODULES, G5K_HOMES)
+__dir__ = legacy_dir(__name__, globals(), G5K_LEGACY_MODULES)

@@ -157,3 +157,10 @@ load_configuration({
     'default_frontend_connexion_params': default_frontend_connection_params,
     'default_oarsh_oarcp_params': default_oarsh_oarcp_params,
 })
+
+
+# execo 2.x names this module served (see execo_g5k.compat)
+from execo.compat import legacy_dir, legacy_getattr  # noqa: E402
+from execo_g5k.compat import G5K_HOMES, G5K_LEGACY_MODULES  # noqa: E402
+__getattr__ = legacy_getattr(__name__, G5K_LEGACY_MODULES, G5K_HOMES)
+__dir__ = legacy_dir(__name__, globals(), G5K_LEGACY_MODULES)

@@ -390,3 +390,10 @@ def deploy(deployment: Deployment, check_deployed_command: Union[bool, str, None
                 len(deployed), len(undeployed), tries,
                 format_duration(time.monotonic() - start))
     return deployed, undeployed
+
+
+# execo 2.x names this module served (see execo_g5k.compat)
+from execo.compat import legacy_dir, legacy_getattr  # noqa: E402
+from execo_g5k.compat import G5K_HOMES, G5K_LEGACY_MODULES  # noqa: E402
+__getattr__ = legacy_getattr(__name__, G5K_LEGACY_MODULES, G5K_HOMES)
+__dir__ = legacy_dir(__name__, globals(), G5K_LEGACY_MODULES)

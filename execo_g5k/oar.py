@@ -443,3 +443,10 @@ def oarsubgrid(job_specs: Iterable[JobSpec], reservation_date: Date = None,
         return jobs
     oardel([job for job in jobs if job[0] is not None], frontend_connection_params, timeout)
     return []
+
+
+# execo 2.x names this module served (see execo_g5k.compat)
+from execo.compat import legacy_dir, legacy_getattr  # noqa: E402
+from execo_g5k.compat import G5K_HOMES, G5K_LEGACY_MODULES  # noqa: E402
+__getattr__ = legacy_getattr(__name__, G5K_LEGACY_MODULES, G5K_HOMES)
+__dir__ = legacy_dir(__name__, globals(), G5K_LEGACY_MODULES)

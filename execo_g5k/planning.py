@@ -439,3 +439,10 @@ def get_job_by_name(job_name: str, sites: Optional[Sequence[str]] = None
             logger.info('job %s found on %s', job_id, site)
             return job_id, site
     return None, None
+
+
+# execo 2.x names this module served (see execo_g5k.compat)
+from execo.compat import legacy_dir, legacy_getattr  # noqa: E402
+from execo_g5k.compat import G5K_HOMES, G5K_LEGACY_MODULES  # noqa: E402
+__getattr__ = legacy_getattr(__name__, G5K_LEGACY_MODULES, G5K_HOMES)
+__dir__ = legacy_dir(__name__, globals(), G5K_LEGACY_MODULES)
