@@ -37,7 +37,7 @@ HOMES: Dict[str, str] = {
     "PortForwarder": "execo", "Serial": "execo", "SerialSsh": "execo", "RemoteSerial": "execo",
     "ExpectOutputHandler": "execo", "ProcessOutputHandler": "execo",
     "stream_name": "execo.output",
-    "ActionsFailed": "execo", "ProcessesFailed": "execo",
+    "ProcessesFailed": "execo",
     "Report": "execo",
     # factories
     "get_remote": "execo", "get_fileput": "execo", "get_fileget": "execo",

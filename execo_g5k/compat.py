@@ -17,7 +17,7 @@ G5K_HOMES: Dict[str, str] = {
     "ExpectOutputHandler": "execo", "Remote": "execo", "SshProcess": "execo",
     "get_hosts_set": "execo", "get_process": "execo", "make_connection_params": "execo",
     "format_date": "execo", "format_duration": "execo", "get_seconds": "execo",
-    "get_unixts": "execo", "ActionFactory": "execo.factory",
+    "get_unixts": "execo", "Host": "execo", "ActionFactory": "execo.factory",
     "comma_join": "execo.utils", "checked_min": "execo.utils",
     "singleton_to_collection": "execo.utils", "compact_output": "execo.output",
     "format_seconds": "execo.time_utils", "str_date_to_unixts": "execo.time_utils",
@@ -35,12 +35,12 @@ G5K_LEGACY_MODULES: Dict[str, List[str]] = {
     "execo_g5k.api_utils": ["get_seconds", "get_unixts", "singleton_to_collection"],
     "execo_g5k.config": ["get_user_config_filename"],
     "execo_g5k.kadeploy": [
-        "ExpectOutputHandler", "Remote", "SshProcess", "comma_join", "compact_output",
+        "ExpectOutputHandler", "Host", "Remote", "SshProcess", "comma_join", "compact_output",
         "format_seconds", "get_hosts_set", "get_process", "make_connection_params",
         "singleton_to_collection",
     ],
     "execo_g5k.oar": [
-        "checked_min", "comma_join", "format_date", "format_duration", "get_process",
+        "checked_min", "comma_join", "format_date", "format_duration", "get_process", "get_unixts",
         "make_connection_params", "singleton_to_collection", "str_date_to_unixts",
         "str_duration_to_seconds",
     ],
