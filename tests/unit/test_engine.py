@@ -91,6 +91,10 @@ SCRIPT = textwrap.dedent("""\
         def run(self):
             sweeper = ParamSweeper(os.path.join(self.result_dir, "sweeps"),
                                    sweep({"n": list(range(30)), "kind": ["x"]}))
+            if self.args.use_dir:
+                # a SIGINT between get_next() and the try below leaves its
+                # combination in progress: a continued run takes it back
+                sweeper.reset(reset_inprogress=True)
             sys.stderr.write("to stderr\\n")
             os.system("echo from a child process")
             while (combination := sweeper.get_next()) is not None:
