@@ -24,8 +24,6 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from execo.time_utils import Date, Duration, get_seconds, get_unixts
 from execo_g5k import api_utils
-from execo_g5k.api import APIException
-from execo_g5k.config import g5k_configuration
 from execo_g5k.exception import G5kKeyError, G5kValueError
 from execo_g5k.hostnames import HostLike, get_host_interface, get_host_shortname
 
@@ -56,31 +54,8 @@ def _fetch_network(connection: Any) -> Dict[str, Any]:
 def _network_data() -> Dict[str, Dict[str, Any]]:
     """{site: {equipment uid: description}}: memory, else disk, else the API
     (a stale copy is used, with a warning, when the API is unreachable)."""
-    api_uri = g5k_configuration['api_uri']
-    with api_utils._lock:
-        snapshot = _network_snapshots.get(api_uri)
-        if api_utils._is_fresh(snapshot):
-            return snapshot['sites']
-        path = api_utils._cache_file(api_uri, 'network')
-        on_disk = api_utils._read_cache(path, api_uri) if path else None
-        if api_utils._is_fresh(on_disk):
-            _network_snapshots[api_uri] = on_disk
-            return on_disk['sites']
-        stale = snapshot or on_disk
-        try:
-            fetched = _fetch_network(api_utils._connection())
-        except APIException as exc:
-            if stale is None:
-                raise
-            logger.warning('using Grid5000 network data from %s, the API is unreachable: %s',
-                           time.strftime('%Y-%m-%d %H:%M', time.localtime(stale['fetched_at'])),
-                           exc)
-            _network_snapshots[api_uri] = stale
-            return stale['sites']
-        if path:
-            api_utils._write_cache(path, fetched)
-        _network_snapshots[api_uri] = fetched
-        return fetched['sites']
+    return api_utils._cached_snapshot(_network_snapshots, 'network', _fetch_network,
+                                     'network data')['sites']
 
 
 def clear_network_cache() -> None:

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 from execo_g5k.api import APIConnection, APIException
 from execo_g5k.config import g5k_configuration
@@ -221,30 +221,39 @@ def get_api_data() -> Dict[str, Any]:
     A dict with ``sites``, ``clusters`` and ``hosts`` (uid -> the API's
     description) and ``hierarchy`` ({site: {cluster: [hosts]}}).
     """
+    return _cached_snapshot(_snapshots, 'reference', _fetch_snapshot, 'API data')
+
+
+def _cached_snapshot(snapshots: Dict[str, Dict[str, Any]], kind: str,
+                    fetch: Callable[[Any], Dict[str, Any]], what: str) -> Dict[str, Any]:
+    """One snapshot of the API, per ``api_uri``: from ``snapshots`` (memory),
+    else the disk cache of ``kind``, else ``fetch(connection)``; a stale copy
+    is used, with a warning, when the API is unreachable, since an
+    experiment is better served by yesterday's description than by none."""
     api_uri = g5k_configuration['api_uri']
     with _lock:
-        snapshot = _snapshots.get(api_uri)
+        snapshot = snapshots.get(api_uri)
         if _is_fresh(snapshot):
             return snapshot
-        path = _cache_file(api_uri)
+        path = _cache_file(api_uri, kind)
         on_disk = _read_cache(path, api_uri) if path else None
         if _is_fresh(on_disk):
-            _snapshots[api_uri] = on_disk
+            snapshots[api_uri] = on_disk
             return on_disk
         stale = snapshot or on_disk
         try:
-            fetched = _fetch_snapshot(_connection())
+            fetched = fetch(_connection())
         except APIException as exc:
             if stale is None:
                 raise
-            logger.warning('using Grid5000 API data from %s, the API is unreachable: %s',
+            logger.warning('using Grid5000 %s from %s, the API is unreachable: %s', what,
                            time.strftime('%Y-%m-%d %H:%M', time.localtime(stale['fetched_at'])),
                            exc)
-            _snapshots[api_uri] = stale
+            snapshots[api_uri] = stale
             return stale
         if path:
             _write_cache(path, fetched)
-        _snapshots[api_uri] = fetched
+        snapshots[api_uri] = fetched
         return fetched
 
 
