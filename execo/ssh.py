@@ -61,6 +61,11 @@ _SSH_FAILURE_HINTS = (
                 r"not responding"),
      "connection lost"),
 )
+# scp's own words when the ssh under it ended: they name no cause, so they
+# are read only where no line of ssh's names one (a partition, keepalives
+# given up at LogLevel=ERROR: scp exits 255 "scp: Connection closed" when
+# fetching, 1 "lost connection" when sending)
+_SCP_CONNECTION_ENDED = re.compile(r"^(scp: )?(Connection closed|lost connection)$")
 
 
 def _control_options(params: Mapping[str, Any]) -> List[str]:
@@ -170,13 +175,15 @@ def remote_command(cmd: Command, connection_params: Optional[Mapping[str, Any]] 
     return _WATCHDOG + "\n" + text
 
 
-def ssh_failure_reason(host: Host, stderr: str, tool: str = "ssh") -> str:
+def ssh_failure_reason(host: Host, stderr: str, tool: str = "ssh", exit_code: int = 255) -> str:
     r"""Why an ssh or scp run that exited 255 failed, naming the host: the
     one classifier of connection failures, for every transport on ssh.
 
     The cause is the LAST line in which ssh names one: scp always ends
     with a vague "scp: Connection closed", after ssh's own reason, and a
     long command's stderr may hold older lines that look like causes.
+    Only when no line names a cause does scp's vague line count, as a
+    connection lost.
 
     >>> ssh_failure_reason(Host("n1"), "ssh: connect to host n1 port 22: Connection refused\n"
     ...                    "scp: Connection closed\n", tool="scp")
@@ -185,14 +192,31 @@ def ssh_failure_reason(host: Host, stderr: str, tool: str = "ssh") -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     if not lines:
         # with LogLevel=ERROR, ssh is silent about keepalive timeouts too
-        return ("%s to %r exited 255 without a message: the remote command was killed by "
-                "a signal or exited 255, or the host stopped answering keepalives"
-                % (tool, host.address))
+        return ("%s to %r exited %d without a message: the remote command was killed by "
+                "a signal or exited %d, or the host stopped answering keepalives"
+                % (tool, host.address, exit_code, exit_code))
     for line in reversed(lines):
         for pattern, meaning in _SSH_FAILURE_HINTS:
             if pattern.search(line):
-                return "%s to %r failed (exit 255, %s): %s" % (tool, host.address, meaning, line)
-    return "%s to %r failed (exit 255): %s" % (tool, host.address, lines[-1])
+                return "%s to %r failed (exit %d, %s): %s" % (tool, host.address, exit_code,
+                                                             meaning, line)
+    if tool == "scp" and _SCP_CONNECTION_ENDED.match(lines[-1]):
+        return "%s to %r failed (exit %d, connection lost): %s" % (tool, host.address,
+                                                                  exit_code, lines[-1])
+    return "%s to %r failed (exit %d): %s" % (tool, host.address, exit_code, lines[-1])
+
+
+def _scp_lost_connection(stderr: str) -> bool:
+    r"""Whether scp's stderr ends with its own words for an ssh connection
+    that ended under it (exit 1 "lost connection" when sending): scp's
+    exit 1 is otherwise a failure of the copy itself (a missing file),
+    which is no error of the connection.
+
+    >>> _scp_lost_connection("lost connection\n"), _scp_lost_connection("scp: x: No such file\n")
+    (True, False)
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return bool(lines) and _SCP_CONNECTION_ENDED.match(lines[-1]) is not None
 
 
 class SshProcess(Process):
@@ -262,7 +286,9 @@ class ScpProcess(Process):
     Its argv is built again when it starts, so that connection defaults
     changed in between (a test bed installed, an option added) apply, as
     they do for `SshProcess`. An scp exit code of 255 (ssh could not
-    connect) sets ``error`` and an ``error_reason`` quoting scp.
+    connect, or the connection was lost), or 1 with scp's "lost
+    connection" as its last word, sets ``error`` and an ``error_reason``
+    quoting scp.
     """
 
     def __init__(self, build_argv: Callable[[], List[str]], host: Host, **kwargs: Any) -> None:
@@ -275,8 +301,10 @@ class ScpProcess(Process):
         return list(self.cmd)
 
     def _failure_reason(self, exit_code: Optional[int]) -> Optional[str]:
-        if exit_code == 255 and not self.killed:
-            return ssh_failure_reason(self.host, self.stderr, tool="scp")
+        if self.killed:
+            return None
+        if exit_code == 255 or (exit_code == 1 and _scp_lost_connection(self.stderr)):
+            return ssh_failure_reason(self.host, self.stderr, tool="scp", exit_code=exit_code)
         return None
 
 

@@ -95,8 +95,14 @@ class _Direction:
         self.timer: Optional[asyncio.TimerHandle] = None
         self.requested = 0.0
 
-    def push(self, due: float, data: Optional[bytes]) -> None:
-        """Queue ``data`` (None: end of stream) to be sent at ``due``."""
+    def push(self, due: float, data: Optional[bytes], delay: float) -> None:
+        """Queue ``data`` (None: end of stream) to be sent at ``due``, or
+        send it now if the path has no delay and nothing is held before it:
+        a timer per chunk would cost a loop turn for nothing (~10 % of the
+        relay's CPU in a fan-out of ``true`` to 50 hosts at 0 ms)."""
+        if delay <= 0.0 and not self.held and self.sink is not None:
+            self._send(data)
+            return
         self.held.append((due, data))
         if data:
             self.held_bytes += len(data)
@@ -120,16 +126,20 @@ class _Direction:
         horizon = now + _lateness.estimate
         while self.held and self.held[0][0] <= horizon and self.sink is not None:
             _, data = self.held.popleft()
-            if data is None:
-                if self.sink.can_write_eof():
-                    self.sink.write_eof()
-                continue
-            self.held_bytes -= len(data)
-            if not self.sink.is_closing():
-                self.sink.write(data)
+            if data is not None:
+                self.held_bytes -= len(data)
+            self._send(data)
         if self.held_bytes <= _MAX_HELD // 2:
             self.source.resume()
         self._arm()
+
+    def _send(self, data: Optional[bytes]) -> None:
+        assert self.sink is not None
+        if data is None:
+            if self.sink.can_write_eof():
+                self.sink.write_eof()
+        elif not self.sink.is_closing():
+            self.sink.write(data)
 
     def attach(self, sink: asyncio.Transport) -> None:
         self.sink = sink
@@ -152,10 +162,10 @@ class _Side(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        self.outgoing.push(self.relay.loop.time() + self.delay, data)
+        self.outgoing.push(self.relay.loop.time() + self.delay, data, self.delay)
 
     def eof_received(self) -> bool:
-        self.outgoing.push(self.relay.loop.time() + self.delay, None)
+        self.outgoing.push(self.relay.loop.time() + self.delay, None, self.delay)
         return True  # keep writing the other direction
 
     def connection_lost(self, exc: Optional[Exception]) -> None:

@@ -45,12 +45,14 @@ BACKSTOP = 60
 
 SILENT_SSH = (r"^ssh to '127\.0\.0\.1' exited 255 without a message: the remote command was "
               r"killed by a signal or exited 255, or the host stopped answering keepalives$")
-SCP_CLOSED = r"^scp to '127\.0\.0\.1' failed \(exit 255\): scp: Connection closed$"
+# scp's own last words, when ssh named no cause: a connection lost
+SCP_CLOSED = (r"^scp to '127\.0\.0\.1' failed \(exit 255, connection lost\): "
+              r"scp: Connection closed$")
 SCP_BANNER = (r"^scp to '127\.0\.0\.1' failed \(exit 255, no ssh answer within ConnectTimeout\): "
               r"Connection timed out during banner exchange$")
 TAKTUK_SILENT = r"^taktuk could not connect to '127\.0\.0\.1': no message from the connector$"
 LOST = r"(client_loop: send disconnect: )?(Broken pipe|Connection reset by peer)"
-SCP_RESET = (r"^scp to '127\.0\.0\.1' failed \(exit 255(, connection lost\): %s|\): scp: "
+SCP_RESET = (r"^scp to '127\.0\.0\.1' failed \(exit 255, connection lost\): (%s|scp: "
              r"Connection closed)$" % LOST)
 
 # (mode, tool): (reason regex or None for ok, bound in seconds or None, measured from)
