@@ -43,15 +43,19 @@ __all__ = ["ChainPut"]
 # $1 index, $2 destination, $3 argv (shell words) reaching the next host,
 # or empty on the last host; $4... the next hop's own arguments. fd 5 is
 # the channel back to the local side. No single quote in it: it travels
-# inside single quotes.
+# inside single quotes. Nothing but builtins runs before the next hop's
+# ssh starts: the chain is set up one hop after the other, so a process
+# started first (mktemp) would delay every later hop (store's mktemp runs
+# beside it, and a host that cannot store still forwards).
 _HOP = r"""
 exec 5>&1
 idx=$1; dest=$(printf "$2"); next=$(printf "$3"); shift 3
 report() { printf "execo-chainput %s %s\n" "$idx" "$*" >&5; }
-err=$(mktemp) || { report failed cannot create a temporary file; exit 1; }
 store() {
+  err=$(mktemp) || { report failed cannot create a temporary file; return; }
   if tar -xf - -C "$dest" >/dev/null 2>"$err"; then report ok
   else report failed "$(tr "\n" " " <"$err")"; fi
+  rm -f "$err"
 }
 if [ -z "$next" ]; then
   store
@@ -60,7 +64,6 @@ else
   for arg in "$@"; do hop="$hop \"$arg\""; done
   { tee -p /dev/fd/4 | store; } 4>&1 | eval "$next \"\$hop\""
 fi
-rm -f "$err"
 """
 # how a login shell starts a hop: decode $0 (the program) and run it
 _BOOT = "sh -c 'eval \"$(printf \"$0\")\"'"
