@@ -231,13 +231,13 @@ def summary(args: argparse.Namespace, results: Dict[str, Any]) -> None:
         label = "%d MiB to %d hosts @ %s" % (args.size_mib, args.hosts, args.source_rate)
         chain = medians["ChainPut"] / medians["one copy"]
         spread = medians["Put"] / medians["ChainPut"]
-        lines.append("ChainPut / one copy (%s): %.2fx, goal <= 1.5x: %s"
+        lines.append("ChainPut / one copy (%s): %.3fx, goal <= 1.5x: %s"
                      % (label, chain, "met" if chain <= 1.5 else "MISSED"))
-        lines.append("Put / ChainPut (%s): %.2f, goal >= 5: %s"
+        lines.append("Put / ChainPut (%s): %.3f, goal >= 5: %s"
                      % (label, spread, "met" if spread >= 5 else "MISSED"))
     for rtt, medians in results.get("fanout", {}).items():
         ratio = medians["execo Remote"] / medians["raw ssh"]
-        lines.append("execo Remote / raw ssh, %d hosts @ %g ms RTT: %.2fx, goal <= 1.1x: %s"
+        lines.append("execo Remote / raw ssh, %d hosts @ %g ms RTT: %.3fx, goal <= 1.1x: %s"
                      % (args.fanout_hosts, rtt, ratio, "met" if ratio <= 1.1 else "MISSED"))
     print("\nsummary (medians of %d rounds; load average %s before, %s after)"
           % (args.repeat, results["load before"], results["load after"]))

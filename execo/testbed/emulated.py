@@ -364,30 +364,23 @@ class EmulatedTestbed(FaultInjection, TestbedBase):
     def _write_client_config(self) -> None:
         namespaces = " ".join("%s/%s" % (netns.NETNS_DIR, name)
                               for name in netns.bed_namespaces() if name.startswith(self._prefix))
+        outside = os.path.join(self.workdir, "outside")
+        with open(outside, "w") as script:
+            script.write(_OUTSIDE % {"namespaces": namespaces})
         reach = os.path.join(self.workdir, "reach")
         with open(reach, "w") as script:
-            script.write(_REACH % {"namespaces": namespaces, "netns_dir": netns.NETNS_DIR,
-                                   "frontend": self.frontend_namespace,
-                                   "connect_timeout": self._configured_connect_timeout()})
-        os.chmod(reach, 0o755)
+            script.write(_REACH % {"netns_dir": netns.NETNS_DIR,
+                                   "frontend": self.frontend_namespace})
+        for path in (outside, reach):
+            os.chmod(path, 0o755)
         self.ssh_config = os.path.join(self.workdir, "ssh_config")
-        options = dict(self.client_options)
-        options["ProxyCommand"] = "%s %%h %%p" % reach
-        # nc connects (in the right namespace) and hands the socket to ssh:
-        # no process copies the stream in between, which on 2 cores cost as
-        # much CPU as a hop's ssh cipher (ChainPut's 10 hops: 3.6 s of 25)
-        options["ProxyUseFdpass"] = "yes"
+        names = ",".join(list(self.hosts) + [self.addresses[host] for host in self.hosts])
+        # ssh keeps an option's first value: this block comes before the hosts'
+        proxy = "Match host %s exec %s\n    ProxyCommand %s %%h %%p" % (names, outside, reach)
         entries = [ssh_host_entry(host, self.addresses[host], 22, self.user, self.keyfile,
-                                  options) for host in self.hosts]
+                                  self.client_options) for host in self.hosts]
         with open(self.ssh_config, "w") as config_file:
-            config_file.write("\n\n".join(entries) + "\n")
-
-    def _configured_connect_timeout(self) -> str:
-        """The ConnectTimeout of the bed's ssh config, '' if none."""
-        for key, value in self.client_options.items():
-            if key.lower() == "connecttimeout" and str(value).isdigit():
-                return str(value)
-        return ""
+            config_file.write("\n\n".join([proxy] + entries) + "\n")
 
     def _connection_params(self) -> Dict[str, Any]:
         params = connection_params_for(self.ssh_config)
@@ -410,24 +403,22 @@ class EmulatedTestbed(FaultInjection, TestbedBase):
             len(self.hosts), len(self.sites), self.ssh_config)
 
 
-# ssh's ProxyCommand for the bed's hosts. From one of the bed's namespaces
-# (a taktuk or ChainPut hop), connect straight; from anywhere else, enter
-# the frontend's namespace first: the bed's addresses must never be looked
-# for on this machine's own network. nc -F hands the connected socket to
-# ssh (ProxyUseFdpass) and exits, so that no process copies the stream;
-# but ssh does not time a proxy's connect: nc -w does, with the
-# ConnectTimeout ssh was given (its parent's command line, whose first
-# value wins, else the config's). nc -v says why a connect failed ("timed
-# out", "Connection refused"), which ssh's failure reason then quotes; its
-# line on success is dropped (ssh would print it).
-_REACH = """#!/bin/sh
-wait=$(sed -zn '/^\\(-o\\)\\{0,1\\}connecttimeout[= ]*[0-9]/I{s/^[^0-9]*//p;q}' /proc/$PPID/cmdline)
-wait=${wait:-%(connect_timeout)s}
-enter="nsenter --net=%(netns_dir)s/%(frontend)s"
+# From one of the bed's namespaces (a taktuk or ChainPut hop), ssh
+# connects to a host by itself, as on a real cluster: no process copies
+# the stream, and ssh's ConnectTimeout applies. From anywhere else (this
+# machine's own namespace), `_OUTSIDE` says so and ssh's ProxyCommand
+# (`_REACH`) enters the frontend's namespace and runs nc there: the bed's
+# addresses must never be looked for on this machine's own network. (nc
+# -F could hand its socket to ssh instead of copying, but ssh then gives
+# the proxy a socket as stdin, and bash, the usual $SHELL that ssh runs it
+# with, takes that for a remote login and reads ~/.bashrc: seconds per
+# connection where .bashrc is heavy and SHLVL is unset, as under cron.)
+_OUTSIDE = """#!/bin/sh
 for namespace in %(namespaces)s; do
-  [ /proc/self/ns/net -ef "$namespace" ] && enter=
+  [ /proc/self/ns/net -ef "$namespace" ] && exit 1
 done
-{ why=$($enter nc -v -F ${wait:+-w "$wait"} "$1" "$2" 2>&1 >&3); } 3>&1 && exit 0
-printf "%%s\\n" "$why" >&2
-exit 1
+exit 0
+"""
+_REACH = """#!/bin/sh
+exec nsenter --net=%(netns_dir)s/%(frontend)s nc "$1" "$2"
 """

@@ -174,9 +174,9 @@ def test_a_host_partitioned_in_the_middle_of_a_remote_ends_lost_the_others_succe
 
 
 def test_a_connection_to_a_partitioned_host_ends_by_connect_timeout_from_anywhere(healed):
-    """The bed's ProxyCommand connects for ssh and hands it the socket;
-    ssh does not time that connect, so the bed must give it the
-    ConnectTimeout that ssh was given, from the frontend and from a host."""
+    """ssh's ConnectTimeout bounds a connection to a partitioned host both
+    from this machine (through the bed's ProxyCommand) and from a host of
+    the bed (where ssh connects by itself)."""
     bed = healed
     bed.partition("node-5")
     started = time.monotonic()
