@@ -16,7 +16,7 @@ import os
 import threading
 import time
 import traceback
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from execo.conductor import LIVENESS_PERIOD, check_conductor, wait_event
 from execo.exception import ActionsFailed, ProcessesFailed
@@ -24,15 +24,19 @@ from execo.log import Described, logger, style
 from execo.output import STDOUT
 from execo.process import Process
 from execo.process_base import Command, ProcessBase, ProcessLifecycleHandler, name_from_cmdline
+from execo.progress import ProgressBar, progress_wanted
 from execo.stats import aggregate_stats
 from execo.time_utils import format_date, get_seconds
 from execo.exception import ExecoValueError
+
+if TYPE_CHECKING:
+    from execo.gather import Gathered
 
 __all__ = ["Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
            "ProcessesFailed", "SequentialActions", "split_action_kwargs", "wait_all_actions",
            "wait_any_actions"]
 
-ACTION_KWARGS = ("lifecycle_handlers", "name", "default_expect_timeout")
+ACTION_KWARGS = ("lifecycle_handlers", "name", "default_expect_timeout", "progress")
 
 
 def split_action_kwargs(kwargs: Dict[str, Any],
@@ -102,16 +106,22 @@ class Action(Described):
     :param lifecycle_handlers: `ActionLifecycleHandler` instances.
     :param name: shown in logs and reports (a default is derived).
     :param default_expect_timeout: timeout of `expect` when none is given.
+    :param progress: show a live progress bar while the action runs long
+      (True/False; None: ``configuration['progress']``, by default on when
+      stderr is a terminal; see `execo.progress`).
     """
 
     # Notified whenever any action ends: wait_any/wait_all_actions sleep on it.
     _ended_condition = threading.Condition()
 
     def __init__(self, lifecycle_handlers: Optional[Iterable[ActionLifecycleHandler]] = None,
-                 name: Optional[str] = None, default_expect_timeout: Any = None) -> None:
+                 name: Optional[str] = None, default_expect_timeout: Any = None,
+                 progress: Optional[bool] = None) -> None:
         self.lifecycle_handlers: List[ActionLifecycleHandler] = list(lifecycle_handlers or [])
         self.name: str = name if name is not None else "%s 0x%x" % (type(self).__name__, id(self))
         self.default_expect_timeout = default_expect_timeout
+        self.progress = progress
+        self._in_group = False  # a group's members leave the bar to it
         self._processes: List[ProcessBase] = []
         self._end_counter = _ProcessEndCounter(self)
         self._lock = threading.Lock()
@@ -124,6 +134,7 @@ class Action(Described):
         self._ended_event = threading.Event()
         self._ended_members: set = set()
         self._kill_requested = False
+        self._progress_bar: Optional[ProgressBar] = None
 
     # ---- members ----------------------------------------------------------
 
@@ -159,6 +170,8 @@ class Action(Described):
                 return
             self.ended = True
         logger.debug("%s %s", style.emph("ended:"), self)
+        if self._progress_bar is not None:
+            self._progress_bar.action_ended()
         _notify(self.lifecycle_handlers, "end", self)
         self._ended_event.set()
         with Action._ended_condition:
@@ -176,6 +189,8 @@ class Action(Described):
             self._owner_pid = os.getpid()
         logger.debug("%s %s", style.emph("start:"), self)
         _notify(self.lifecycle_handlers, "start", self)
+        if not self._in_group and progress_wanted(self.progress):
+            self._progress_bar = ProgressBar(self)
         self._launch()
         return self
 
@@ -203,6 +218,7 @@ class Action(Described):
         """Block until every process has ended, or ``timeout`` seconds pass."""
         _check_owner(self)
         wait_event(self._ended_event, get_seconds(timeout))
+        _bar_written(self)
         return self
 
     def run(self, timeout: Any = None) -> "Action":
@@ -244,6 +260,20 @@ class Action(Described):
     def finished_ok(self) -> bool:
         """Started, ended, and ok."""
         return self.started and self.ended and self.ok
+
+    def gathered(self, stream: str = "stdout") -> "Gathered":
+        """The processes grouped by identical output, hosts folded into
+        node sets, as ``clubak -b`` shows them; ``.failures`` groups the
+        failed hosts by reason (see `execo.gather`).
+
+        >>> print(Local("echo hi").run().gathered())
+        ---------------
+        localhost (1)
+        ---------------
+        hi
+        """
+        from execo.gather import gather
+        return gather(self, stream)
 
     def stats(self) -> Dict[str, Any]:
         """Counters summed over the processes (see `execo.stats`)."""
@@ -361,6 +391,7 @@ class _ActionGroup(Action):
         self._member_handler = _MemberEnded(self)
         for action in self.actions:
             action.lifecycle_handlers.append(self._member_handler)
+            action._in_group = True
 
     @property
     def processes(self) -> List[ProcessBase]:
@@ -474,6 +505,14 @@ def _check_owner(action: Action) -> None:
                            % (action.name, os.getpid(), owner))
 
 
+def _bar_written(action: Action) -> None:
+    """An ended action's bar has written its last line: what the caller
+    prints next comes after it."""
+    bar = action._progress_bar
+    if bar is not None and action.ended:
+        bar.join()
+
+
 def _after_fork_in_child() -> None:
     # the conductor thread, gone in the child, may have held it
     Action._ended_condition = threading.Condition()
@@ -489,6 +528,15 @@ def _wait_actions(actions: Sequence[Action], timeout: Any, enough: Any) -> List[
         _check_owner(action)
     timeout = get_seconds(timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
+    ended = _wait_ended(actions, deadline, enough)
+    # not under the condition: the conductor takes it to notify
+    for action in ended:
+        _bar_written(action)
+    return ended
+
+
+def _wait_ended(actions: Sequence[Action], deadline: Optional[float],
+                enough: Any) -> List[Action]:
     with Action._ended_condition:
         while True:
             ended = [action for action in actions if action.ended]

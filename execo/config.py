@@ -92,6 +92,7 @@ configuration: Dict[str, Any] = WatchedDict({
     },
     'port_range': (25500, 26700),
     'intr_period': 1,
+    'progress': 'auto',
 })
 
 # Options that keep a testbed run unattended: never prompt for a password or
@@ -168,6 +169,9 @@ CONFIGURATION_DOCS: Dict[str, str] = {
     'port_range': "(first, end) of the local ports handed out by execo.utils.get_port",
     'intr_period': "no effect (the conductor needs no periodic wake-up); accepted so that "
                    "execo 2.x configuration files still load",
+    'progress': "live progress bars of long actions (execo.progress): True, False, or "
+                "'auto' (when stderr is a terminal, or in Jupyter); an action's progress= "
+                "argument wins",
 }
 
 CONNECTION_PARAMS_DOCS: Dict[str, str] = {

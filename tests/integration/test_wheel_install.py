@@ -108,3 +108,8 @@ def test_wheel_installs_and_imports_every_package_and_2x_path(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
     assert len(modules) > 30
+    # the console scripts setup.py declares (``execo``: execo.cli)
+    for script in ("execo", "execo-testbed"):
+        helped = subprocess.run([str(env_dir / "bin" / script), "--help"], env=env,
+                                cwd=str(tmp_path), capture_output=True, text=True, timeout=60)
+        assert helped.returncode == 0 and "usage:" in helped.stdout, (script, helped.stderr)

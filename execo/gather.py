@@ -1,0 +1,241 @@
+"""Gathered output: the 190 identical answers of 200 hosts, shown once.
+
+`gather` groups the processes of an action (live, or loaded from a saved
+report as plain data, see ``doc/results.rst``'s format) by identical
+output, each group's hosts folded into one node set, as ClusterShell's
+``clubak -b`` does; the hosts that failed are grouped by the one-line
+reason of their failure. `execo.action.Action.gathered` is its usual door.
+
+Live processes and the dicts of the results format are read through one
+function, `result_fields`, so both give the same groups.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
+
+from execo.nodeset import count_hosts, nodeset_of
+
+__all__ = ["Gathered", "action_dict", "failure_reason", "gather", "process_dict",
+           "result_fields"]
+
+STREAMS = ("stdout", "stderr", "both")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "signal %d" % number
+
+
+def failure_reason(process: Any) -> Optional[str]:
+    """The one-line reason a live process is not ok (None when it is):
+    its error first, then a timeout, a signal, a non-zero exit code.
+
+    >>> from execo import Process
+    >>> failure_reason(Process("exit 3", shell=True).run())
+    'exit 3'
+    """
+    if process.ok:
+        return None
+    if getattr(process, "error_reason", None):
+        return process.error_reason
+    if getattr(process, "timeouted", False):
+        timeout = getattr(process, "timeout", None)
+        return "timeout after %g s" % timeout if timeout else "timeout"
+    exit_code = getattr(process, "exit_code", None)
+    if exit_code is not None and exit_code < 0:
+        return "killed by %s" % _signal_name(-exit_code)
+    if getattr(process, "expect_fail", False):
+        return "expect failed"
+    if getattr(process, "write_error", False):
+        return "write error"
+    if exit_code is None:
+        return "not ended" if getattr(process, "started", True) else "not started"
+    return "exit %d" % exit_code
+
+
+def _command_text(process: Any) -> str:
+    cmd = getattr(process, "cmd", None)
+    if isinstance(cmd, str):
+        return cmd
+    if isinstance(cmd, (list, tuple)):
+        return " ".join(str(word) for word in cmd)
+    return str(getattr(process, "name", ""))
+
+
+def process_dict(process: Any) -> Dict[str, Any]:
+    """``process.to_dict()`` when the process has one; else the same
+    fields (``doc``'s results format) read from the live object."""
+    if isinstance(process, Mapping):
+        return dict(process)
+    to_dict = getattr(process, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    host = getattr(process, "host", None)
+    start, end = process.start_date, process.end_date
+    return {
+        "type": type(process).__name__,
+        "host": None if host is None else str(getattr(host, "address", host)),
+        "command": _command_text(process),
+        "start_date": start, "end_date": end,
+        "duration": None if start is None or end is None else end - start,
+        "exit_code": process.exit_code,
+        "error_reason": failure_reason(process),
+        "ok": bool(process.ok), "timeouted": bool(process.timeouted),
+        "killed": bool(process.killed),
+        "stdout": process.stdout_bytes.decode("utf-8", "surrogateescape"),
+        "stderr": process.stderr_bytes.decode("utf-8", "surrogateescape"),
+        "stdout_file": None, "stderr_file": None,
+    }
+
+
+def action_dict(action: Any) -> Dict[str, Any]:
+    """``action.to_dict()`` when there is one; else the same fields."""
+    if isinstance(action, Mapping):
+        return dict(action)
+    to_dict = getattr(action, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    stats = action.stats()
+    start, end = stats.get("start_date"), stats.get("end_date")
+    return {
+        "type": type(action).__name__, "name": action.name, "ok": bool(action.ok),
+        "start_date": start, "end_date": end,
+        "duration": None if start is None or end is None else end - start,
+        "processes": [process_dict(p) for p in action.processes],
+    }
+
+
+class _Fields(NamedTuple):
+    host: str  # "localhost" for a local process
+    remote: bool
+    stdout: str
+    stderr: str
+    ok: bool
+    reason: Optional[str]
+
+
+def result_fields(process: Any) -> _Fields:
+    """What gathering needs of one process, live or a dict of the format."""
+    if isinstance(process, Mapping):
+        ok = bool(process.get("ok"))
+        reason = None if ok else (process.get("error_reason") or _dict_reason(process))
+        return _Fields(process.get("host") or "localhost", bool(process.get("host")),
+                       process.get("stdout") or "",
+                       process.get("stderr") or "", ok, reason)
+    host = getattr(process, "host", None)
+    return _Fields("localhost" if host is None else str(getattr(host, "address", host)),
+                   host is not None, str(process.stdout), str(process.stderr), bool(process.ok),
+                   failure_reason(process))
+
+
+def _without_host(reason: Optional[str], fields: _Fields) -> Optional[str]:
+    """ssh's reasons name their host: without it, 50 refused connections
+    are one group."""
+    host = fields.host
+    if reason is None or not fields.remote:
+        return reason
+    pattern = r"(?<![\w.-])%s(?![\w-])|'%s'" % (re.escape(host), re.escape(host))
+    return re.sub(pattern, "<host>", reason)
+
+
+def _dict_reason(process: Mapping[str, Any]) -> str:
+    if process.get("timeouted"):
+        return "timeout"
+    code = process.get("exit_code")
+    if code is None:
+        return "not ended"
+    return "killed by %s" % _signal_name(-code) if code < 0 else "exit %d" % code
+
+
+def _processes_of(results: Any) -> List[Any]:
+    """The processes of an action, of an action's or a report's dict, or a
+    list of processes or dicts."""
+    if isinstance(results, Mapping):
+        if "processes" in results:
+            return list(results["processes"])
+        if "actions" in results:
+            return [p for action in results["actions"] for p in _processes_of(action)]
+        return [results]
+    processes = getattr(results, "processes", None)
+    if processes is not None:
+        return list(processes)
+    return list(results)
+
+
+def _group(pairs: Iterable[Tuple[str, Any]]) -> List[Tuple[Any, Any]]:
+    hosts_by_key: Dict[Any, List[str]] = {}
+    for host, key in pairs:
+        hosts_by_key.setdefault(key, []).append(host)
+    groups = []
+    for key, hosts in hosts_by_key.items():
+        nodes = nodeset_of(hosts)
+        groups.append((nodes if nodes is not None else ",".join(dict.fromkeys(hosts)), key))
+    # the largest group first: the common answer, then the odd ones
+    groups.sort(key=lambda group: -count_hosts(group[0]))
+    return groups
+
+
+class Gathered(list):
+    """``[(node set, output)]``, the largest group first, printable as
+    ``clubak -b`` prints; ``failures`` is ``[(node set, reason)]`` for the
+    hosts that failed (their output is in the groups too: it often says why).
+
+    Node sets are ClusterShell `NodeSet` objects (``len()``, ``in``,
+    iteration over names); a list of names NodeSet cannot hold (IPv6
+    literals) is a comma-separated string instead.
+    """
+
+    def __init__(self, groups: Iterable[Tuple[Any, str]] = (),
+                 failures: Iterable[Tuple[Any, str]] = ()) -> None:
+        super().__init__(groups)
+        self.failures: List[Tuple[Any, str]] = list(failures)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def __str__(self) -> str:
+        lines: List[str] = []
+        for nodes, output in self:
+            header = "%s (%d)" % (nodes, count_hosts(nodes))
+            rule = "-" * min(max(15, len(header)), 79)
+            lines += [rule, header, rule]
+            lines.append(output.rstrip("\n") if output.strip() else "(no output)")
+        for nodes, reason in self.failures:
+            lines.append("failed: %s (%d): %s" % (nodes, count_hosts(nodes), reason))
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        return json.dumps({"groups": [[str(n), o] for n, o in self],
+                           "failures": [[str(n), r] for n, r in self.failures]},
+                          ensure_ascii=True)
+
+
+def gather(results: Any, stream: str = "stdout") -> Gathered:
+    """Group the processes of ``results`` by identical output.
+
+    :param results: an action, a list of processes, or the plain data of
+      an action or a report (``to_dict()``, or a report loaded from disk).
+    :param stream: ``"stdout"``, ``"stderr"`` or ``"both"`` (stdout then
+      stderr).
+
+    >>> from execo import Local
+    >>> str(gather(Local("echo hi").run()))
+    '---------------\\nlocalhost (1)\\n---------------\\nhi'
+    """
+    if stream not in STREAMS:
+        raise ValueError("stream is one of %s, not %r" % (", ".join(STREAMS), stream))
+    fields = [result_fields(p) for p in _processes_of(results)]
+
+    def output(f: _Fields) -> str:
+        return f.stdout if stream == "stdout" else f.stderr if stream == "stderr" \
+            else f.stdout + f.stderr
+    return Gathered(_group((f.host, output(f)) for f in fields),
+                    _group((f.host, _without_host(f.reason, f))
+                           for f in fields if not f.ok))

@@ -1,0 +1,147 @@
+"""Live progress of long actions: done/total, failed so far, elapsed, estimate.
+
+tqdm draws the bar (on a terminal, or as a widget in Jupyter); execo only
+decides when one is worth showing and feeds it. An action gets a bar when
+it is still running after a short delay (`SHOW_DELAY`, shorter for many
+processes): a quick action never prints anything.
+
+Nothing here wakes anyone while no bar is shown, and nothing runs in the
+conductor thread but two non-blocking calls: the delay is one conductor
+timer (cancelled when the action ends first), and the bar is drawn by a
+thread of its own that exists only while the bar is shown, refreshing it
+every `REFRESH_PERIOD` seconds (writing to a terminal may block: never in
+the conductor). tqdm's own monitor thread is switched off.
+
+Whether bars are shown: the action's ``progress`` argument if given, else
+``configuration['progress']``: True, False, or ``'auto'`` (the default: on
+when stderr is a terminal, or in a Jupyter kernel).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any, Optional
+
+from execo.conductor import get_conductor
+from execo.config import configuration
+
+__all__ = ["MANY_PROCESSES", "REFRESH_PERIOD", "SHOW_DELAY", "SHOW_DELAY_MANY", "ProgressBar",
+           "progress_wanted"]
+
+SHOW_DELAY = 2.0
+"""Seconds an action must run before it gets a bar."""
+MANY_PROCESSES = 50
+SHOW_DELAY_MANY = 0.5
+"""The delay for actions of at least `MANY_PROCESSES` processes."""
+REFRESH_PERIOD = 0.5
+"""At most two refreshes a second."""
+
+
+def _in_jupyter() -> bool:
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return False
+    try:
+        ipython = shell.get_ipython()  # type: ignore[attr-defined]
+    except Exception:
+        return False
+    return ipython is not None and "IPKernelApp" in getattr(ipython, "config", {})
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def progress_wanted(setting: Any = None) -> bool:
+    """Whether an action whose ``progress`` argument is ``setting`` shows
+    a bar (None: ``configuration['progress']`` decides)."""
+    if setting is None:
+        setting = configuration.get("progress", "auto")
+    if setting == "auto" or setting is None:
+        return _stderr_is_terminal() or _in_jupyter()
+    return bool(setting)
+
+
+def _tqdm_class() -> Any:
+    if _in_jupyter():
+        from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
+    # its monitor thread would wake up every 10 s for the life of the program
+    tqdm.monitor_interval = 0
+    return tqdm
+
+
+class ProgressBar:
+    """The bar of one running action; made by `execo.action.Action.start`.
+
+    `action_ended` may be called from any thread (usually the conductor
+    thread): it only cancels the timer or tells the drawing thread to
+    finish; `join` waits for the last line to be written.
+    """
+
+    def __init__(self, action: Any) -> None:
+        self.action = action
+        self._lock = threading.Lock()
+        self._ended = False
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._started_at = time.time()
+        delay = SHOW_DELAY_MANY if len(action.processes) >= MANY_PROCESSES else SHOW_DELAY
+        self._timer = get_conductor().call_later(delay, self._show)
+
+    def _show(self) -> None:
+        """Conductor thread: hand the drawing to a thread of its own."""
+        with self._lock:
+            if self._ended:
+                return
+            self._thread = threading.Thread(target=self._draw, name="execo-progress",
+                                            daemon=True)
+            self._thread.start()
+
+    def action_ended(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._ended = True
+        self._stop.set()
+
+    def join(self, timeout: Optional[float] = 5.0) -> None:
+        """Wait until the bar's last refresh is written (the action ended)."""
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _counts(self) -> tuple:
+        processes = self.action.processes
+        ended = [p for p in processes if p.ended]
+        return len(processes), len(ended), sum(1 for p in ended if not p.ok)
+
+    def _draw(self) -> None:
+        total, done, failed = self._counts()
+        bar = _tqdm_class()(total=total, desc=_short(self.action.name), unit="proc",
+                            file=sys.stderr, dynamic_ncols=True, leave=True,
+                            mininterval=REFRESH_PERIOD, initial=done,
+                            delay=REFRESH_PERIOD)  # drawn first below, elapsed time right
+        bar.start_t = self._started_at
+        bar.set_postfix_str("failed %d" % failed, refresh=False)
+        bar.refresh()
+        try:
+            while True:
+                stopped = self._stop.wait(REFRESH_PERIOD)
+                total, done, failed = self._counts()
+                bar.n = done
+                bar.set_postfix_str("failed %d" % failed, refresh=False)
+                bar.refresh()
+                if stopped:
+                    break
+        finally:
+            bar.close()
+
+
+def _short(name: str, width: int = 30) -> str:
+    return name if len(name) <= width else name[:width - 1] + "~"
