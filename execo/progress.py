@@ -19,6 +19,7 @@ when stderr is a terminal, or in a Jupyter kernel).
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -37,6 +38,8 @@ SHOW_DELAY_MANY = 0.5
 """The delay for actions of at least `MANY_PROCESSES` processes."""
 REFRESH_PERIOD = 0.5
 """At most two refreshes a second."""
+# the counts before the bar's end: tqdm narrows the bar, never the counts
+_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix} [{elapsed}<{remaining}]"
 
 
 def _in_jupyter() -> bool:
@@ -55,6 +58,13 @@ def _stderr_is_terminal() -> bool:
         return sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _stderr_columns() -> int:
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 def progress_wanted(setting: Any = None) -> bool:
@@ -123,8 +133,12 @@ class ProgressBar:
 
     def _draw(self) -> None:
         total, done, failed = self._counts()
+        # a terminal of unknown size (a fresh pty says 0x0, where tqdm would
+        # hide every bar) is taken for 80x24
+        width = {"dynamic_ncols": True} if _stderr_columns() > 0 else {"ncols": 80,
+                                                                       "nrows": 24}
         bar = _tqdm_class()(total=total, desc=_short(self.action.name), unit="proc",
-                            file=sys.stderr, dynamic_ncols=True, leave=True,
+                            file=sys.stderr, leave=True, bar_format=_FORMAT, **width,
                             mininterval=REFRESH_PERIOD, initial=done,
                             delay=REFRESH_PERIOD)  # drawn first below, elapsed time right
         bar.start_t = self._started_at
