@@ -194,23 +194,32 @@ def _report_failures(gathered: Any) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """The ``execo`` command; returns its exit status.
+    """The ``execo`` command; returns its exit status (a bad command line
+    raises SystemExit(2), as argparse does).
 
     >>> main(["run", "-w", "node-[1-2]", "--json", "true"])  # doctest: +SKIP
     """
     parser = _parser()
     args = parser.parse_args(argv)
     from execo.config import configuration
-    from execo.gather import action_dict, gather
-    from execo.exception import ExecoError
+    log_level = configuration["log_level"]
     if not args.verbose:
         configuration["log_level"] = logging.ERROR
-    hosts = _hosts(args)
-    if not hosts:
-        parser.error("no host: give some with -w NODESET or -f FILE")
     try:
+        return _run(parser, args)
+    finally:  # main() may be called from a python session too
+        configuration["log_level"] = log_level
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from execo.exception import ExecoError
+    from execo.gather import action_dict, gather
+    try:
+        hosts = _hosts(args)
+        if not hosts:
+            raise _UsageError("no host: give some with -w NODESET or -f FILE")
         action = _make_action(args, hosts, _action_kwargs(args, _connection_params(args)))
-    except (_UsageError, ExecoError, ValueError) as exc:
+    except (_UsageError, ExecoError, ValueError, OSError) as exc:
         parser.error(str(exc))
     action.run()
     gathered = gather(action)

@@ -42,6 +42,8 @@ def failure_reason(process: Any) -> Optional[str]:
     """
     if process.ok:
         return None
+    if isinstance(getattr(type(process), "failure_reason", None), property):
+        return process.failure_reason  # the process's own one-liner (results format)
     if getattr(process, "error_reason", None):
         return process.error_reason
     if getattr(process, "timeouted", False):
