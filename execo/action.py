@@ -29,8 +29,8 @@ from execo.time_utils import format_date, get_seconds
 from execo.exception import ExecoValueError
 
 __all__ = ["Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
-           "ProcessesFailed", "SequentialActions", "split_action_kwargs", "wait_all_actions",
-           "wait_any_actions"]
+           "ProcessesFailed", "SequentialActions", "failure_summary", "split_action_kwargs",
+           "wait_all_actions", "wait_any_actions"]
 
 ACTION_KWARGS = ("lifecycle_handlers", "name", "default_expect_timeout")
 
@@ -90,6 +90,25 @@ def _notify(handlers: List[Any], event: str, subject: Any) -> None:
                          subject, traceback.format_exc())
 
 
+def failure_summary(name: str, failures: Sequence[ProcessBase], total: int) -> str:
+    """The line ending an action whose processes failed: failures grouped
+    by reason, most frequent first, with the first few hosts of each.
+
+    >>> p = Process("exit 1", shell=True, nolog_exit_code=True).run()
+    >>> failure_summary("job", [p, p], 3)
+    "job: 2 of 3 processes failed: exit 1 on 2 ('exit 1', 'exit 1')"
+    """
+    groups: Dict[str, List[ProcessBase]] = {}
+    for process in failures:
+        reason = getattr(process, "_logged_failure", None) or process.failure_reason or "?"
+        groups.setdefault(reason, []).append(process)
+    parts = []
+    for reason, members in sorted(groups.items(), key=lambda item: -len(item[1])):
+        shown = ", ".join(p.where() for p in members[:5]) + (", ..." if len(members) > 5 else "")
+        parts.append("%s on %d (%s)" % (reason, len(members), shown))
+    return "%s: %d of %d processes failed: %s" % (name, len(failures), total, "; ".join(parts))
+
+
 class Action(Described):
     """A set of processes run in parallel, and handled as one.
 
@@ -123,6 +142,7 @@ class Action(Described):
         self.ended = False
         self._ended_event = threading.Event()
         self._ended_members: set = set()
+        self._failures: List[ProcessBase] = []  # those whose failure was logged
         self._kill_requested = False
 
     # ---- members ----------------------------------------------------------
@@ -146,9 +166,11 @@ class Action(Described):
 
     def _process_ended(self, process: ProcessBase) -> None:
         with self._lock:
-            if not self.started or self.ended:
+            if not self.started or self.ended or id(process) in self._ended_members:
                 return
             self._ended_members.add(id(process))
+            if getattr(process, "_logged_failure", None) is not None:
+                self._failures.append(process)
             done = len(self._ended_members) >= len(self._processes)
         if done:
             self._set_ended()
@@ -158,7 +180,11 @@ class Action(Described):
             if self.ended:
                 return
             self.ended = True
-        logger.debug("%s %s", style.emph("ended:"), self)
+        if len(self._failures) > 1:
+            logger.warning("%s", failure_summary(self.name, self._failures,
+                                                 len(self._processes)))
+        if logger.isEnabledFor(10):
+            logger.debug("%s %s", style.emph("ended:"), self)
         _notify(self.lifecycle_handlers, "end", self)
         self._ended_event.set()
         with Action._ended_condition:
