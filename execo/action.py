@@ -181,8 +181,9 @@ class Action(Described):
                 return
             self.ended = True
         if len(self._failures) > 1:
-            logger.warning("%s", failure_summary(self.name, self._failures,
-                                                 len(self._processes)))
+            order = {id(process): index for index, process in enumerate(self._processes)}
+            failures = sorted(self._failures, key=lambda process: order[id(process)])
+            logger.warning("%s", failure_summary(self.name, failures, len(self._processes)))
         if logger.isEnabledFor(10):
             logger.debug("%s %s", style.emph("ended:"), self)
         _notify(self.lifecycle_handlers, "end", self)
@@ -284,6 +285,19 @@ class Action(Described):
         if self.ended and stats['end_date'] is None:
             known = [d for d in end_dates if d is not None]
             stats['end_date'] = max(known) if known else None
+
+    # ---- results as data ----------------------------------------------------
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The results as plain data: type, name, ok, dates, duration and
+        every process's `ProcessBase.to_dict`."""
+        from execo.results import action_to_dict
+        return action_to_dict(self)
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        """`to_dict` as JSON; `execo.results.load_results` reads it back."""
+        from execo.results import to_json
+        return to_json(self, indent)
 
     # ---- interaction ----------------------------------------------------------
 

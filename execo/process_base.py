@@ -508,6 +508,29 @@ class ProcessBase(Described):
         infos.append("ok=%s" % (self.ok,))
         return infos
 
+    # ---- results as data ----------------------------------------------------
+
+    def _user_command(self) -> str:
+        """The command as the user gave it, for saved results."""
+        return self.cmd if isinstance(self.cmd, str) else shlex.join(self.cmd)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The results as plain data: host, command, dates, duration, exit
+        code, ``error_reason`` (`failure_reason`), flags, outputs (see
+        `execo.results` for the fields and how non-UTF-8 output is kept).
+
+        >>> from execo import Process
+        >>> Process("echo hi").run().to_dict()["stdout"]
+        'hi\\n'
+        """
+        from execo.results import process_to_dict
+        return process_to_dict(self)
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        """`to_dict` as JSON; `execo.results.load_results` reads it back."""
+        from execo.results import to_json
+        return to_json(self, indent)
+
     def dump(self) -> str:
         """str() plus (compacted) stdout and stderr: what a log needs."""
         return "%s\n%s\n%s\n%s\n%s" % (self, style.emph("stdout:"), compact_output(self.stdout),

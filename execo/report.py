@@ -125,6 +125,31 @@ class Report:
         sub_stats = [obj if isinstance(obj, dict) else obj.stats() for obj in self._objects]
         return _stats.aggregate_stats(self._name, sub_stats)
 
+    # ---- results as data ----------------------------------------------------
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Everything the report holds, as plain data: the totals
+        (``stats``) and each entry's ``to_dict()`` (``actions``), in a
+        versioned format (see `execo.results`)."""
+        from execo.results import report_to_dict
+        return report_to_dict(self)
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        from execo.results import to_json
+        return to_json(self, indent)
+
+    def save(self, path: str) -> None:
+        """Write the results to ``path`` (JSON, replaced at once);
+        `Report.load` or `execo.load_results` read them back."""
+        from execo.results import save_json
+        save_json(self, path)
+
+    @staticmethod
+    def load(path: str) -> Any:
+        """The results saved in ``path``, loaded (see `execo.results`)."""
+        from execo.results import load_results
+        return load_results(path)
+
     # ---- display ----------------------------------------------------------
 
     def to_string(self, wide: bool = False, brief: bool = False) -> str:
