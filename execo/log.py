@@ -67,6 +67,11 @@ class Described:
         return "<%s(%s)>" % (style.object_repr(type(self).__name__),
                              ", ".join(self._args() + self._infos()))
 
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        """IPython shows an evaluated process or action with its state
+        (``str()``), not only its constructor arguments (``repr()``)."""
+        printer.text(repr(self) if cycle else str(self))
+
 
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
