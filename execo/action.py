@@ -18,6 +18,7 @@ import time
 import traceback
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from execo.config import configuration
 from execo.conductor import LIVENESS_PERIOD, check_conductor, wait_event
 from execo.exception import ActionsFailed, ProcessesFailed
 from execo.log import Described, logger, style
@@ -233,8 +234,20 @@ class Action(Described):
         return self
 
     def run(self, timeout: Any = None) -> "Action":
-        """start() then wait(timeout)."""
-        return self.start().wait(timeout)
+        """start() then wait(timeout).
+
+        If the wait is interrupted (Ctrl-C's KeyboardInterrupt, or any
+        exception), what was started is killed before the exception goes
+        on, as ``subprocess.run`` does: local processes, and the remote
+        commands of ssh-based actions (see `execo.ssh`). `wait` alone,
+        interrupted, leaves everything running: the caller decides.
+        """
+        self.start()
+        try:
+            return self.wait(timeout)
+        except BaseException:
+            _kill_after_interrupt(self)
+            raise
 
     def reset(self) -> "Action":
         """Forget a run (killing it first if it is running), so that the
@@ -503,6 +516,15 @@ class SequentialActions(_ActionGroup):
         # saw this member started, or we see the flag now.
         if self._kill_requested:
             action.kill()
+
+
+def _kill_after_interrupt(target: Any) -> None:
+    """Kill an action or a process whose `run` was interrupted, and give
+    its processes ``kill_timeout`` (+1 s) to end: the SIGKILL that follows
+    an ignored SIGTERM comes within it. A second Ctrl-C stops the wait."""
+    target.kill()
+    delay = get_seconds(configuration['kill_timeout'])
+    target.wait((delay or 0) + 1.0)
 
 
 def _check_owner(action: Action) -> None:

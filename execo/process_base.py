@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from execo import kill_policy
 from execo.conductor import TimerHandle, wait_event
+from execo.config import configuration
 from execo.log import Described, logger, style
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
                           OutputString, StreamDispatcher, compact_output, compile_regexes,
@@ -366,8 +367,20 @@ class ProcessBase(Described):
                                % (what, self.name, os.getpid(), owner))
 
     def run(self, timeout: Any = None) -> "ProcessBase":
-        """start() then wait()."""
-        return self.start().wait(timeout)
+        """start() then wait().
+
+        Interrupted (Ctrl-C, or any exception during the wait), it kills
+        the process before the exception goes on, as ``subprocess.run``
+        does; `wait` alone, interrupted, leaves it running.
+        """
+        self.start()
+        try:
+            return self.wait(timeout)
+        except BaseException:
+            self.kill()
+            delay = get_seconds(configuration['kill_timeout'])
+            self.wait((delay or 0) + 1.0)
+            raise
 
     def start(self) -> "ProcessBase":
         raise NotImplementedError
