@@ -29,7 +29,7 @@ demo:
 
 test-deps:
 	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get update -q && $(APT) $(TEST_DEBS); fi
-	$(PIP) pytest pytest-timeout requests keyring keyrings.alt sphinx paramiko 'psycopg[binary]' matplotlib wheel ClusterShell tqdm
+	$(PIP) pytest pytest-timeout requests keyring keyrings.alt sphinx paramiko ipython 'psycopg[binary]' matplotlib wheel ClusterShell tqdm
 
 test:
 	$(PYTHON) -m pytest -q -rs tests

@@ -16,6 +16,8 @@ setup(
     long_description_content_type="text/markdown",
     license="GPL-3.0-or-later",
     packages=["execo", "execo.taktuk", "execo.testbed", "execo_g5k", "execo_engine"],
+    # type hints of the public API are part of it (PEP 561)
+    package_data={"execo": ["py.typed"]},
     python_requires=">=3.9",
     # node sets (execo.nodeset) and progress bars (execo.progress): small,
     # pure python, imported only when used
@@ -25,7 +27,7 @@ setup(
         # execo_g5k.planning: OAR's database as a planning source, pictures
         "planning": ["psycopg[binary]", "matplotlib"],
         "test": ["pytest", "pytest-timeout", "requests", "keyring", "keyrings.alt", "paramiko",
-                 "psycopg[binary]", "matplotlib", "wheel"],
+                 "ipython", "psycopg[binary]", "matplotlib", "wheel"],
         "doc": ["sphinx"],
     },
     entry_points={"console_scripts": ["execo = execo.cli:main",

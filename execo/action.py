@@ -18,6 +18,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from execo.config import configuration
 from execo.conductor import LIVENESS_PERIOD, check_conductor, wait_event
 from execo.exception import ActionsFailed, ProcessesFailed
 from execo.log import Described, logger, style
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
     from execo.gather import Gathered
 
 __all__ = ["Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
-           "ProcessesFailed", "SequentialActions", "split_action_kwargs", "wait_all_actions",
-           "wait_any_actions"]
+           "ProcessesFailed", "SequentialActions", "failure_summary", "split_action_kwargs",
+           "wait_all_actions", "wait_any_actions"]
 
 ACTION_KWARGS = ("lifecycle_handlers", "name", "default_expect_timeout", "progress")
 
@@ -94,6 +95,36 @@ def _notify(handlers: List[Any], event: str, subject: Any) -> None:
                          subject, traceback.format_exc())
 
 
+def failure_summary(name: str, failures: Sequence[ProcessBase], total: int) -> str:
+    """The line ending an action whose processes failed: failures grouped
+    by reason, most frequent first, with the first few hosts of each.
+
+    >>> p = Process("exit 1", shell=True, nolog_exit_code=True).run()
+    >>> failure_summary("job", [p, p], 3)
+    "job: 2 of 3 processes failed: exit 1 on 2 ('exit 1', 'exit 1')"
+    """
+    groups: Dict[str, List[ProcessBase]] = {}
+    for process in failures:
+        reason = getattr(process, "_logged_failure", None) or process.failure_reason or "?"
+        groups.setdefault(reason, []).append(process)
+    parts = []
+    for reason, members in sorted(groups.items(), key=lambda item: -len(item[1])):
+        shown = _hosts_shown(members)
+        parts.append("%s on %d (%s)" % (reason, len(members), shown))
+    return "%s: %d of %d processes failed: %s" % (name, len(failures), total, "; ".join(parts))
+
+
+def _hosts_shown(processes: Sequence[ProcessBase]) -> str:
+    """Remote hosts folded into one node set (``node-[1-17,19]``: every
+    host, in a few characters); local processes by name, the first five."""
+    hosts = [getattr(p, "host", None) for p in processes]
+    if all(host is not None for host in hosts):
+        from execo.nodeset import fold_hosts
+        return fold_hosts(hosts)
+    return (", ".join(p.where() for p in processes[:5])
+            + (", ..." if len(processes) > 5 else ""))
+
+
 class Action(Described):
     """A set of processes run in parallel, and handled as one.
 
@@ -133,6 +164,7 @@ class Action(Described):
         self.ended = False
         self._ended_event = threading.Event()
         self._ended_members: set = set()
+        self._failures: List[ProcessBase] = []  # those whose failure was logged
         self._kill_requested = False
         self._progress_bar: Optional[ProgressBar] = None
 
@@ -157,9 +189,11 @@ class Action(Described):
 
     def _process_ended(self, process: ProcessBase) -> None:
         with self._lock:
-            if not self.started or self.ended:
+            if not self.started or self.ended or id(process) in self._ended_members:
                 return
             self._ended_members.add(id(process))
+            if getattr(process, "_logged_failure", None) is not None:
+                self._failures.append(process)
             done = len(self._ended_members) >= len(self._processes)
         if done:
             self._set_ended()
@@ -169,7 +203,12 @@ class Action(Described):
             if self.ended:
                 return
             self.ended = True
-        logger.debug("%s %s", style.emph("ended:"), self)
+        if len(self._failures) > 1:
+            order = {id(process): index for index, process in enumerate(self._processes)}
+            failures = sorted(self._failures, key=lambda process: order[id(process)])
+            logger.warning("%s", failure_summary(self.name, failures, len(self._processes)))
+        if logger.isEnabledFor(10):
+            logger.debug("%s %s", style.emph("ended:"), self)
         if self._progress_bar is not None:
             self._progress_bar.action_ended()
         _notify(self.lifecycle_handlers, "end", self)
@@ -222,8 +261,20 @@ class Action(Described):
         return self
 
     def run(self, timeout: Any = None) -> "Action":
-        """start() then wait(timeout)."""
-        return self.start().wait(timeout)
+        """start() then wait(timeout).
+
+        If the wait is interrupted (Ctrl-C's KeyboardInterrupt, or any
+        exception), what was started is killed before the exception goes
+        on, as ``subprocess.run`` does: local processes, and the remote
+        commands of ssh-based actions (see `execo.ssh`). `wait` alone,
+        interrupted, leaves everything running: the caller decides.
+        """
+        self.start()
+        try:
+            return self.wait(timeout)
+        except BaseException:
+            _kill_after_interrupt(self)
+            raise
 
     def reset(self) -> "Action":
         """Forget a run (killing it first if it is running), so that the
@@ -288,6 +339,19 @@ class Action(Described):
         if self.ended and stats['end_date'] is None:
             known = [d for d in end_dates if d is not None]
             stats['end_date'] = max(known) if known else None
+
+    # ---- results as data ----------------------------------------------------
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The results as plain data: type, name, ok, dates, duration and
+        every process's `ProcessBase.to_dict`."""
+        from execo.results import action_to_dict
+        return action_to_dict(self)
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        """`to_dict` as JSON; `execo.results.load_results` reads it back."""
+        from execo.results import to_json
+        return to_json(self, indent)
 
     # ---- interaction ----------------------------------------------------------
 
@@ -494,6 +558,15 @@ class SequentialActions(_ActionGroup):
         # saw this member started, or we see the flag now.
         if self._kill_requested:
             action.kill()
+
+
+def _kill_after_interrupt(target: Any) -> None:
+    """Kill an action or a process whose `run` was interrupted, and give
+    its processes ``kill_timeout`` (+1 s) to end: the SIGKILL that follows
+    an ignored SIGTERM comes within it. A second Ctrl-C stops the wait."""
+    target.kill()
+    delay = get_seconds(configuration['kill_timeout'])
+    target.wait((delay or 0) + 1.0)
 
 
 def _check_owner(action: Action) -> None:

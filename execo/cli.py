@@ -19,7 +19,6 @@ results format (``--json``). The exit status is 0 when every host was ok,
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -213,7 +212,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from execo.exception import ExecoError
-    from execo.gather import action_dict, gather
+    from execo.gather import gather
     try:
         hosts = _hosts(args)
         if not hosts:
@@ -224,7 +223,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     action.run()
     gathered = gather(action)
     if args.json:
-        sys.stdout.write(json.dumps(action_dict(action), ensure_ascii=True) + "\n")
+        sys.stdout.write(action.to_json() + "\n")
     elif args.gather:
         _print_gathered(action)
     elif args.subcommand == "run":

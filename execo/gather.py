@@ -1,7 +1,7 @@
 """Gathered output: the 190 identical answers of 200 hosts, shown once.
 
 `gather` groups the processes of an action (live, or loaded from a saved
-report as plain data, see ``doc/results.rst``'s format) by identical
+report, or as plain data: `execo.results`) by identical
 output, each group's hosts folded into one node set, as ClusterShell's
 ``clubak -b`` does; the hosts that failed are grouped by the one-line
 reason of their failure. `execo.action.Action.gathered` is its usual door.
@@ -19,8 +19,7 @@ from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tup
 
 from execo.nodeset import count_hosts, nodeset_of
 
-__all__ = ["Gathered", "action_dict", "failure_reason", "gather", "process_dict",
-           "result_fields"]
+__all__ = ["Gathered", "failure_reason", "gather", "result_fields"]
 
 STREAMS = ("stdout", "stderr", "both")
 
@@ -59,58 +58,6 @@ def failure_reason(process: Any) -> Optional[str]:
     if exit_code is None:
         return "not ended" if getattr(process, "started", True) else "not started"
     return "exit %d" % exit_code
-
-
-def _command_text(process: Any) -> str:
-    cmd = getattr(process, "cmd", None)
-    if isinstance(cmd, str):
-        return cmd
-    if isinstance(cmd, (list, tuple)):
-        return " ".join(str(word) for word in cmd)
-    return str(getattr(process, "name", ""))
-
-
-def process_dict(process: Any) -> Dict[str, Any]:
-    """``process.to_dict()`` when the process has one; else the same
-    fields (``doc``'s results format) read from the live object."""
-    if isinstance(process, Mapping):
-        return dict(process)
-    to_dict = getattr(process, "to_dict", None)
-    if callable(to_dict):
-        return to_dict()
-    host = getattr(process, "host", None)
-    start, end = process.start_date, process.end_date
-    return {
-        "type": type(process).__name__,
-        "host": None if host is None else str(getattr(host, "address", host)),
-        "command": _command_text(process),
-        "start_date": start, "end_date": end,
-        "duration": None if start is None or end is None else end - start,
-        "exit_code": process.exit_code,
-        "error_reason": failure_reason(process),
-        "ok": bool(process.ok), "timeouted": bool(process.timeouted),
-        "killed": bool(process.killed),
-        "stdout": process.stdout_bytes.decode("utf-8", "surrogateescape"),
-        "stderr": process.stderr_bytes.decode("utf-8", "surrogateescape"),
-        "stdout_file": None, "stderr_file": None,
-    }
-
-
-def action_dict(action: Any) -> Dict[str, Any]:
-    """``action.to_dict()`` when there is one; else the same fields."""
-    if isinstance(action, Mapping):
-        return dict(action)
-    to_dict = getattr(action, "to_dict", None)
-    if callable(to_dict):
-        return to_dict()
-    stats = action.stats()
-    start, end = stats.get("start_date"), stats.get("end_date")
-    return {
-        "type": type(action).__name__, "name": action.name, "ok": bool(action.ok),
-        "start_date": start, "end_date": end,
-        "duration": None if start is None or end is None else end - start,
-        "processes": [process_dict(p) for p in action.processes],
-    }
 
 
 class _Fields(NamedTuple):
@@ -156,8 +103,8 @@ def _dict_reason(process: Mapping[str, Any]) -> str:
 
 
 def _processes_of(results: Any) -> List[Any]:
-    """The processes of an action, of an action's or a report's dict, or a
-    list of processes or dicts."""
+    """The processes of an action (live or loaded), of a report, of an
+    action's or a report's dict, or of a list of processes or dicts."""
     if isinstance(results, Mapping):
         if "processes" in results:
             return list(results["processes"])
@@ -167,6 +114,8 @@ def _processes_of(results: Any) -> List[Any]:
     processes = getattr(results, "processes", None)
     if processes is not None:
         return list(processes)
+    if callable(getattr(results, "to_dict", None)):  # a Report
+        return _processes_of(results.to_dict())
     return list(results)
 
 

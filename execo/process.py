@@ -481,11 +481,13 @@ class Process(ProcessBase):
 
     def _write_failed(self, reason: str) -> None:
         self.write_error = True
-        message = "%s %s: %s" % (style.emph("write error:"), reason, self.dump())
+        message = "%s: %s %s" % (self.where(), style.emph("write error:"), reason)
         if self.nolog_write_error or self.ignore_write_error:
             logger.debug(message)
         else:
             logger.warning(message)
+        if logger.isEnabledFor(10):
+            logger.debug("%s", self.dump())
 
     def _args(self) -> List[str]:
         args = super()._args()

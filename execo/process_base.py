@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import threading
 import time
 import traceback
@@ -20,6 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from execo import kill_policy
 from execo.conductor import TimerHandle, wait_event
+from execo.config import configuration
 from execo.log import Described, logger, style
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
                           OutputString, StreamDispatcher, compact_output, compile_regexes,
@@ -62,6 +64,13 @@ def check_command(cmd: Any) -> Command:
     if isinstance(cmd, (list, tuple)) and cmd and all(isinstance(arg, str) for arg in cmd):
         return cmd
     raise ExecoTypeError("a command is a string or a non-empty list of strings, not %r" % (cmd,))
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "signal %d" % (number,)
 
 
 _FLAG_NAMES = ("exit_code", "timeout", "error", "expect_fail", "write_error")
@@ -136,6 +145,7 @@ class ProcessBase(Described):
         self.forced_kill = False
         self.expect_fail = False
         self.write_error = False
+        self._logged_failure: Optional[str] = None
         self._timeout_timer: Optional[TimerHandle] = None
         self._force_kill_timer: Optional[TimerHandle] = None
         self._ended_event = threading.Event()
@@ -225,9 +235,64 @@ class ProcessBase(Described):
                 or (self.exit_code != 0 and not self.error and not self.killed
                     and not (self.nolog_exit_code or self.ignore_exit_code)))
         if warn:
-            logger.warning("%s %s", style.emph("terminated:"), self.dump())
-        elif logger.isEnabledFor(10):
+            reason = self._describe_failure() or "failed"
+            # the action's summary line groups what its processes logged
+            self._logged_failure = reason
+            logger.warning("%s", self.failure_line(reason))
+        if logger.isEnabledFor(10):
             logger.debug("%s %s", style.emph("terminated:"), self.dump())
+
+    def failure_line(self, reason: Optional[str] = None) -> str:
+        """The one line that reports this process's failure: where, why,
+        and the first line of its stderr (the dump is logged at DEBUG)."""
+        reason = reason or self.failure_reason or "ok"
+        first = next((line.strip() for line in self.stderr.splitlines() if line.strip()), "")
+        if len(first) > 200:
+            first = first[:197] + "..."
+        return "%s: %s%s" % (self.where(), reason,
+                             " (stderr: %s)" % (first,) if first else "")
+
+    def where(self) -> str:
+        """The host's address, or the command's short name for a local process."""
+        host = self.host
+        if host is not None:
+            return style.host(getattr(host, "address", str(host)))
+        return style.command(repr(self.name))
+
+    # ---- failure reasons ----------------------------------------------------
+
+    @property
+    def failure_reason(self) -> Optional[str]:
+        """Why the process is not ok, in one line: ``"exit 1"``, ``"killed
+        by SIGTERM"``, ``"timeout after 60 s"``, ``"ssh could not connect:
+        ..."``; None while it is ok. Logs, summaries and saved results
+        (`to_dict`) use it; ``error_reason`` keeps the full story of an
+        ``error``."""
+        if self.ok:
+            return None
+        return self._describe_failure()
+
+    def _describe_failure(self) -> Optional[str]:
+        if self.timeouted:
+            return "timeout after %g s" % (self.timeout,) if self.timeout is not None \
+                else "timeout"
+        if self.error:
+            return self._error_summary()
+        if self.exit_signal is not None:
+            return "killed by %s" % (_signal_name(self.exit_signal),)
+        if self.exit_code not in (0, None):
+            return "exit %d" % (self.exit_code,)
+        if self.expect_fail:
+            return "expect failed"
+        if self.write_error:
+            return "write failed"
+        return None
+
+    def _error_summary(self) -> str:
+        """One line for an ``error``: transports that classify their
+        failures (ssh) say it shorter, without the host."""
+        reason = (self.error_reason or "error").strip()
+        return reason.splitlines()[0] if reason else "error"
 
     # ---- status -----------------------------------------------------------
 
@@ -302,8 +367,20 @@ class ProcessBase(Described):
                                % (what, self.name, os.getpid(), owner))
 
     def run(self, timeout: Any = None) -> "ProcessBase":
-        """start() then wait()."""
-        return self.start().wait(timeout)
+        """start() then wait().
+
+        Interrupted (Ctrl-C, or any exception during the wait), it kills
+        the process before the exception goes on, as ``subprocess.run``
+        does; `wait` alone, interrupted, leaves it running.
+        """
+        self.start()
+        try:
+            return self.wait(timeout)
+        except BaseException:
+            self.kill()
+            delay = get_seconds(configuration['kill_timeout'])
+            self.wait((delay or 0) + 1.0)
+            raise
 
     def start(self) -> "ProcessBase":
         raise NotImplementedError
@@ -379,12 +456,14 @@ class ProcessBase(Described):
         if found is not None:
             return found
         self.expect_fail = True
-        message = "%s %s on %s" % (style.emph("expect fail:"),
-                                   [r.pattern for r in compiled], self.dump())
+        message = "%s: %s %s" % (self.where(), style.emph("expect failed:"),
+                                 [r.pattern for r in compiled])
         if self.nolog_expect_fail or self.ignore_expect_fail:
             logger.debug(message)
         else:
             logger.warning(message)
+        if logger.isEnabledFor(10):
+            logger.debug("%s", self.dump())
         return None, None
 
     def watch_expect(self, stream: int = STDOUT, backtrack: bool = True,
@@ -441,6 +520,29 @@ class ProcessBase(Described):
             infos.append("forced_kill=True")
         infos.append("ok=%s" % (self.ok,))
         return infos
+
+    # ---- results as data ----------------------------------------------------
+
+    def _user_command(self) -> str:
+        """The command as the user gave it, for saved results."""
+        return self.cmd if isinstance(self.cmd, str) else shlex.join(self.cmd)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The results as plain data: host, command, dates, duration, exit
+        code, ``error_reason`` (`failure_reason`), flags, outputs (see
+        `execo.results` for the fields and how non-UTF-8 output is kept).
+
+        >>> from execo import Process
+        >>> Process("echo hi").run().to_dict()["stdout"]
+        'hi\\n'
+        """
+        from execo.results import process_to_dict
+        return process_to_dict(self)
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        """`to_dict` as JSON; `execo.results.load_results` reads it back."""
+        from execo.results import to_json
+        return to_json(self, indent)
 
     def dump(self) -> str:
         """str() plus (compacted) stdout and stderr: what a log needs."""

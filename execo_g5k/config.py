@@ -9,14 +9,15 @@ from __future__ import annotations
 import os
 from typing import Any, Dict
 
-from execo.config import documented_dicts, load_configuration
+from execo.config import WatchedDict, documented_dicts, load_configuration, register_known_keys
 
 __all__ = ['default_frontend_connection_params', 'default_frontend_connexion_params',
            'default_oarsh_oarcp_params', 'g5k_configuration',
            'make_default_frontend_connection_params', 'make_default_oarsh_oarcp_params',
            'G5K_DOCS']
 
-g5k_configuration: Dict[str, Any] = {
+# a dict that warns about a key it does not know (execo.config.check_keys)
+g5k_configuration: Dict[str, Any] = WatchedDict({
     'kadeploy3': 'kadeploy3',
     'kadeploy3_options': '-k -d',
     'kaconsole3': 'kaconsole3',
@@ -50,7 +51,7 @@ g5k_configuration: Dict[str, Any] = {
     'oar_pgsql_ro_user': 'oarreader',
     'oar_pgsql_ro_password': 'read',
     'oar_pgsql_ro_port': 5432,
-}
+}, kind='g5k_configuration')
 
 
 def make_default_frontend_connection_params() -> Dict[str, Any]:
@@ -142,6 +143,15 @@ G5K_DOCS: Dict[str, Dict[str, str]] = {
         'pty': "allocate a remote pseudo-terminal",
     },
 }
+
+# the keys of execo 2.8.2's g5k_configuration, accepted whatever happens to them
+_G5K_CONFIGURATION_2X = (
+    'api_additional_args', 'api_timeout', 'api_uri', 'api_username', 'api_verify_ssl_cert',
+    'check_deployed_command', 'default_env_file', 'default_env_name', 'default_frontend',
+    'default_timeout', 'kadeploy3', 'kadeploy3_options', 'no_ssh_for_local_frontend',
+    'oar_job_key_file', 'oar_pgsql_ro_db', 'oar_pgsql_ro_password', 'oar_pgsql_ro_port',
+    'oar_pgsql_ro_user', 'polling_interval', 'tiny_polling_interval')
+register_known_keys('g5k_configuration', G5K_DOCS['g5k_configuration'], _G5K_CONFIGURATION_2X)
 
 documented_dicts.update({
     'g5k_configuration': (g5k_configuration, G5K_DOCS['g5k_configuration']),

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from execo import Host, Remote, filter_bad_hosts
-from execo.gather import action_dict, gather
+from execo.gather import gather
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -42,12 +42,11 @@ def test_answers_of_many_hosts_are_gathered_and_failures_grouped_by_reason(testb
     reasons = [(str(n), r) for n, r in gathered.failures]
     assert reasons[0] == ("node-[1-2]", "exit 3")
     assert reasons[1][0] == "node-[5,7]"
-    assert "Connection refused" in reasons[1][1] and "node-5" not in reasons[1][1]
+    assert "nothing listens on the ssh port" in reasons[1][1] and "node-5" not in reasons[1][1]
     # (node-5 and node-7 failed as Host(..., port=1), not as the names given here)
     assert filter_bad_hosts(action, "node-[1-4]") == ["node-3", "node-4"]
     # the saved results of the action gather the same
-    saved = json.loads(json.dumps(action_dict(action), ensure_ascii=True))
-    assert str(gather(saved)) == str(gathered)
+    assert str(gather(json.loads(action.to_json()))) == str(gathered)
 
 
 # ---- progress on a pseudo-terminal -----------------------------------------------------

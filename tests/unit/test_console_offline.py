@@ -10,9 +10,10 @@ import time
 
 import pytest
 
-from execo import Host, Local, ParallelActions, Process, Remote, configuration, get_hosts_list
+from execo import (Host, Local, ParallelActions, Process, Remote, Report, configuration,
+                   get_hosts_list, load_results)
 from execo.conductor import get_conductor
-from execo.gather import Gathered, action_dict, gather
+from execo.gather import Gathered, gather
 from execo.nodeset import expand_nodeset, fold_hosts
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -121,13 +122,15 @@ def test_failures_are_grouped_by_reason_without_the_host_name():
         ("n-4", "exit 1"), ("n-6", "killed by SIGKILL")]
 
 
-def test_a_saved_report_gathers_like_the_live_action_it_was():
+def test_a_saved_report_gathers_like_the_live_action_it_was(tmp_path):
     action = ParallelActions([Local("echo same"), Local("echo same"),
                               Local("echo odd; exit 2", shell=True, nolog_exit_code=True)]).run()
     live = gather(action)
-    loaded = gather(json.loads(json.dumps({"format": "execo-report", "version": 1,
-                                           "actions": [action_dict(action)]})))
-    assert str(loaded) == str(live)
+    Report([action]).save(str(tmp_path / "report.json"))
+    loaded = load_results(str(tmp_path / "report.json"))
+    assert str(gather(loaded)) == str(live)
+    assert str(gather(json.loads(action.to_json()))) == str(live)
+    assert str(gather(loaded.to_dict())) == str(live)
     assert [o for _, o in live] == ["same\n", "odd\n"]  # both local: one name, two outputs
     assert [(str(n), r) for n, r in live.failures] == [("localhost", "exit 2")]
 
