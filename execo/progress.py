@@ -5,9 +5,10 @@ decides when one is worth showing and feeds it. An action gets a bar when
 it is still running after a short delay (`SHOW_DELAY`, shorter for many
 processes): a quick action never prints anything.
 
-Nothing here wakes anyone while no bar is shown, and nothing runs in the
-conductor thread but two non-blocking calls: the delay is one conductor
-timer (cancelled when the action ends first), and the bar is drawn by a
+Nothing here runs in the conductor thread but a dict removal when an
+action ends, and nothing is left running once the actions are over. The
+delays of the running actions are watched by one thread (`_Watcher`) that
+exists only while some action waits for its bar; each bar is drawn by a
 thread of its own that exists only while the bar is shown, refreshing it
 every `REFRESH_PERIOD` seconds (writing to a terminal may block: never in
 the conductor). tqdm's own monitor thread is switched off.
@@ -23,9 +24,8 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
-from execo.conductor import get_conductor
 from execo.config import configuration
 
 __all__ = ["MANY_PROCESSES", "REFRESH_PERIOD", "SHOW_DELAY", "SHOW_DELAY_MANY", "ProgressBar",
@@ -87,12 +87,72 @@ def _tqdm_class() -> Any:
     return tqdm
 
 
+class _Watcher:
+    """Shows the bars of the actions still running after their delay.
+
+    One thread for every pending action, started with the first and ended
+    when none is left: starting an action only adds it to a dict (the
+    thread is woken only when the action is due before the thread's next
+    wake-up, or when there is no thread), ending it only removes it. A
+    thousand quick actions in a row thus cost one wake-up per `SHOW_DELAY`
+    at most, and no thread, timer nor wake-up is left once they are over.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition(threading.Lock())
+        self._pending: Dict["ProgressBar", float] = {}
+        self._thread: Optional[threading.Thread] = None
+        self._wake_at: Optional[float] = None
+
+    def add(self, bar: "ProgressBar", deadline: float) -> None:
+        with self._condition:
+            self._pending[bar] = deadline
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="execo-progress-delay",
+                                                daemon=True)
+                self._thread.start()
+            elif self._wake_at is None or deadline < self._wake_at:
+                self._condition.notify()
+
+    def discard(self, bar: "ProgressBar") -> None:
+        with self._condition:
+            self._pending.pop(bar, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                now = time.monotonic()
+                due = [bar for bar, deadline in self._pending.items() if deadline <= now]
+                for bar in due:
+                    del self._pending[bar]
+                if not due and not self._pending:
+                    self._thread = self._wake_at = None
+                    return
+                if not due:
+                    self._wake_at = min(self._pending.values())
+                    self._condition.wait(self._wake_at - now)
+                    continue
+            for bar in due:
+                bar._show()
+
+
+_watcher = _Watcher()
+
+
+def _after_fork_in_child() -> None:
+    global _watcher
+    _watcher = _Watcher()  # its thread is not in the child
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class ProgressBar:
     """The bar of one running action; made by `execo.action.Action.start`.
 
     `action_ended` may be called from any thread (usually the conductor
-    thread): it only cancels the timer or tells the drawing thread to
-    finish; `join` waits for the last line to be written.
+    thread): it only forgets the pending action or tells the drawing
+    thread to finish; `join` waits for the last line to be written.
     """
 
     def __init__(self, action: Any) -> None:
@@ -103,10 +163,10 @@ class ProgressBar:
         self._thread: Optional[threading.Thread] = None
         self._started_at = time.time()
         delay = SHOW_DELAY_MANY if len(action.processes) >= MANY_PROCESSES else SHOW_DELAY
-        self._timer = get_conductor().call_later(delay, self._show)
+        _watcher.add(self, time.monotonic() + delay)
 
     def _show(self) -> None:
-        """Conductor thread: hand the drawing to a thread of its own."""
+        """The watcher's thread: hand the drawing to a thread of its own."""
         with self._lock:
             if self._ended:
                 return
@@ -115,7 +175,7 @@ class ProgressBar:
             self._thread.start()
 
     def action_ended(self) -> None:
-        self._timer.cancel()
+        _watcher.discard(self)
         with self._lock:
             self._ended = True
         self._stop.set()

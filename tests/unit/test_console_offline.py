@@ -164,8 +164,16 @@ def _progress_threads():
             or type(t).__name__ == "TMonitor"]
 
 
-def test_a_quick_action_never_shows_a_bar(capfd):
+def test_quick_actions_never_show_a_bar_and_leave_no_thread(capfd):
+    from execo import progress
     Local("true", progress=True).run()
+    watcher = progress._watcher._thread
+    assert watcher is not None and watcher.is_alive()
+    for _ in range(20):   # one watching thread for all, not one per action
+        Local("true", progress=True).run()
+        assert progress._watcher._thread is watcher
+    watcher.join(30)      # it ends by itself once nothing is pending
+    assert not watcher.is_alive() and progress._watcher._thread is None
     assert _progress_threads() == []
     assert "%|" not in capfd.readouterr().err
 
