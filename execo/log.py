@@ -6,6 +6,7 @@ import logging
 import sys
 
 from execo.config import configuration
+from execo.progress import bars_cleared
 
 __all__ = ["ConsoleHandler", "Described", "colorize", "logger", "style"]
 
@@ -140,6 +141,11 @@ class ConsoleHandler(logging.StreamHandler):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not logging.root.handlers and super().filter(record)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # a progress bar on the same terminal is cleared, then redrawn below
+        with bars_cleared(self.stream):
+            super().emit(record)
 
 
 logger = logging.getLogger("execo")

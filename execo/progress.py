@@ -20,11 +20,12 @@ when stderr is a terminal, or in a Jupyter kernel).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 from execo.config import configuration
 
@@ -75,6 +76,27 @@ def progress_wanted(setting: Any = None) -> bool:
     if setting == "auto" or setting is None:
         return _stderr_is_terminal() or _in_jupyter()
     return bool(setting)
+
+
+_shown = [0]  # bars being drawn now
+_shown_lock = threading.Lock()
+
+
+def _count_shown(change: int) -> None:
+    with _shown_lock:
+        _shown[0] += change
+
+
+@contextlib.contextmanager
+def bars_cleared(stream: Any) -> Iterator[None]:
+    """Around a write to ``stream`` (a log line): the bars drawn there are
+    cleared first and redrawn after, so the line does not land inside one.
+    Costs nothing while no bar is shown."""
+    if not _shown[0]:
+        yield
+        return
+    with _tqdm_class().external_write_mode(file=stream):
+        yield
 
 
 def _tqdm_class() -> Any:
@@ -202,9 +224,10 @@ class ProgressBar:
                             mininterval=REFRESH_PERIOD, initial=done,
                             delay=REFRESH_PERIOD)  # drawn first below, elapsed time right
         bar.start_t = self._started_at
-        bar.set_postfix_str("failed %d" % failed, refresh=False)
-        bar.refresh()
+        _count_shown(+1)
         try:
+            bar.set_postfix_str("failed %d" % failed, refresh=False)
+            bar.refresh()
             while True:
                 stopped = self._stop.wait(REFRESH_PERIOD)
                 total, done, failed = self._counts()
@@ -214,6 +237,7 @@ class ProgressBar:
                 if stopped:
                     break
         finally:
+            _count_shown(-1)
             bar.close()
 
 
