@@ -6,58 +6,38 @@ output, each group's hosts folded into one node set, as ClusterShell's
 ``clubak -b`` does; the hosts that failed are grouped by the one-line
 reason of their failure. `execo.action.Action.gathered` is its usual door.
 
-Live processes and the dicts of the results format are read through one
-function, `result_fields`, so both give the same groups.
+Live processes, loaded ones and the dicts of the results format are read
+through one function, `result_fields`, so all give the same groups.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import signal
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
 
 from execo.nodeset import count_hosts, nodeset_of
+from execo.process_base import ProcessBase
 
 __all__ = ["Gathered", "failure_reason", "gather", "result_fields"]
 
 STREAMS = ("stdout", "stderr", "both")
 
 
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return "signal %d" % number
-
-
 def failure_reason(process: Any) -> Optional[str]:
-    """The one-line reason a live process is not ok (None when it is):
-    its error first, then a timeout, a signal, a non-zero exit code.
+    """The one-line reason a process, live or loaded, is not ok (None when
+    it is): a live one's ``failure_reason``, a loaded one's saved
+    ``error_reason`` (the same line, see `execo.results`).
 
     >>> from execo import Process
-    >>> failure_reason(Process("exit 3", shell=True).run())
+    >>> failure_reason(Process("exit 3", shell=True, nolog_exit_code=True).run())
     'exit 3'
     """
     if process.ok:
         return None
-    if isinstance(getattr(type(process), "failure_reason", None), property):
-        return process.failure_reason  # the process's own one-liner (results format)
-    if getattr(process, "error_reason", None):
-        return process.error_reason
-    if getattr(process, "timeouted", False):
-        timeout = getattr(process, "timeout", None)
-        return "timeout after %g s" % timeout if timeout else "timeout"
-    exit_code = getattr(process, "exit_code", None)
-    if exit_code is not None and exit_code < 0:
-        return "killed by %s" % _signal_name(-exit_code)
-    if getattr(process, "expect_fail", False):
-        return "expect failed"
-    if getattr(process, "write_error", False):
-        return "write error"
-    if exit_code is None:
-        return "not ended" if getattr(process, "started", True) else "not started"
-    return "exit %d" % exit_code
+    if isinstance(process, ProcessBase):
+        return process.failure_reason
+    return getattr(process, "error_reason", None) or "failed"
 
 
 class _Fields(NamedTuple):
@@ -73,7 +53,7 @@ def result_fields(process: Any) -> _Fields:
     """What gathering needs of one process, live or a dict of the format."""
     if isinstance(process, Mapping):
         ok = bool(process.get("ok"))
-        reason = None if ok else (process.get("error_reason") or _dict_reason(process))
+        reason = None if ok else (process.get("error_reason") or "failed")
         return _Fields(process.get("host") or "localhost", bool(process.get("host")),
                        process.get("stdout") or "",
                        process.get("stderr") or "", ok, reason)
@@ -91,15 +71,6 @@ def _without_host(reason: Optional[str], fields: _Fields) -> Optional[str]:
         return reason
     pattern = r"(?<![\w.-])%s(?![\w-])|'%s'" % (re.escape(host), re.escape(host))
     return re.sub(pattern, "<host>", reason)
-
-
-def _dict_reason(process: Mapping[str, Any]) -> str:
-    if process.get("timeouted"):
-        return "timeout"
-    code = process.get("exit_code")
-    if code is None:
-        return "not ended"
-    return "killed by %s" % _signal_name(-code) if code < 0 else "exit %d" % code
 
 
 def _processes_of(results: Any) -> List[Any]:

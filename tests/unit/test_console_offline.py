@@ -115,7 +115,8 @@ def test_failures_are_grouped_by_reason_without_the_host_name():
         + [_result("n-%d" % i, ok=False, exit_code=255, error_reason=refused % ("n-%d" % i,
                                                                                  "n-%d" % i))
            for i in (2, 3, 5)]
-        + [_result("n-4", ok=False, exit_code=1), _result("n-6", ok=False, exit_code=-9)])
+        + [_result("n-4", ok=False, exit_code=1, error_reason="exit 1"),
+           _result("n-6", ok=False, exit_code=-9, error_reason="killed by SIGKILL")])
     failures = [(str(n), r) for n, r in gather(saved).failures]
     assert failures == [
         ("n-[2-3,5]", (refused % ("<host>", "<host>")).replace("'<host>'", "<host>")),
