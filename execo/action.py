@@ -21,6 +21,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from execo.config import configuration
 from execo.conductor import LIVENESS_PERIOD, check_conductor, wait_event
 from execo.exception import ActionsFailed, ProcessesFailed
+from execo.keywords import FullSignature, action_signature, check_keywords, process_keywords
 from execo.log import Described, logger, style
 from execo.output import STDOUT
 from execo.process import Process
@@ -37,14 +38,21 @@ ACTION_KWARGS = ("lifecycle_handlers", "name", "default_expect_timeout")
 
 
 def split_action_kwargs(kwargs: Dict[str, Any],
-                        process_args: Optional[Dict[str, Any]] = None
+                        process_args: Optional[Dict[str, Any]] = None,
+                        owner: Optional[str] = None
                         ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """Separate the keyword arguments of the action from those of its processes.
 
     The tutorial writes ``Remote(cmd, hosts, ignore_exit_code=True)``: any
     keyword that `Action` does not take is meant for every process, as if it
-    were in ``process_args`` (where it wins over ``process_args``).
+    were in ``process_args`` (where it wins over ``process_args``). Given
+    the ``owner``'s name, a keyword that neither takes is refused at once,
+    naming the closest one (`execo.keywords.check_keywords`).
     """
+    if owner is not None:
+        accepted = process_keywords()
+        check_keywords(owner, [k for k in kwargs if k not in ACTION_KWARGS], accepted)
+        check_keywords(owner, process_args or (), accepted, "key in process_args")
     action_kwargs = {k: v for k, v in kwargs.items() if k in ACTION_KWARGS}
     merged = dict(process_args or {})
     merged.update((k, v) for k, v in kwargs.items() if k not in ACTION_KWARGS)
@@ -123,6 +131,10 @@ class Action(Described):
     :param name: shown in logs and reports (a default is derived).
     :param default_expect_timeout: timeout of `expect` when none is given.
     """
+
+    # inspect.signature, help() and IPython list every keyword an action
+    # takes, its processes' included (execo.keywords)
+    __signature__ = FullSignature(action_signature)
 
     # Notified whenever any action ends: wait_any/wait_all_actions sleep on it.
     _ended_condition = threading.Condition()
@@ -379,7 +391,8 @@ class Local(Action):
 
     def __init__(self, cmd: Command, process_args: Optional[Dict[str, Any]] = None,
                  **kwargs: Any) -> None:
-        action_kwargs, self.process_args = split_action_kwargs(kwargs, process_args)
+        action_kwargs, self.process_args = split_action_kwargs(kwargs, process_args,
+                                                               type(self).__name__)
         action_kwargs.setdefault("name", name_from_cmdline(cmd))
         super().__init__(**action_kwargs)
         self.cmd = cmd

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from execo import kill_policy
 from execo.conductor import TimerHandle, wait_event
 from execo.config import configuration
+from execo.keywords import FullSignature, process_signature
 from execo.log import Described, logger, style
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
                           OutputString, StreamDispatcher, compact_output, compile_regexes,
@@ -78,6 +79,10 @@ _FLAG_NAMES = ("exit_code", "timeout", "error", "expect_fail", "write_error")
 
 class ProcessBase(Described):
     """A process's shared state. See `execo.process.Process` for the options."""
+
+    # inspect.signature, help() and IPython list the keywords that
+    # subclasses pass down through **kwargs (execo.keywords)
+    __signature__ = FullSignature(process_signature)
 
     def __init__(self, cmd: Command, timeout: Any = None,
                  ignore_exit_code: bool = False, nolog_exit_code: bool = False,
