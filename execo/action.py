@@ -18,20 +18,21 @@ import time
 import traceback
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from execo.config import configuration
 from execo.conductor import LIVENESS_PERIOD, check_conductor, wait_event
 from execo.exception import ActionsFailed, ProcessesFailed
+from execo.failures import summary
 from execo.keywords import FullSignature, action_signature, check_keywords, process_keywords
 from execo.log import Described, logger, style
 from execo.output import STDOUT
 from execo.process import Process
-from execo.process_base import Command, ProcessBase, ProcessLifecycleHandler, name_from_cmdline
+from execo.process_base import (Command, ProcessBase, ProcessLifecycleHandler,
+                                kill_after_interrupt, name_from_cmdline)
 from execo.stats import aggregate_stats
 from execo.time_utils import format_date, get_seconds
 from execo.exception import ExecoValueError
 
 __all__ = ["Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
-           "ProcessesFailed", "SequentialActions", "failure_summary", "split_action_kwargs",
+           "ProcessesFailed", "SequentialActions", "split_action_kwargs",
            "wait_all_actions", "wait_any_actions"]
 
 ACTION_KWARGS = ("lifecycle_handlers", "name", "default_expect_timeout")
@@ -97,25 +98,6 @@ def _notify(handlers: List[Any], event: str, subject: Any) -> None:
         except Exception:
             logger.error("lifecycle handler %r.%s raised for %s:\n%s", handler, event,
                          subject, traceback.format_exc())
-
-
-def failure_summary(name: str, failures: Sequence[ProcessBase], total: int) -> str:
-    """The line ending an action whose processes failed: failures grouped
-    by reason, most frequent first, with the first few hosts of each.
-
-    >>> p = Process("exit 1", shell=True, nolog_exit_code=True).run()
-    >>> failure_summary("job", [p, p], 3)
-    "job: 2 of 3 processes failed: exit 1 on 2 ('exit 1', 'exit 1')"
-    """
-    groups: Dict[str, List[ProcessBase]] = {}
-    for process in failures:
-        reason = getattr(process, "_logged_failure", None) or process.failure_reason or "?"
-        groups.setdefault(reason, []).append(process)
-    parts = []
-    for reason, members in sorted(groups.items(), key=lambda item: -len(item[1])):
-        shown = ", ".join(p.where() for p in members[:5]) + (", ..." if len(members) > 5 else "")
-        parts.append("%s on %d (%s)" % (reason, len(members), shown))
-    return "%s: %d of %d processes failed: %s" % (name, len(failures), total, "; ".join(parts))
 
 
 class Action(Described):
@@ -196,7 +178,7 @@ class Action(Described):
         if len(self._failures) > 1:
             order = {id(process): index for index, process in enumerate(self._processes)}
             failures = sorted(self._failures, key=lambda process: order[id(process)])
-            logger.warning("%s", failure_summary(self.name, failures, len(self._processes)))
+            logger.warning("%s", summary(self.name, failures, len(self._processes)))
         if logger.isEnabledFor(10):
             logger.debug("%s %s", style.emph("ended:"), self)
         _notify(self.lifecycle_handlers, "end", self)
@@ -258,7 +240,7 @@ class Action(Described):
         try:
             return self.wait(timeout)
         except BaseException:
-            _kill_after_interrupt(self)
+            kill_after_interrupt(self)
             raise
 
     def reset(self) -> "Action":
@@ -529,15 +511,6 @@ class SequentialActions(_ActionGroup):
         # saw this member started, or we see the flag now.
         if self._kill_requested:
             action.kill()
-
-
-def _kill_after_interrupt(target: Any) -> None:
-    """Kill an action or a process whose `run` was interrupted, and give
-    its processes ``kill_timeout`` (+1 s) to end: the SIGKILL that follows
-    an ignored SIGTERM comes within it. A second Ctrl-C stops the wait."""
-    target.kill()
-    delay = get_seconds(configuration['kill_timeout'])
-    target.wait((delay or 0) + 1.0)
 
 
 def _check_owner(action: Action) -> None:
