@@ -36,4 +36,4 @@ def test_readme_example_runs_as_written_starting_its_own_test_bed(capsys, tmp_pa
     assert "node-3 0 ['rank 2 on node-3']" in out
     assert "node-1 3 []" in out
     saved_results = load_results(str(tmp_path / "results.json"))
-    assert [p.exit_code for p in saved_results._objects[1].processes] == [3]
+    assert [p.exit_code for p in saved_results.entries[1].processes] == [3]
