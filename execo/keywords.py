@@ -38,8 +38,9 @@ def _parameters(function: Callable[..., Any]) -> List[inspect.Parameter]:
 
 
 def _chain(functions: Iterable[Callable[..., Any]]) -> inspect.Signature:
-    """The first function's parameters, then every later function's as
-    keyword-only ones; ``**kwargs`` stays only if the last one has it."""
+    """The first function's parameters, then every later function's
+    optional ones as keyword-only ones; ``**kwargs`` stays only if the
+    last one has it."""
     positional: List[inspect.Parameter] = []
     keyword_only: List[inspect.Parameter] = []
     seen = set()
@@ -50,6 +51,8 @@ def _chain(functions: Iterable[Callable[..., Any]]) -> inspect.Signature:
             if parameter.kind == _P.VAR_KEYWORD:
                 var_keyword = parameter
             elif parameter.name not in seen and parameter.kind != _P.VAR_POSITIONAL:
+                if number and parameter.default is _P.empty:
+                    continue  # required below: the subclass supplies it (a command...)
                 seen.add(parameter.name)
                 if number == 0 and parameter.kind != _P.KEYWORD_ONLY:
                     positional.append(parameter)

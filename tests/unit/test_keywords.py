@@ -72,3 +72,11 @@ def test_every_documented_keyword_is_accepted():
               if parameter.kind == parameter.KEYWORD_ONLY}
     kwargs["name"] = "all keywords"
     assert Remote("true", ["h1"], **kwargs).name == "all keywords"
+
+
+def test_a_subclass_that_builds_its_command_does_not_ask_for_one():
+    from execo import PortForwarder
+    parameters = inspect.signature(PortForwarder).parameters
+    assert "cmd" not in parameters and "timeout" in parameters
+    assert all(p.default is not p.empty for p in parameters.values()
+               if p.kind == p.KEYWORD_ONLY)
