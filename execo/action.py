@@ -236,11 +236,13 @@ class Action(Described):
         commands of ssh-based actions (see `execo.ssh`). `wait` alone,
         interrupted, leaves everything running: the caller decides.
         """
-        self.start()
+        was_started = self.started   # then start() refuses, and nothing is ours to kill
         try:
+            self.start()   # a Ctrl-C may come while hosts are being started
             return self.wait(timeout)
         except BaseException:
-            kill_after_interrupt(self)
+            if not was_started:
+                kill_after_interrupt(self)
             raise
 
     def reset(self) -> "Action":

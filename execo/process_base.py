@@ -353,11 +353,13 @@ class ProcessBase(Described):
         the process before the exception goes on, as ``subprocess.run``
         does; `wait` alone, interrupted, leaves it running.
         """
-        self.start()
+        was_started = self.started
         try:
+            self.start()
             return self.wait(timeout)
         except BaseException:
-            kill_after_interrupt(self)
+            if not was_started:
+                kill_after_interrupt(self)
             raise
 
     def start(self) -> "ProcessBase":
