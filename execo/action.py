@@ -18,13 +18,15 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from execo.config import configuration
 from execo.conductor import LIVENESS_PERIOD, check_conductor, wait_event
 from execo.exception import ActionsFailed, ProcessesFailed
+from execo.failures import summary
+from execo.keywords import FullSignature, action_signature, check_keywords, process_keywords
 from execo.log import Described, logger, style
 from execo.output import STDOUT
 from execo.process import Process
-from execo.process_base import Command, ProcessBase, ProcessLifecycleHandler, name_from_cmdline
+from execo.process_base import (Command, ProcessBase, ProcessLifecycleHandler,
+                                kill_after_interrupt, name_from_cmdline)
 from execo.progress import ProgressBar, progress_wanted
 from execo.stats import aggregate_stats
 from execo.time_utils import format_date, get_seconds
@@ -34,21 +36,28 @@ if TYPE_CHECKING:
     from execo.gather import Gathered
 
 __all__ = ["Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
-           "ProcessesFailed", "SequentialActions", "failure_summary", "split_action_kwargs",
+           "ProcessesFailed", "SequentialActions", "split_action_kwargs",
            "wait_all_actions", "wait_any_actions"]
 
 ACTION_KWARGS = ("lifecycle_handlers", "name", "default_expect_timeout", "progress")
 
 
 def split_action_kwargs(kwargs: Dict[str, Any],
-                        process_args: Optional[Dict[str, Any]] = None
+                        process_args: Optional[Dict[str, Any]] = None,
+                        owner: Optional[str] = None
                         ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """Separate the keyword arguments of the action from those of its processes.
 
     The tutorial writes ``Remote(cmd, hosts, ignore_exit_code=True)``: any
     keyword that `Action` does not take is meant for every process, as if it
-    were in ``process_args`` (where it wins over ``process_args``).
+    were in ``process_args`` (where it wins over ``process_args``). Given
+    the ``owner``'s name, a keyword that neither takes is refused at once,
+    naming the closest one (`execo.keywords.check_keywords`).
     """
+    if owner is not None:
+        accepted = process_keywords()
+        check_keywords(owner, [k for k in kwargs if k not in ACTION_KWARGS], accepted)
+        check_keywords(owner, process_args or (), accepted, "key in process_args")
     action_kwargs = {k: v for k, v in kwargs.items() if k in ACTION_KWARGS}
     merged = dict(process_args or {})
     merged.update((k, v) for k, v in kwargs.items() if k not in ACTION_KWARGS)
@@ -95,36 +104,6 @@ def _notify(handlers: List[Any], event: str, subject: Any) -> None:
                          subject, traceback.format_exc())
 
 
-def failure_summary(name: str, failures: Sequence[ProcessBase], total: int) -> str:
-    """The line ending an action whose processes failed: failures grouped
-    by reason, most frequent first, with the first few hosts of each.
-
-    >>> p = Process("exit 1", shell=True, nolog_exit_code=True).run()
-    >>> failure_summary("job", [p, p], 3)
-    "job: 2 of 3 processes failed: exit 1 on 2 ('exit 1', 'exit 1')"
-    """
-    groups: Dict[str, List[ProcessBase]] = {}
-    for process in failures:
-        reason = getattr(process, "_logged_failure", None) or process.failure_reason or "?"
-        groups.setdefault(reason, []).append(process)
-    parts = []
-    for reason, members in sorted(groups.items(), key=lambda item: -len(item[1])):
-        shown = _hosts_shown(members)
-        parts.append("%s on %d (%s)" % (reason, len(members), shown))
-    return "%s: %d of %d processes failed: %s" % (name, len(failures), total, "; ".join(parts))
-
-
-def _hosts_shown(processes: Sequence[ProcessBase]) -> str:
-    """Remote hosts folded into one node set (``node-[1-17,19]``: every
-    host, in a few characters); local processes by name, the first five."""
-    hosts = [getattr(p, "host", None) for p in processes]
-    if all(host is not None for host in hosts):
-        from execo.nodeset import fold_hosts
-        return fold_hosts(hosts)
-    return (", ".join(p.where() for p in processes[:5])
-            + (", ..." if len(processes) > 5 else ""))
-
-
 class Action(Described):
     """A set of processes run in parallel, and handled as one.
 
@@ -141,6 +120,10 @@ class Action(Described):
       (True/False; None: ``configuration['progress']``, by default on when
       stderr is a terminal; see `execo.progress`).
     """
+
+    # inspect.signature, help() and IPython list every keyword an action
+    # takes, its processes' included (execo.keywords)
+    __signature__ = FullSignature(action_signature)
 
     # Notified whenever any action ends: wait_any/wait_all_actions sleep on it.
     _ended_condition = threading.Condition()
@@ -206,7 +189,7 @@ class Action(Described):
         if len(self._failures) > 1:
             order = {id(process): index for index, process in enumerate(self._processes)}
             failures = sorted(self._failures, key=lambda process: order[id(process)])
-            logger.warning("%s", failure_summary(self.name, failures, len(self._processes)))
+            logger.warning("%s", summary(self.name, failures, len(self._processes)))
         if logger.isEnabledFor(10):
             logger.debug("%s %s", style.emph("ended:"), self)
         if self._progress_bar is not None:
@@ -269,11 +252,13 @@ class Action(Described):
         commands of ssh-based actions (see `execo.ssh`). `wait` alone,
         interrupted, leaves everything running: the caller decides.
         """
-        self.start()
+        was_started = self.started   # then start() refuses, and nothing is ours to kill
         try:
+            self.start()   # a Ctrl-C may come while hosts are being started
             return self.wait(timeout)
         except BaseException:
-            _kill_after_interrupt(self)
+            if not was_started:
+                kill_after_interrupt(self)
             raise
 
     def reset(self) -> "Action":
@@ -420,7 +405,8 @@ class Local(Action):
 
     def __init__(self, cmd: Command, process_args: Optional[Dict[str, Any]] = None,
                  **kwargs: Any) -> None:
-        action_kwargs, self.process_args = split_action_kwargs(kwargs, process_args)
+        action_kwargs, self.process_args = split_action_kwargs(kwargs, process_args,
+                                                               type(self).__name__)
         action_kwargs.setdefault("name", name_from_cmdline(cmd))
         super().__init__(**action_kwargs)
         self.cmd = cmd
@@ -558,15 +544,6 @@ class SequentialActions(_ActionGroup):
         # saw this member started, or we see the flag now.
         if self._kill_requested:
             action.kill()
-
-
-def _kill_after_interrupt(target: Any) -> None:
-    """Kill an action or a process whose `run` was interrupted, and give
-    its processes ``kill_timeout`` (+1 s) to end: the SIGKILL that follows
-    an ignored SIGTERM comes within it. A second Ctrl-C stops the wait."""
-    target.kill()
-    delay = get_seconds(configuration['kill_timeout'])
-    target.wait((delay or 0) + 1.0)
 
 
 def _check_owner(action: Action) -> None:

@@ -86,7 +86,8 @@ class HostAction(Action):
                  connection_params: Optional[Mapping[str, Any]],
                  process_args: Optional[Dict[str, Any]], kwargs: Dict[str, Any],
                  default_name: Callable[["HostAction"], str]) -> None:
-        action_kwargs, self.process_args = split_action_kwargs(kwargs, process_args)
+        action_kwargs, self.process_args = split_action_kwargs(kwargs, process_args,
+                                                               type(self).__name__)
         self._hosts: List[Host] = get_hosts_list(hosts)
         if "name" not in action_kwargs:
             action_kwargs["name"] = default_name(self)

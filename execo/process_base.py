@@ -13,15 +13,15 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import signal
 import threading
 import time
 import traceback
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from execo import kill_policy
+from execo import failures, kill_policy
 from execo.conductor import TimerHandle, wait_event
 from execo.config import configuration
+from execo.keywords import FullSignature, process_signature
 from execo.log import Described, logger, style
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
                           OutputString, StreamDispatcher, compact_output, compile_regexes,
@@ -30,7 +30,7 @@ from execo.time_utils import format_date, get_seconds
 from execo.exception import ExecoTypeError, ExecoValueError
 
 __all__ = ["Command", "ProcessBase", "ProcessLifecycleHandler", "check_command",
-           "name_from_cmdline"]
+           "kill_after_interrupt", "name_from_cmdline"]
 
 Command = Union[str, Sequence[str]]
 
@@ -66,11 +66,13 @@ def check_command(cmd: Any) -> Command:
     raise ExecoTypeError("a command is a string or a non-empty list of strings, not %r" % (cmd,))
 
 
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return "signal %d" % (number,)
+def kill_after_interrupt(target: Any) -> None:
+    """Kill a process or an action whose ``run()`` was interrupted, and give
+    it ``kill_timeout`` (+1 s) to end: the SIGKILL that follows an ignored
+    SIGTERM comes within it. A second Ctrl-C stops this wait."""
+    target.kill()
+    delay = get_seconds(configuration['kill_timeout'])
+    target.wait((delay or 0) + 1.0)
 
 
 _FLAG_NAMES = ("exit_code", "timeout", "error", "expect_fail", "write_error")
@@ -78,6 +80,10 @@ _FLAG_NAMES = ("exit_code", "timeout", "error", "expect_fail", "write_error")
 
 class ProcessBase(Described):
     """A process's shared state. See `execo.process.Process` for the options."""
+
+    # inspect.signature, help() and IPython list the keywords that
+    # subclasses pass down through **kwargs (execo.keywords)
+    __signature__ = FullSignature(process_signature)
 
     def __init__(self, cmd: Command, timeout: Any = None,
                  ignore_exit_code: bool = False, nolog_exit_code: bool = False,
@@ -235,7 +241,7 @@ class ProcessBase(Described):
                 or (self.exit_code != 0 and not self.error and not self.killed
                     and not (self.nolog_exit_code or self.ignore_exit_code)))
         if warn:
-            reason = self._describe_failure() or "failed"
+            reason = failures.describe(self) or "failed"
             # the action's summary line groups what its processes logged
             self._logged_failure = reason
             logger.warning("%s", self.failure_line(reason))
@@ -244,22 +250,12 @@ class ProcessBase(Described):
 
     def failure_line(self, reason: Optional[str] = None) -> str:
         """The one line that reports this process's failure: where, why,
-        and the first line of its stderr (the dump is logged at DEBUG)."""
-        reason = reason or self.failure_reason or "ok"
-        first = next((line.strip() for line in self.stderr.splitlines() if line.strip()), "")
-        if len(first) > 200:
-            first = first[:197] + "..."
-        return "%s: %s%s" % (self.where(), reason,
-                             " (stderr: %s)" % (first,) if first else "")
+        and the first line of its stderr (`execo.failures`)."""
+        return failures.line(self, reason or self.failure_reason or "ok")
 
     def where(self) -> str:
         """The host's address, or the command's short name for a local process."""
-        host = self.host
-        if host is not None:
-            return style.host(getattr(host, "address", str(host)))
-        return style.command(repr(self.name))
-
-    # ---- failure reasons ----------------------------------------------------
+        return failures.where(self)
 
     @property
     def failure_reason(self) -> Optional[str]:
@@ -270,23 +266,7 @@ class ProcessBase(Described):
         ``error``."""
         if self.ok:
             return None
-        return self._describe_failure()
-
-    def _describe_failure(self) -> Optional[str]:
-        if self.timeouted:
-            return "timeout after %g s" % (self.timeout,) if self.timeout is not None \
-                else "timeout"
-        if self.error:
-            return self._error_summary()
-        if self.exit_signal is not None:
-            return "killed by %s" % (_signal_name(self.exit_signal),)
-        if self.exit_code not in (0, None):
-            return "exit %d" % (self.exit_code,)
-        if self.expect_fail:
-            return "expect failed"
-        if self.write_error:
-            return "write failed"
-        return None
+        return failures.describe(self)
 
     def _error_summary(self) -> str:
         """One line for an ``error``: transports that classify their
@@ -373,13 +353,13 @@ class ProcessBase(Described):
         the process before the exception goes on, as ``subprocess.run``
         does; `wait` alone, interrupted, leaves it running.
         """
-        self.start()
+        was_started = self.started
         try:
+            self.start()
             return self.wait(timeout)
         except BaseException:
-            self.kill()
-            delay = get_seconds(configuration['kill_timeout'])
-            self.wait((delay or 0) + 1.0)
+            if not was_started:
+                kill_after_interrupt(self)
             raise
 
     def start(self) -> "ProcessBase":

@@ -88,6 +88,12 @@ class Report:
     def name(self, value: str) -> None:
         self._name = value
 
+    @property
+    def entries(self) -> List[Any]:
+        """What was added, in order: actions, reports, processes, stats
+        dicts (loaded ones for a report read back from a file)."""
+        return list(self._objects)
+
     def add(self, stats_objects: Iterable[Any]) -> "Report":
         """Add actions, reports, processes (anything with ``stats()``) or
         stats dicts."""

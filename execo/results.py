@@ -4,7 +4,7 @@ files, and back.
 An experiment's results outlive the script: ``Report.save(path)`` writes
 them, `load_results` reads them back as objects with the attributes of
 live ones (``host``, ``stdout``, ``ok``, ``exit_code``...) and the same
-``to_dict()``. The fields are fixed (see doc/results.rst); the file
+``to_dict()``. The fields are fixed (see doc/watching.rst); the file
 carries a format name and a version, and a file of a newer version is
 refused rather than misread.
 

@@ -21,7 +21,7 @@ def round_trip(action, tmp_path):
     Report([action]).save(path)
     loaded = load_results(path)
     assert loaded.to_dict() == Report([action]).to_dict()
-    loaded_action = loaded._objects[0]
+    loaded_action = loaded.entries[0]
     assert loaded_action.to_dict() == action.to_dict()
     for live, back in zip(action.processes, loaded_action.processes):
         for attribute in ("host", "stdout", "stderr", "ok", "exit_code", "timeouted"):

@@ -75,7 +75,7 @@ def test_non_utf8_output_survives_save_and_load_byte_for_byte(tmp_path):
     loaded = round_trip(report, tmp_path)
     text = (tmp_path / "saved.json").read_text()
     assert text.isascii() and "\\udcff\\udcfe" in text
-    back = loaded._objects[0]
+    back = loaded.entries[0]
     assert back.stdout_bytes == raw
     assert back.stdout == p.stdout   # decoded as a live process decodes it
     assert back.stdout() == p.stdout
@@ -123,7 +123,7 @@ def test_a_report_built_before_the_run_saves_the_state_at_save_time(tmp_path):
     assert report.to_dict()["actions"][0]["processes"][0]["start_date"] is None
     action.run()
     loaded = round_trip(report, tmp_path)
-    assert loaded._objects[0].processes[0].ended
+    assert loaded.entries[0].processes[0].ended
 
 
 def test_a_newer_format_is_refused_with_a_clear_message():
