@@ -30,7 +30,7 @@ from typing import Any, Dict, Iterator, Optional
 from execo.config import configuration
 
 __all__ = ["MANY_PROCESSES", "REFRESH_PERIOD", "SHOW_DELAY", "SHOW_DELAY_MANY", "ProgressBar",
-           "progress_wanted"]
+           "bars_cleared", "progress_wanted"]
 
 SHOW_DELAY = 2.0
 """Seconds an action must run before it gets a bar."""
