@@ -36,16 +36,17 @@ from execo_g5k.api_utils import (get_cluster_site, get_g5k_clusters, get_g5k_hos
 from execo_g5k.charter import (g5k_charter_time, get_charter_el_planning,
                                get_next_charter_period)
 from execo_g5k.oar import OarSubmission, get_current_oar_jobs, get_oar_job_info
+from execo_g5k.planning_coorm import compute_coorm_slots, find_coorm_slot
 from execo_g5k.planning_draw import draw_gantt, draw_slots
 from execo_g5k.planning_slots import (Planning, compute_slots, find_first_slot, find_free_slot,
                                       find_max_slot, max_resources)
 from execo_g5k.planning_sources import fill_planning
 
-__all__ = ['compute_slots', 'distribute_hosts', 'draw_gantt', 'draw_slots', 'find_first_slot',
-           'find_free_slot', 'find_max_slot', 'g5k_charter_time', 'get_charter_el_planning',
-           'get_hosts_jobs', 'get_job_by_name', 'get_jobs_specs', 'get_next_charter_period',
-           'get_planning', 'max_resources', 'normalize_busy', 'show_resources',
-           'OarSubmission']
+__all__ = ['compute_coorm_slots', 'compute_slots', 'distribute_hosts', 'draw_gantt',
+           'draw_slots', 'find_coorm_slot', 'find_first_slot', 'find_free_slot', 'find_max_slot',
+           'g5k_charter_time', 'get_charter_el_planning', 'get_hosts_jobs', 'get_job_by_name',
+           'get_jobs_specs', 'get_next_charter_period', 'get_planning', 'max_resources',
+           'normalize_busy', 'show_resources', 'OarSubmission']
 
 DEFAULT_PLANNING_WEEKS = 4
 _EXTRA_RESOURCES = (('vlan', 'vlans'), ('subnet', 'subnets'), ('storage', 'storage'))
@@ -53,7 +54,8 @@ _EXTRA_RESOURCES = (('vlan', 'vlans'), ('subnet', 'subnets'), ('storage', 'stora
 
 # ---- the planning ----------------------------------------------------------------------
 
-def get_planning(elements: Sequence[str] = ('grid5000',), vlan: bool = False,
+# elements defaults to a list, as 2.x's signature shows; it is never modified
+def get_planning(elements: Sequence[str] = ['grid5000'], vlan: bool = False,  # noqa: B006
                  subnet: bool = False, storage: bool = False, out_of_chart: bool = False,
                  starttime: Date = None, endtime: Date = None, ignore_besteffort: bool = True,
                  queues: Any = 'default') -> Optional[Planning]:
