@@ -35,6 +35,7 @@ from execo_g5k.api_utils import (get_cluster_site, get_g5k_clusters, get_g5k_hos
                                  get_site_hosts)
 from execo_g5k.charter import (g5k_charter_time, get_charter_el_planning,
                                get_next_charter_period)
+from execo_g5k.exception import G5kValueError
 from execo_g5k.oar import OarSubmission, get_current_oar_jobs, get_oar_job_info
 from execo_g5k.planning_coorm import compute_coorm_slots, find_coorm_slot
 from execo_g5k.planning_draw import draw_gantt, draw_slots
@@ -264,7 +265,7 @@ def _deal_round_robin(available: Dict[str, Any], resources: Dict[str, Any], want
     given, position = 0, 0
     while given < wanted:
         if not sites:
-            raise ValueError('distribute_hosts: %d hosts wanted on grid5000, only %d available'
+            raise G5kValueError('distribute_hosts: %d hosts wanted on grid5000, only %d available'
                              % (wanted, given))
         site = sites[position]
         if available[site] == 0:
@@ -373,14 +374,14 @@ def get_hosts_jobs(hosts: Iterable[Any], walltime: Duration, out_of_chart: bool 
     names = [host.address if isinstance(host, Host) else host for host in hosts]
     planning = get_planning(elements=names, out_of_chart=out_of_chart)
     if planning is None:
-        raise ValueError('get_hosts_jobs: no Grid5000 host in %r' % (names,))
+        raise G5kValueError('get_hosts_jobs: no Grid5000 host in %r' % (names,))
     known_clusters = set(get_g5k_clusters(queues=None))
     total = sum(len(hosts_) for site_planning in planning.values()
                 for cluster, hosts_ in site_planning.items() if cluster in known_clusters)
     start = next((slot[0] for slot in compute_slots(planning, walltime)
                   if slot[2]['grid5000'] == total), None)
     if start is None:
-        raise ValueError('get_hosts_jobs: %s are never free together for %s'
+        raise G5kValueError('get_hosts_jobs: %s are never free together for %s'
                          % (', '.join(names), walltime))
     specs = []
     for site in planning:
