@@ -11,8 +11,8 @@ the assertions only look at our own jobs' hosts, or compare two readings.
 
 from __future__ import annotations
 
-import re
 import os
+import re
 import time
 
 import pytest
