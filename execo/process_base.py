@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from execo import failures, kill_policy
 from execo.conductor import TimerHandle, wait_event
 from execo.config import configuration
-from execo.keywords import FullSignature, process_signature
+from execo.keywords import FullSignature, check_keywords, process_signature
 from execo.log import Described, logger, style
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
                           OutputString, StreamDispatcher, compact_output, compile_regexes,
@@ -96,7 +96,10 @@ class ProcessBase(Described):
                  lifecycle_handlers: Optional[List[ProcessLifecycleHandler]] = None,
                  stdout_handlers: Optional[List[Any]] = None,
                  stderr_handlers: Optional[List[Any]] = None,
-                 name: Optional[str] = None) -> None:
+                 name: Optional[str] = None, **_unknown: Any) -> None:
+        if _unknown:  # a misspelled keyword, passed down by a subclass
+            check_keywords(type(self).__name__, _unknown,
+                           type(self).__signature__.parameters)  # type: ignore[attr-defined]
         self.cmd = check_command(cmd)
         self.timeout = get_seconds(timeout)
         if self.timeout is not None and not self.timeout >= 0:  # nan too
