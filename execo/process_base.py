@@ -136,6 +136,8 @@ class ProcessBase(Described):
         self.forced_kill = False
         self.expect_fail = False
         self.write_error = False
+        self._fanout_queued = False  # waiting for a slot of the fan-out limit (execo.fanout)
+        self._fanout_share: Any = None  # the action share whose slot it holds
         self._timeout_timer: Optional[TimerHandle] = None
         self._force_kill_timer: Optional[TimerHandle] = None
         self._ended_event = threading.Event()
@@ -286,7 +288,7 @@ class ProcessBase(Described):
 
         Raises `execo.conductor.ConductorDied` if the thread that would
         end the process is gone."""
-        if not self.started:
+        if not self.started and not self._fanout_queued and not self.ended:
             raise ExecoValueError("cannot wait for %s: it was not started" % (self,))
         self._check_owner("wait for")
         wait_event(self._ended_event, get_seconds(timeout))
@@ -316,6 +318,9 @@ class ProcessBase(Described):
         ['kill_timeout']``; False/None: never), it gets SIGKILL. A killed
         process is not blamed for its exit code.
         """
+        if self._fanout_queued:
+            from execo import fanout
+            fanout.cancel([self])
         kill_policy.kill(self, sig, auto_force_kill_timeout)
         return self
 
