@@ -167,6 +167,7 @@ class Process(ProcessBase):
         self._stdin: Optional[SharedFd] = None
         self._readers: Dict[int, int] = {}  # fd -> stream
         self._read_sizes: Dict[int, int] = {}  # fd -> bytes asked for by each read
+        self._paused: set = set()  # fds not read while their writes are behind
         self._pidfd: Optional[int] = None
         self._reaped = False
 
@@ -361,10 +362,23 @@ class Process(ProcessBase):
     def _on_readable(self, fd: int) -> None:
         self._read_once(fd)
 
+    def _pause_output(self, stream: int) -> None:
+        # the pipe fills and the program blocks writing: only it waits
+        for fd, fd_stream in self._readers.items():
+            if fd_stream == stream and fd not in self._paused:
+                self._paused.add(fd)
+                get_conductor().unwatch_fd(fd)
+
+    def _resume_output(self, stream: int) -> None:
+        for fd in [fd for fd in self._paused if self._readers.get(fd) == stream]:
+            self._paused.discard(fd)
+            get_conductor().watch_fd(fd, lambda fd=fd: self._on_readable(fd))
+
     def _close_reader(self, fd: int, error: bool = False) -> None:
         stream = self._readers.pop(fd, None)
         if stream is None:
             return
+        self._paused.discard(fd)
         del self._read_sizes[fd]
         get_conductor().unwatch_fd(fd)
         if self.pty and stream == STDOUT:

@@ -19,7 +19,7 @@ import traceback
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from execo import kill_policy
-from execo.conductor import TimerHandle, wait_event
+from execo.conductor import TimerHandle, get_conductor, wait_event
 from execo.log import Described, logger, style
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
                           OutputString, StreamDispatcher, compact_output, compile_regexes,
@@ -136,6 +136,8 @@ class ProcessBase(Described):
         self.forced_kill = False
         self.expect_fail = False
         self.write_error = False
+        self._end_after_writes: Optional[tuple] = None  # an end waiting for file writes
+        self._writes_given_up = False
         self._fanout_queued = False  # waiting for a slot of the fan-out limit (execo.fanout)
         self._fanout_share: Any = None  # the action share whose slot it holds
         self._timeout_timer: Optional[TimerHandle] = None
@@ -196,10 +198,12 @@ class ProcessBase(Described):
         ``exit_code`` follows subprocess's convention: negative for a death
         by signal, which also sets ``exit_signal``.
         """
-        kill_policy.disarm(self)
         for stream in (STDOUT, STDERR):
             if not self._dispatchers[stream].eof:
                 self._deliver_output(stream, b"", eof=True)
+        if self._end_waits_for_writes(exit_code, error_reason, end_date):
+            return
+        kill_policy.disarm(self)
         if error_reason is None:
             error_reason = self._failure_reason(exit_code)
         with self._lock:
@@ -215,6 +219,49 @@ class ProcessBase(Described):
         self._log_end()
         self._notify_lifecycle("end")
         self._ended_event.set()
+
+    def _end_waits_for_writes(self, *end: Any) -> bool:
+        """True if the end is put off until the writes of this process's
+        output to files are done (`execo.writers`): a file is complete when
+        the process has ended. A process killed or timed out ends at once."""
+        if self.killed or self.timeouted or self.ended or self._writes_given_up:
+            return False
+        accounts = [d.writes for d in self._dispatchers.values()
+                    if d.writes is not None and d.writes.pending()]
+        if not accounts:
+            return False
+        self._end_after_writes = end
+        remaining = [len(accounts)]
+        lock = threading.Lock()
+
+        def one_drained() -> None:  # in a writer thread
+            with lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if last:
+                get_conductor().call_soon(self._end_once_written)
+        for account in accounts:
+            if account.when_drained(one_drained):
+                one_drained()
+        return True
+
+    def _end_once_written(self) -> None:
+        end, self._end_after_writes = self._end_after_writes, None
+        if end is not None:
+            self._set_ended(*end)
+
+    def _give_up_writes(self) -> None:
+        """Killed or timed out while its end waits for writes: end now."""
+        self._writes_given_up = True
+        if self._end_after_writes is not None:
+            get_conductor().call_soon(self._end_once_written)
+
+    def _pause_output(self, stream: int) -> None:
+        """Stop reading ``stream`` (its writes are behind), conductor thread.
+        A process fed by a multiplexer cannot: its writes queue."""
+
+    def _resume_output(self, stream: int) -> None:
+        """Read ``stream`` again, conductor thread."""
 
     def _failure_reason(self, exit_code: Optional[int]) -> Optional[str]:
         """Subclasses whose transport has its own failure exit code (ssh's
