@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any, Callable, Set
 
-from execo import exit_watchdog
+from execo import exit_watchdog, writers
 from execo.conductor import ConductorDied, get_conductor
 from execo.config import configuration
 from execo.log import logger
@@ -76,6 +76,13 @@ def _flush_soon() -> None:
         exit_watchdog.flush()
 
 
+def _at_exit() -> None:
+    try:
+        _kill_at_exit()
+    finally:
+        writers.flush_at_exit()  # what the killed children wrote to files
+
+
 def _kill_at_exit() -> None:
     global _exiting
     if not configuration.get('kill_childs_at_end', True):
@@ -114,5 +121,5 @@ def _after_fork_in_child() -> None:
         process._left_to_parent_by_fork()
 
 
-atexit.register(_kill_at_exit)
+atexit.register(_at_exit)
 os.register_at_fork(after_in_child=_after_fork_in_child)

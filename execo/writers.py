@@ -25,7 +25,6 @@ Write errors are logged once per destination and the data dropped.
 
 from __future__ import annotations
 
-import atexit
 import collections
 import io
 import os
@@ -35,7 +34,8 @@ from typing import Any, Callable, Deque, Dict, Hashable, Optional, Set, Tuple
 
 from execo.log import logger
 
-__all__ = ["HIGH_WATER", "LOW_WATER", "WriteAccount", "destination_key", "is_writer"]
+__all__ = ["EXIT_FLUSH_TIMEOUT", "HIGH_WATER", "LOW_WATER", "WriteAccount", "destination_key",
+           "flush_at_exit", "is_writer"]
 
 HIGH_WATER = 4 << 20
 LOW_WATER = 1 << 20
@@ -162,6 +162,7 @@ class _Destination:
         self.cond = threading.Condition(threading.Lock())
         self.file: Any = None
         self.failed = False
+        self.busy = False  # an item taken from the queue is being written
         self.thread = threading.Thread(target=self._serve, daemon=True,
                                        name="execo-writer %s" % (key[1] if key[0] != "object"
                                                                  else type(handler).__name__))
@@ -177,10 +178,13 @@ class _Destination:
                 while not self.items:
                     self.cond.wait()
                 kind, payload, account = self.items.popleft()
+                self.busy = True
             if kind == _DATA:
                 self._write(payload)
+                self.busy = False
                 account._done(len(payload))
                 continue
+            self.busy = False
             account._done(0)
             if _release(self):
                 self._close()
@@ -247,13 +251,14 @@ def _release(target: _Destination) -> bool:
         return True
 
 
-def _flush_at_exit() -> None:
-    """Give the writes in flight (of killed processes, say) a few seconds."""
+def flush_at_exit() -> None:
+    """At exit (`execo.children`, after its kill): give the writes still in
+    flight, of killed processes say, up to `EXIT_FLUSH_TIMEOUT` seconds.
+    Destinations with nothing to write are not waited for."""
     deadline = time.monotonic() + EXIT_FLUSH_TIMEOUT
-    with _registry_lock:
-        threads = [t.thread for t in _targets.values()]
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-
-
-atexit.register(_flush_at_exit)
+    while time.monotonic() < deadline:
+        with _registry_lock:
+            targets = list(_targets.values())
+        if not any(t.items or t.busy for t in targets):
+            return
+        time.sleep(0.01)  # exit only: no event to wait for across destinations
