@@ -151,7 +151,6 @@ def child_started(pid: int, whole_group: bool) -> bool:
         if not _start():
             return False
         was_empty = not _pending
-        _settings()
         _pending.extend(b"+%d\n" % pid if whole_group else b"=%d\n" % pid)
         return was_empty
 
@@ -172,6 +171,7 @@ def flush() -> None:
     with _lock:
         if _write_fd is None or not _pending:
             return
+        _settings()
         try:
             written = os.write(_write_fd, _pending)
         except BlockingIOError:
