@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""The fan-out limit: ``Remote("true")`` on N aliases of one loopback sshd,
+"""The fan-out limit: ``Remote(command)`` on N aliases of one loopback sshd,
 with the default limit (``configuration['fanout'] = 'auto'``) and with none,
 under a given fd limit, in one run.
 
     python3 benchmarks/bench_fanout.py [--hosts 2000] [--nofile 1024,20000] [--repeat 1]
+                                       [--command true]
 
 Each run is a fresh interpreter under ``prlimit --nofile=N:N``; it prints
 the hosts ok and failed, the time of the fan-out alone, and the limit in
@@ -31,7 +32,7 @@ if sys.argv[2] == "none":
     execo.configuration["fanout"] = None
 hosts = ["node-%d" % i for i in range(1, int(sys.argv[1]) + 1)]
 start = time.perf_counter()
-remote = execo.Remote("true", hosts, connection_params=params).run()
+remote = execo.Remote(sys.argv[3], hosts, connection_params=params).run()
 elapsed = time.perf_counter() - start
 failed = [p for p in remote.processes if not p.ok]
 print(json.dumps({"ok": len(hosts) - len(failed), "failed": len(failed), "seconds": elapsed,
@@ -40,10 +41,10 @@ print(json.dumps({"ok": len(hosts) - len(failed), "failed": len(failed), "second
 """
 
 
-def run(bed, hosts, nofile, mode):
+def run(bed, hosts, nofile, mode, command):
     result = subprocess.run(
         ["prlimit", "--nofile=%d:%d" % (nofile, nofile), sys.executable, "-c", CHILD,
-         str(hosts), mode], cwd=REPO, capture_output=True, timeout=1800,
+         str(hosts), mode, command], cwd=REPO, capture_output=True, timeout=1800,
         env=dict(os.environ, PYTHONPATH=REPO, BENCH_PARAMS=json.dumps(bed.connection_params)))
     if result.returncode != 0:
         return {"ok": 0, "failed": hosts, "seconds": float("nan"), "limit": None,
@@ -56,7 +57,11 @@ def main():
     parser.add_argument("--hosts", type=int, default=2000)
     parser.add_argument("--nofile", default="1024,20000")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--command", default="true",
+                        help="remote command (one lasting a while, e.g. 'sleep 1', keeps "
+                             "more connections open at once)")
     args = parser.parse_args()
+    print("`%s` on %d hosts" % (args.command, args.hosts))
     print("| fd limit | fan-out limit | hosts ok | failed | seconds (median of %d) | ratio |"
           % args.repeat)
     print("|---|---|---|---|---|---|")
@@ -64,7 +69,7 @@ def main():
         for nofile in [int(n) for n in args.nofile.split(",")]:
             base = None
             for mode in ("auto", "none"):
-                runs = [run(bed, args.hosts, nofile, mode) for _ in range(args.repeat)]
+                runs = [run(bed, args.hosts, nofile, mode, args.command) for _ in range(args.repeat)]
                 seconds = statistics.median(r["seconds"] for r in runs)
                 last = runs[-1]
                 base = seconds if base is None else base

@@ -16,6 +16,7 @@ import errno
 import fcntl
 import functools
 import os
+import resource
 import shlex
 import shutil
 import signal
@@ -259,10 +260,25 @@ class Process(ProcessBase):
     def _describe_spawn_error(self, exc: BaseException) -> str:
         if isinstance(exc, FileNotFoundError) and self.cwd and not os.path.isdir(self.cwd):
             return "cannot start %r: no such working directory %r" % (self.name, self.cwd)
+        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            return ("cannot start %r: %s (this interpreter's limit: %d): lower "
+                    "configuration['fanout'] or an action's fanout, or raise the limit"
+                    % (self._spawn_program(), exc.strerror, soft))
         if isinstance(exc, OSError):
             what = exc.filename if exc.filename else self.name
             return "cannot start %r: %s: %s" % (self.name, exc.strerror or exc, what)
         return "cannot start %r: %s" % (self.name, exc)
+
+    def _spawn_program(self) -> str:
+        """The program spawned (ssh for a remote command), for messages."""
+        try:
+            args = self._spawn_args()
+        except Exception:
+            return self.name
+        if isinstance(args, str):
+            return args.split(None, 1)[0] if args.strip() else args
+        return str(args[0]) if args else ""
 
     def _spawn(self, args: Any) -> None:
         # Everything the child inherits is decided here: its own session

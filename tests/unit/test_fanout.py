@@ -109,3 +109,27 @@ def test_the_soft_fd_limit_is_raised_with_a_debug_line_and_sets_the_auto_fanout(
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.split() == [b"1024", b"179"]
     assert b"soft limit of open files raised from 256 to 1024" in result.stderr
+
+
+TOO_MANY = r"""
+from execo import Process, SshProcess
+processes = [Process("sleep 2").start() for _ in range(40)]
+# loopback only, should it ever be spawned
+processes.append(SshProcess("sleep 2", "127.0.0.1", connection_params={"port": 9}).start())
+for p in processes:
+    p.kill()
+    p.wait()
+print([p.error_reason for p in processes if p.error_reason][-1])
+"""
+
+
+def test_too_many_open_files_names_the_program_and_the_way_out():
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # processes started by hand are not queued: under 64 descriptors some fail
+    result = subprocess.run(["prlimit", "--nofile=64:64", sys.executable, "-c", TOO_MANY],
+                            cwd=repo, capture_output=True, timeout=60,
+                            env=dict(os.environ, PYTHONPATH=repo))
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().strip() == (
+        "cannot start 'ssh': Too many open files (this interpreter's limit: 64): lower "
+        "configuration['fanout'] or an action's fanout, or raise the limit")
