@@ -162,7 +162,8 @@ class _Destination:
         self.cond = threading.Condition(threading.Lock())
         self.file: Any = None
         self.failed = False
-        self.busy = False  # an item taken from the queue is being written
+        self.busy = False  # items taken from the queue are being written
+        self.idle = False  # waiting for items: a put must wake it up
         self.thread = threading.Thread(target=self._serve, daemon=True,
                                        name="execo-writer %s" % (key[1] if key[0] != "object"
                                                                  else type(handler).__name__))
@@ -170,25 +171,34 @@ class _Destination:
     def put(self, item: Tuple[int, Any, WriteAccount]) -> None:
         with self.cond:
             self.items.append(item)
-            self.cond.notify()
+            if self.idle:  # a thread busy writing finds the item when it looks
+                self.cond.notify()
 
     def _serve(self) -> None:
         while True:
             with self.cond:
                 while not self.items:
+                    self.idle = True
                     self.cond.wait()
-                kind, payload, account = self.items.popleft()
+                self.idle = False
+                batch, self.items = self.items, collections.deque()
                 self.busy = True
-            if kind == _DATA:
-                self._write(payload)
-                self.busy = False
-                account._done(len(payload))
-                continue
+            # what came while we slept is written at once: one wake-up and
+            # one write for a burst of small chunks
+            data = [item for item in batch if item[0] == _DATA]
+            if data:
+                joined = (b"" if isinstance(data[0][1], bytes) else "").join(
+                    item[1] for item in data) if len(data) > 1 else data[0][1]
+                self._write(joined)
             self.busy = False
-            account._done(0)
-            if _release(self):
-                self._close()
-                return
+            for kind, payload, account in batch:
+                if kind == _DATA:
+                    account._done(len(payload))
+                    continue
+                account._done(0)
+                if _release(self):
+                    self._close()
+                    return
 
     def _write(self, payload: Any) -> None:
         if self.failed:

@@ -52,11 +52,10 @@ def global_fanout():
 
 def test_action_fanout_queues_processes_and_starts_timeouts_at_spawn():
     probe = ConcurrencyProbe()
-    action = LocalPerHost("sleep 0.4", ["h"] * 8, fanout=2, timeout=1.5,
-                          lifecycle_handlers=[]).start()
+    action = LocalPerHost("sleep 0.4", ["h"] * 8, fanout=2, timeout=1.5)
     for process in action.processes:
         process.lifecycle_handlers.append(probe)
-    action.wait()
+    action.run()
     assert action.ok, action.processes
     assert [p.timeouted for p in action.processes] == [False] * 8
     assert probe.peak <= 2
