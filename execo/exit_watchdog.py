@@ -16,10 +16,13 @@ What it is told, one line each: ``+pgid`` a child (its process group, as
 a kill would signal it) or ``=pid`` (a child whose group must be spared,
 ``kill_subprocesses=False``), ``-id`` its end, ``k0``/``k1`` whether to
 kill at all (``configuration['kill_childs_at_end']``, read when a child
-starts or ends and at exit), ``g<seconds>`` the grace. Lines are written by
-the conductor thread just before it sleeps, so a burst of spawns costs one
-write, and the watchdog one wake-up (a SIGKILL in between leaves the last
-few milliseconds of spawns to chance).
+starts or ends and at exit), ``g<seconds>`` the grace. Lines are written
+by the conductor thread just before it next sleeps, so that a burst of
+spawns costs one write and one wake-up of the watchdog (a write per spawn
+cost 5-10 % of the spawn's CPU); and by a thread that waits for a spawn
+(``pid``, ``kill()``, ``write()``), so that a child the script knows of is
+known to the watchdog too. A SIGKILL within the burst itself, before the
+conductor's next sleep, leaves those newest children to chance.
 
 The pipe is close-on-exec, so no child inherits it (a child holding it
 would keep the watchdog from ever seeing our end), and a forked child
@@ -36,13 +39,15 @@ from typing import Optional
 
 from execo.log import logger
 
-__all__ = ["WATCHDOG_PROGRAM", "arm", "child_ended", "child_started", "flush", "watchdog_pid"]
+__all__ = ["WATCHDOG_PROGRAM", "arm", "child_ended", "child_started", "flush", "flush_pending",
+           "watchdog_pid"]
 
 MAX_GRACE = 5.0
 
 # Run by ``python -I -S -c``: no site, no user environment, no execo.
 WATCHDOG_PROGRAM = r"""
 import os, signal, time
+os.nice(10)  # woken at each spawn: never in the way of the script it watches
 for name in ("SIGINT", "SIGHUP", "SIGPIPE", "SIGTSTP"):
     signal.signal(getattr(signal, name), signal.SIG_IGN)
 groups, pids, armed, grace, rest = set(), set(), True, 1.0, b""
@@ -155,6 +160,14 @@ def child_started(pid: int, whole_group: bool) -> bool:
         return was_empty
 
 
+def flush_pending() -> None:
+    """`flush` if anything waits (cheap when nothing does): for a thread
+    that has just learnt of a child, so that a SIGKILL from now on finds
+    it known to the watchdog."""
+    if _pending:
+        flush()
+
+
 def child_ended(pid: int) -> bool:
     """Record a child reaped; True if a flush is to be asked for."""
     with _lock:
@@ -211,9 +224,20 @@ def _close() -> None:
             pass
 
 
+def _before_fork() -> None:
+    # Held across the fork: a fork in the middle of _start would give the
+    # child a copy of the new pipe before _write_fd names it, and the
+    # child could not close it.
+    _lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _lock.release()
+
+
 def _after_fork_in_child() -> None:
     # The parent's watchdog must see the parent's end, not ours: our copy of
-    # its pipe goes. The lock may be held by the gone conductor thread.
+    # its pipe goes.
     global _lock, _pid, _told_armed, _told_grace, _failed
     _lock = threading.Lock()
     _close()
@@ -221,4 +245,5 @@ def _after_fork_in_child() -> None:
     _pid, _told_armed, _told_grace, _failed = None, None, None, False
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                    after_in_child=_after_fork_in_child)

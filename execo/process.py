@@ -27,7 +27,7 @@ import time
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
-from execo import children, kill_policy
+from execo import children, exit_watchdog, kill_policy
 from execo.conductor import get_conductor, wait_lock
 from execo.log import logger, style
 from execo.output import STDERR, STDOUT
@@ -227,6 +227,7 @@ class Process(ProcessBase):
             self._spawn_now(gate)  # queued behind us: do it now
         else:
             wait_lock(gate)
+            exit_watchdog.flush_pending()  # what we now know, the watchdog knows
 
     def _spawn_now(self, gate: threading.Lock) -> None:
         """Conductor thread: spawn the child start() asked for (once: a
