@@ -231,16 +231,26 @@ def merge_config(target: MutableMapping[str, Any], overrides: Mapping[str, Any])
             target[key] = value
 
 
-def load_configuration(dicts: Mapping[str, MutableMapping[str, Any]],
-                       filename: Optional[str] = None) -> None:
-    """Merge the dicts that a configuration file defines into ``dicts``.
+def load_configuration(filename: Any = None, dicts_confs: Any = None) -> None:
+    """Merge the dicts that a configuration file defines into the given dicts.
 
-    ``dicts`` maps a variable name of the file (``'configuration'``,
-    ``'default_connexion_params'``...) to the dict it overrides. The file is
+    Two spellings: execo 2.x's ``load_configuration(filename, [(a_dict,
+    'name'), ...])``, and ``load_configuration({'name': a_dict, ...},
+    filename=None)``, which execo's own modules use (no file: the user's
+    ``~/.execo.conf.py``). ``'name'`` is a variable of the file
+    (``'configuration'``, ``'default_connexion_params'``...), whose dict is
+    merged into ``a_dict`` (nested dicts merged, not replaced). The file is
     plain python, as in the tutorial's example. A broken file is reported on
     stderr and otherwise ignored: a typo there must not make every script
     unusable.
+
+    >>> mine = {'color_mode': False}
+    >>> load_configuration('/nonexistent.conf.py', [(mine, 'configuration')])
+    >>> mine
+    {'color_mode': False}
     """
+    if isinstance(filename, Mapping):
+        filename, dicts_confs = dicts_confs, [(target, name) for name, target in filename.items()]
     filename = filename or CONFIG_FILE
     if not os.path.isfile(filename):
         return
@@ -253,7 +263,7 @@ def load_configuration(dicts: Mapping[str, MutableMapping[str, Any]],
         sys.stderr.write("execo: ignoring configuration file %s: %s: %s\n"
                          % (filename, type(exc).__name__, exc))
         return
-    for name, target in dicts.items():
+    for target, name in dicts_confs or ():
         value = namespace.get(name)
         if isinstance(value, dict):
             merge_config(target, value)
