@@ -18,6 +18,7 @@ import time
 import traceback
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from execo import fanout
 from execo.conductor import LIVENESS_PERIOD, check_conductor, wait_event
 from execo.exception import ActionsFailed, ProcessesFailed
 from execo.failures import summary
@@ -35,7 +36,7 @@ __all__ = ["Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "Parall
            "ProcessesFailed", "SequentialActions", "split_action_kwargs",
            "wait_all_actions", "wait_any_actions"]
 
-ACTION_KWARGS = ("lifecycle_handlers", "name", "default_expect_timeout")
+ACTION_KWARGS = ("lifecycle_handlers", "name", "default_expect_timeout", "fanout")
 
 
 def split_action_kwargs(kwargs: Dict[str, Any],
@@ -112,6 +113,9 @@ class Action(Described):
     :param lifecycle_handlers: `ActionLifecycleHandler` instances.
     :param name: shown in logs and reports (a default is derived).
     :param default_expect_timeout: timeout of `expect` when none is given.
+    :param fanout: at most this many of the action's local processes run
+      at once, the others wait for a free slot (`execo.fanout`; the
+      global ``configuration['fanout']`` bounds every action too).
     """
 
     # inspect.signature, help() and IPython list every keyword an action
@@ -122,10 +126,12 @@ class Action(Described):
     _ended_condition = threading.Condition()
 
     def __init__(self, lifecycle_handlers: Optional[Iterable[ActionLifecycleHandler]] = None,
-                 name: Optional[str] = None, default_expect_timeout: Any = None) -> None:
+                 name: Optional[str] = None, default_expect_timeout: Any = None,
+                 fanout: Optional[int] = None) -> None:
         self.lifecycle_handlers: List[ActionLifecycleHandler] = list(lifecycle_handlers or [])
         self.name: str = name if name is not None else "%s 0x%x" % (type(self).__name__, id(self))
         self.default_expect_timeout = default_expect_timeout
+        self.fanout = fanout
         self._processes: List[ProcessBase] = []
         self._end_counter = _ProcessEndCounter(self)
         self._lock = threading.Lock()
@@ -205,8 +211,7 @@ class Action(Described):
         if not self._processes:
             self._set_ended()
             return
-        for process in self._processes:
-            process.start()
+        fanout.launch(self._processes, self.fanout)
         # a process the user started and that ended before the action did
         # was not counted then: count it now (counting is idempotent)
         for process in self._processes:
@@ -216,6 +221,7 @@ class Action(Described):
     def kill(self) -> "Action":
         """Kill every running process; returns without waiting for them."""
         self._kill_requested = True
+        fanout.cancel(self._processes)
         for process in self._processes:
             if process.started and not process.ended:
                 process.kill()

@@ -126,6 +126,7 @@ configuration: Dict[str, Any] = WatchedDict({
     'compact_output_threshold': 4096,
     'kill_timeout': 5,
     'kill_childs_at_end': True,
+    'fanout': 'auto',
     'color_mode': _streams_are_ttys(),
     'color_styles': {
         'log_header': ('yellow',),
@@ -214,7 +215,12 @@ CONFIGURATION_DOCS: Dict[str, str] = {
                                 "longer than this (0: everything)",
     'kill_timeout': "seconds between the SIGTERM of a kill (or a timeout) and the SIGKILL "
                     "that follows if the process is still alive (execo.kill_policy)",
-    'kill_childs_at_end': "kill the processes still running when the script exits",
+    'kill_childs_at_end': "kill the processes still running when the script ends, however "
+                          "it ends (even by SIGKILL: a watchdog process does it); read at "
+                          "each child's start and at exit",
+    'fanout': "at most this many local processes of actions run at once, the others wait "
+              "for a slot (execo.fanout): an int, None (no limit) or 'auto' (from the fd "
+              "limit: 179 under 1024 open files)",
     'color_mode': "colour logs and reports (default: when stdout and stderr are ttys)",
     'color_styles': "ANSI attributes of each style name and log level; 'log_header' has no "
                     "effect (log lines carry no header of execo's own), 'user1'..'user3' "
