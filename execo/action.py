@@ -18,6 +18,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from execo import fanout
 from execo.conductor import LIVENESS_PERIOD, check_conductor, wait_event
 from execo.exception import ActionsFailed, ProcessesFailed
 from execo.failures import summary
@@ -39,7 +40,7 @@ __all__ = ["Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "Parall
            "ProcessesFailed", "SequentialActions", "split_action_kwargs",
            "wait_all_actions", "wait_any_actions"]
 
-ACTION_KWARGS = ("lifecycle_handlers", "name", "default_expect_timeout", "progress")
+ACTION_KWARGS = ("lifecycle_handlers", "name", "default_expect_timeout", "fanout", "progress")
 
 
 def split_action_kwargs(kwargs: Dict[str, Any],
@@ -116,6 +117,9 @@ class Action(Described):
     :param lifecycle_handlers: `ActionLifecycleHandler` instances.
     :param name: shown in logs and reports (a default is derived).
     :param default_expect_timeout: timeout of `expect` when none is given.
+    :param fanout: at most this many of the action's local processes run
+      at once, the others wait for a free slot (`execo.fanout`; the
+      global ``configuration['fanout']`` bounds every action too).
     :param progress: show a live progress bar while the action runs long
       (True/False; None: ``configuration['progress']``, by default on when
       stderr is a terminal; see `execo.progress`).
@@ -130,10 +134,11 @@ class Action(Described):
 
     def __init__(self, lifecycle_handlers: Optional[Iterable[ActionLifecycleHandler]] = None,
                  name: Optional[str] = None, default_expect_timeout: Any = None,
-                 progress: Optional[bool] = None) -> None:
+                 fanout: Optional[int] = None, progress: Optional[bool] = None) -> None:
         self.lifecycle_handlers: List[ActionLifecycleHandler] = list(lifecycle_handlers or [])
         self.name: str = name if name is not None else "%s 0x%x" % (type(self).__name__, id(self))
         self.default_expect_timeout = default_expect_timeout
+        self.fanout = fanout
         self.progress = progress
         self._in_group = False  # a group's members leave the bar to it
         self._processes: List[ProcessBase] = []
@@ -220,8 +225,7 @@ class Action(Described):
         if not self._processes:
             self._set_ended()
             return
-        for process in self._processes:
-            process.start()
+        fanout.launch(self._processes, self.fanout)
         # a process the user started and that ended before the action did
         # was not counted then: count it now (counting is idempotent)
         for process in self._processes:
@@ -231,6 +235,7 @@ class Action(Described):
     def kill(self) -> "Action":
         """Kill every running process; returns without waiting for them."""
         self._kill_requested = True
+        fanout.cancel(self._processes)
         for process in self._processes:
             if process.started and not process.ended:
                 process.kill()

@@ -126,6 +126,7 @@ configuration: Dict[str, Any] = WatchedDict({
     'compact_output_threshold': 4096,
     'kill_timeout': 5,
     'kill_childs_at_end': True,
+    'fanout': 'auto',
     'color_mode': _streams_are_ttys(),
     'color_styles': {
         'log_header': ('yellow',),
@@ -215,7 +216,12 @@ CONFIGURATION_DOCS: Dict[str, str] = {
                                 "longer than this (0: everything)",
     'kill_timeout': "seconds between the SIGTERM of a kill (or a timeout) and the SIGKILL "
                     "that follows if the process is still alive (execo.kill_policy)",
-    'kill_childs_at_end': "kill the processes still running when the script exits",
+    'kill_childs_at_end': "kill the processes still running when the script ends, however "
+                          "it ends (even by SIGKILL: a watchdog process does it); read at "
+                          "each child's start and at exit",
+    'fanout': "at most this many local processes of actions run at once, the others wait "
+              "for a slot (execo.fanout): an int, None (no limit) or 'auto' (from the fd "
+              "limit: 179 under 1024 open files)",
     'color_mode': "colour logs and reports (default: when stdout and stderr are ttys)",
     'color_styles': "ANSI attributes of each style name and log level; 'log_header' has no "
                     "effect (log lines carry no header of execo's own), 'user1'..'user3' "
@@ -306,16 +312,26 @@ def merge_config(target: MutableMapping[str, Any], overrides: Mapping[str, Any])
             target[key] = value
 
 
-def load_configuration(dicts: Mapping[str, MutableMapping[str, Any]],
-                       filename: Optional[str] = None) -> None:
-    """Merge the dicts that a configuration file defines into ``dicts``.
+def load_configuration(filename: Any = None, dicts_confs: Any = None) -> None:
+    """Merge the dicts that a configuration file defines into the given dicts.
 
-    ``dicts`` maps a variable name of the file (``'configuration'``,
-    ``'default_connexion_params'``...) to the dict it overrides. The file is
+    Two spellings: execo 2.x's ``load_configuration(filename, [(a_dict,
+    'name'), ...])``, and ``load_configuration({'name': a_dict, ...},
+    filename=None)``, which execo's own modules use (no file: the user's
+    ``~/.execo.conf.py``). ``'name'`` is a variable of the file
+    (``'configuration'``, ``'default_connexion_params'``...), whose dict is
+    merged into ``a_dict`` (nested dicts merged, not replaced). The file is
     plain python, as in the tutorial's example. A broken file is reported on
     stderr and otherwise ignored: a typo there must not make every script
     unusable.
+
+    >>> mine = {'color_mode': False}
+    >>> load_configuration('/nonexistent.conf.py', [(mine, 'configuration')])
+    >>> mine
+    {'color_mode': False}
     """
+    if isinstance(filename, Mapping):
+        filename, dicts_confs = dicts_confs, [(target, name) for name, target in filename.items()]
     filename = filename or CONFIG_FILE
     if not os.path.isfile(filename):
         return
@@ -328,7 +344,7 @@ def load_configuration(dicts: Mapping[str, MutableMapping[str, Any]],
         sys.stderr.write("execo: ignoring configuration file %s: %s: %s\n"
                          % (filename, type(exc).__name__, exc))
         return
-    for name, target in dicts.items():
+    for target, name in dicts_confs or ():
         value = namespace.get(name)
         if isinstance(value, dict):
             check_keys(key_kind(name), value, where="%s of %s" % (name, filename))

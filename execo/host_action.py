@@ -23,9 +23,9 @@ transport's module). The process may be a local `execo.process.Process`
 serves every host (taktuk, ChainPut); timeouts and kills then follow
 `execo.kill_policy` with nothing more to write.
 
-A limit on how many hosts are started at once would go in the start loop
-that every one-process-per-host action inherits (`Action._launch`); the
-multiplexed transports (taktuk, ChainPut) start one local process anyway.
+How many hosts run at once is decided by `execo.fanout`, which the start
+of every action (`Action._launch`) goes through; the multiplexed
+transports (taktuk, ChainPut) start one local process anyway.
 """
 
 from __future__ import annotations

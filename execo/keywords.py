@@ -49,7 +49,8 @@ def _chain(functions: Iterable[Callable[..., Any]]) -> inspect.Signature:
         var_keyword = None
         for parameter in _parameters(function):
             if parameter.kind == _P.VAR_KEYWORD:
-                var_keyword = parameter
+                # ProcessBase's **_unknown only catches typos (check_keywords)
+                var_keyword = parameter if parameter.name != "_unknown" else None
             elif parameter.name not in seen and parameter.kind != _P.VAR_POSITIONAL:
                 if number and parameter.default is _P.empty:
                     continue  # required below: the subclass supplies it (a command...)
@@ -71,7 +72,8 @@ def _process_inits(cls: type) -> List[Callable[..., Any]]:
         if init is None or klass is object:
             continue
         inits.append(init)
-        if not any(p.kind == _P.VAR_KEYWORD for p in _parameters(init)):
+        if not any(p.kind == _P.VAR_KEYWORD and p.name != "_unknown"
+                   for p in _parameters(init)):
             break
     return inits
 

@@ -19,9 +19,9 @@ import traceback
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from execo import failures, kill_policy
-from execo.conductor import TimerHandle, wait_event
+from execo.conductor import TimerHandle, get_conductor, wait_event
 from execo.config import configuration
-from execo.keywords import FullSignature, process_signature
+from execo.keywords import FullSignature, check_keywords, process_signature
 from execo.log import Described, logger, style
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
                           OutputString, StreamDispatcher, compact_output, compile_regexes,
@@ -96,7 +96,10 @@ class ProcessBase(Described):
                  lifecycle_handlers: Optional[List[ProcessLifecycleHandler]] = None,
                  stdout_handlers: Optional[List[Any]] = None,
                  stderr_handlers: Optional[List[Any]] = None,
-                 name: Optional[str] = None) -> None:
+                 name: Optional[str] = None, **_unknown: Any) -> None:
+        if _unknown:  # a misspelled keyword, passed down by a subclass
+            check_keywords(type(self).__name__, _unknown,
+                           type(self).__signature__.parameters)  # type: ignore[attr-defined]
         self.cmd = check_command(cmd)
         self.timeout = get_seconds(timeout)
         if self.timeout is not None and not self.timeout >= 0:  # nan too
@@ -152,6 +155,10 @@ class ProcessBase(Described):
         self.expect_fail = False
         self.write_error = False
         self._logged_failure: Optional[str] = None
+        self._end_after_writes: Optional[tuple] = None  # an end waiting for file writes
+        self._writes_given_up = False
+        self._fanout_queued = False  # waiting for a slot of the fan-out limit (execo.fanout)
+        self._fanout_share: Any = None  # the action share whose slot it holds
         self._timeout_timer: Optional[TimerHandle] = None
         self._force_kill_timer: Optional[TimerHandle] = None
         self._ended_event = threading.Event()
@@ -210,10 +217,12 @@ class ProcessBase(Described):
         ``exit_code`` follows subprocess's convention: negative for a death
         by signal, which also sets ``exit_signal``.
         """
-        kill_policy.disarm(self)
         for stream in (STDOUT, STDERR):
             if not self._dispatchers[stream].eof:
                 self._deliver_output(stream, b"", eof=True)
+        if self._end_waits_for_writes(exit_code, error_reason, end_date):
+            return
+        kill_policy.disarm(self)
         if error_reason is None:
             error_reason = self._failure_reason(exit_code)
         with self._lock:
@@ -229,6 +238,49 @@ class ProcessBase(Described):
         self._log_end()
         self._notify_lifecycle("end")
         self._ended_event.set()
+
+    def _end_waits_for_writes(self, *end: Any) -> bool:
+        """True if the end is put off until the writes of this process's
+        output to files are done (`execo.writers`): a file is complete when
+        the process has ended. A process killed or timed out ends at once."""
+        if self.killed or self.timeouted or self.ended or self._writes_given_up:
+            return False
+        accounts = [d.writes for d in self._dispatchers.values()
+                    if d.writes is not None and d.writes.pending()]
+        if not accounts:
+            return False
+        self._end_after_writes = end
+        remaining = [len(accounts)]
+        lock = threading.Lock()
+
+        def one_drained() -> None:  # in a writer thread
+            with lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if last:
+                get_conductor().call_soon(self._end_once_written)
+        for account in accounts:
+            if account.when_drained(one_drained):
+                one_drained()
+        return True
+
+    def _end_once_written(self) -> None:
+        end, self._end_after_writes = self._end_after_writes, None
+        if end is not None:
+            self._set_ended(*end)
+
+    def _give_up_writes(self) -> None:
+        """Killed or timed out while its end waits for writes: end now."""
+        self._writes_given_up = True
+        if self._end_after_writes is not None:
+            get_conductor().call_soon(self._end_once_written)
+
+    def _pause_output(self, stream: int) -> None:
+        """Stop reading ``stream`` (its writes are behind), conductor thread.
+        A process fed by a multiplexer cannot: its writes queue."""
+
+    def _resume_output(self, stream: int) -> None:
+        """Read ``stream`` again, conductor thread."""
 
     def _failure_reason(self, exit_code: Optional[int]) -> Optional[str]:
         """Subclasses whose transport has its own failure exit code (ssh's
@@ -331,7 +383,7 @@ class ProcessBase(Described):
 
         Raises `execo.conductor.ConductorDied` if the thread that would
         end the process is gone."""
-        if not self.started:
+        if not self.started and not self._fanout_queued and not self.ended:
             raise ExecoValueError("cannot wait for %s: it was not started" % (self,))
         self._check_owner("wait for")
         wait_event(self._ended_event, get_seconds(timeout))
@@ -373,6 +425,9 @@ class ProcessBase(Described):
         ['kill_timeout']``; False/None: never), it gets SIGKILL. A killed
         process is not blamed for its exit code.
         """
+        if self._fanout_queued:
+            from execo import fanout
+            fanout.cancel([self])
         kill_policy.kill(self, sig, auto_force_kill_timeout)
         return self
 

@@ -9,8 +9,9 @@ from execo import (ChainPut, Get, Local, ParallelActions, Process, Put, Remote,
                    SequentialActions, SshProcess, TaktukRemote)
 from execo.process_base import ProcessBase
 
-PROCESS_KEYWORDS = {name for name in inspect.signature(ProcessBase.__init__).parameters
-                    if name not in ("self", "cmd")}
+PROCESS_KEYWORDS = {name for name, parameter
+                    in inspect.signature(ProcessBase.__init__).parameters.items()
+                    if name not in ("self", "cmd") and parameter.kind != parameter.VAR_KEYWORD}
 
 
 @pytest.mark.parametrize("cls", [Local, Remote, Put, Get, TaktukRemote, ChainPut])
@@ -32,7 +33,7 @@ def test_the_positional_parameters_stay_in_their_2x_order():
 
 def test_groups_take_only_action_keywords():
     assert list(inspect.signature(ParallelActions).parameters) == [
-        "actions", "lifecycle_handlers", "name", "default_expect_timeout", "progress"]
+        "actions", "lifecycle_handlers", "name", "default_expect_timeout", "fanout", "progress"]
     assert inspect.signature(SequentialActions) == inspect.signature(ParallelActions)
 
 
@@ -56,6 +57,11 @@ def test_help_shows_them():
     (lambda: Put(["h1"], ["f"], "/tmp", process_args={"nolog_exit": True}),
      "Put() got an unexpected key in process_args 'nolog_exit'; did you mean "
      "'nolog_exit_code'?"),
+    (lambda: Process("true", tiemout=3),
+     "Process() got an unexpected keyword argument 'tiemout'; did you mean 'timeout'?"),
+    (lambda: SshProcess("true", "h1", ignore_exit_cod=True),
+     "SshProcess() got an unexpected keyword argument 'ignore_exit_cod'; did you mean "
+     "'ignore_exit_code'?"),
     (lambda: TaktukRemote("true", ["h1"], lifecycle_handler=[]),
      "TaktukRemote() got an unexpected keyword argument 'lifecycle_handler'; did you mean "
      "'lifecycle_handlers'?"),
