@@ -122,18 +122,11 @@ def _connection_params(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def _action_kwargs(args: argparse.Namespace, params: Dict[str, Any]) -> Dict[str, Any]:
-    from execo.action import ACTION_KWARGS
     kwargs: Dict[str, Any] = {"connection_params": params, "progress": args.progress}
     if args.timeout is not None:
         kwargs["timeout"] = args.timeout
     if args.fanout is not None:
-        if "fanout" in ACTION_KWARGS:
-            kwargs["fanout"] = args.fanout
-        else:
-            # the fan-out limit is another issue's (14): until it is merged
-            # the option is accepted and said to have no effect
-            sys.stderr.write("execo: --fanout has no effect: this execo has no fan-out "
-                             "limit yet\n")
+        kwargs["fanout"] = args.fanout
     return kwargs
 
 
