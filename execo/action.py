@@ -12,6 +12,7 @@ factories that pick ssh or taktuk in `execo.factory`.
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 import time
@@ -434,10 +435,24 @@ class _MemberEnded(ActionLifecycleHandler):
         self.group._member_ended(action)
 
 
+def _group_signature(cls: type) -> inspect.Signature:
+    signature = action_signature(cls)
+    return signature.replace(parameters=[p for p in signature.parameters.values()
+                                         if p.name != "fanout"])
+
+
 class _ActionGroup(Action):
-    """Common part of Parallel/SequentialActions: members are actions."""
+    """Common part of Parallel/SequentialActions: members are actions.
+
+    A group takes no ``fanout``: its members' processes are bounded by
+    their own ``fanout`` and by ``configuration['fanout']``, which already
+    holds across every action of the script."""
+
+    __signature__ = FullSignature(_group_signature)
 
     def __init__(self, actions: Sequence[Action], **kwargs: Any) -> None:
+        check_keywords(type(self).__name__, kwargs,
+                       [k for k in ACTION_KWARGS if k != "fanout"])
         self.actions: List[Action] = list(actions)
         kwargs.setdefault("name", "%s %d actions" % (type(self).__name__, len(self.actions)))
         super().__init__(**kwargs)
