@@ -33,7 +33,7 @@ def test_the_positional_parameters_stay_in_their_2x_order():
 
 def test_groups_take_only_action_keywords():
     assert list(inspect.signature(ParallelActions).parameters) == [
-        "actions", "lifecycle_handlers", "name", "default_expect_timeout", "fanout", "progress"]
+        "actions", "lifecycle_handlers", "name", "default_expect_timeout", "progress"]
     assert inspect.signature(SequentialActions) == inspect.signature(ParallelActions)
 
 
