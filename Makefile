@@ -17,7 +17,7 @@ all: install
 
 deps:
 	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get update -q && $(APT) $(RUNTIME_DEBS); fi
-	$(PIP) requests keyring
+	$(PIP) requests keyring ClusterShell tqdm
 
 # PREFIX=$HOME/.local is pip's --user scheme (Debian's python would otherwise
 # add a local/ level under a --prefix and miss its own search path).
@@ -29,7 +29,7 @@ demo:
 
 test-deps:
 	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get update -q && $(APT) $(TEST_DEBS); fi
-	$(PIP) pytest pytest-timeout requests keyring keyrings.alt sphinx paramiko 'psycopg[binary]' matplotlib wheel
+	$(PIP) pytest pytest-timeout requests keyring keyrings.alt sphinx paramiko ipython 'psycopg[binary]' matplotlib wheel ClusterShell tqdm
 
 test:
 	$(PYTHON) -m pytest -q -rs tests

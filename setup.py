@@ -16,17 +16,22 @@ setup(
     long_description_content_type="text/markdown",
     license="GPL-3.0-or-later",
     packages=["execo", "execo.taktuk", "execo.testbed", "execo_g5k", "execo_engine"],
+    # type hints of the public API are part of it (PEP 561)
+    package_data={"execo": ["py.typed"]},
     python_requires=">=3.9",
-    install_requires=[],
+    # node sets (execo.nodeset) and progress bars (execo.progress): small,
+    # pure python, imported only when used
+    install_requires=["ClusterShell", "tqdm"],
     extras_require={
         "g5k": ["requests", "keyring"],
         # execo_g5k.planning: OAR's database as a planning source, pictures
         "planning": ["psycopg[binary]", "matplotlib"],
         "test": ["pytest", "pytest-timeout", "requests", "keyring", "keyrings.alt", "paramiko",
-                 "psycopg[binary]", "matplotlib", "wheel"],
+                 "ipython", "psycopg[binary]", "matplotlib", "wheel"],
         "doc": ["sphinx"],
     },
-    entry_points={"console_scripts": ["execo-testbed = execo.testbed:main"]},
+    entry_points={"console_scripts": ["execo = execo.cli:main",
+                                      "execo-testbed = execo.testbed:main"]},
     data_files=[("share/execo", ["execo.conf.py.sample"])],
     classifiers=[
         "License :: OSI Approved :: GNU General Public License v3 or later (GPLv3+)",

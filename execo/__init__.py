@@ -35,6 +35,7 @@ from execo.action import (Action, ActionLifecycleHandler, ActionsFailed, Local, 
 from execo.factory import default_action_factory, get_fileget, get_fileput, get_remote
 from execo.remote import Get, Put, Remote, filter_bad_hosts
 from execo.report import Report
+from execo.results import load_results
 from execo.taktuk import TaktukGet, TaktukPut, TaktukRemote
 from execo.chainput import ChainPut
 from execo.port_forwarder import PortForwarder
@@ -45,6 +46,6 @@ __all__ += [
     "ProcessesFailed", "SequentialActions", "wait_all_actions", "wait_any_actions",
     "default_action_factory", "get_fileget", "get_fileput", "get_remote", "Get", "Put",
     "Remote", "filter_bad_hosts",
-    "Report", "TaktukGet", "TaktukPut", "TaktukRemote", "ChainPut", "PortForwarder",
+    "Report", "load_results", "TaktukGet", "TaktukPut", "TaktukRemote", "ChainPut", "PortForwarder",
     "RemoteSerial", "Serial", "SerialSsh",
 ]

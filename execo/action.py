@@ -12,38 +12,54 @@ factories that pick ssh or taktuk in `execo.factory`.
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 import time
 import traceback
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from execo import fanout
 from execo.conductor import LIVENESS_PERIOD, check_conductor, wait_event
 from execo.exception import ActionsFailed, ProcessesFailed
+from execo.failures import summary
+from execo.keywords import FullSignature, action_signature, check_keywords, process_keywords
 from execo.log import Described, logger, style
 from execo.output import STDOUT
 from execo.process import Process
-from execo.process_base import Command, ProcessBase, ProcessLifecycleHandler, name_from_cmdline
+from execo.process_base import (Command, ProcessBase, ProcessLifecycleHandler,
+                                kill_after_interrupt, name_from_cmdline)
+from execo.progress import ProgressBar, progress_wanted
 from execo.stats import aggregate_stats
 from execo.time_utils import format_date, get_seconds
 from execo.exception import ExecoValueError
 
-__all__ = ["Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
-           "ProcessesFailed", "SequentialActions", "split_action_kwargs", "wait_all_actions",
-           "wait_any_actions"]
+if TYPE_CHECKING:
+    from execo.gather import Gathered
 
-ACTION_KWARGS = ("lifecycle_handlers", "name", "default_expect_timeout")
+__all__ = ["Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
+           "ProcessesFailed", "SequentialActions", "split_action_kwargs",
+           "wait_all_actions", "wait_any_actions"]
+
+ACTION_KWARGS = ("lifecycle_handlers", "name", "default_expect_timeout", "fanout", "progress")
 
 
 def split_action_kwargs(kwargs: Dict[str, Any],
-                        process_args: Optional[Dict[str, Any]] = None
+                        process_args: Optional[Dict[str, Any]] = None,
+                        owner: Optional[str] = None
                         ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """Separate the keyword arguments of the action from those of its processes.
 
     The tutorial writes ``Remote(cmd, hosts, ignore_exit_code=True)``: any
     keyword that `Action` does not take is meant for every process, as if it
-    were in ``process_args`` (where it wins over ``process_args``).
+    were in ``process_args`` (where it wins over ``process_args``). Given
+    the ``owner``'s name, a keyword that neither takes is refused at once,
+    naming the closest one (`execo.keywords.check_keywords`).
     """
+    if owner is not None:
+        accepted = process_keywords()
+        check_keywords(owner, [k for k in kwargs if k not in ACTION_KWARGS], accepted)
+        check_keywords(owner, process_args or (), accepted, "key in process_args")
     action_kwargs = {k: v for k, v in kwargs.items() if k in ACTION_KWARGS}
     merged = dict(process_args or {})
     merged.update((k, v) for k, v in kwargs.items() if k not in ACTION_KWARGS)
@@ -102,16 +118,30 @@ class Action(Described):
     :param lifecycle_handlers: `ActionLifecycleHandler` instances.
     :param name: shown in logs and reports (a default is derived).
     :param default_expect_timeout: timeout of `expect` when none is given.
+    :param fanout: at most this many of the action's local processes run
+      at once, the others wait for a free slot (`execo.fanout`; the
+      global ``configuration['fanout']`` bounds every action too).
+    :param progress: show a live progress bar while the action runs long
+      (True/False; None: ``configuration['progress']``, by default on when
+      stderr is a terminal; see `execo.progress`).
     """
+
+    # inspect.signature, help() and IPython list every keyword an action
+    # takes, its processes' included (execo.keywords)
+    __signature__ = FullSignature(action_signature)
 
     # Notified whenever any action ends: wait_any/wait_all_actions sleep on it.
     _ended_condition = threading.Condition()
 
     def __init__(self, lifecycle_handlers: Optional[Iterable[ActionLifecycleHandler]] = None,
-                 name: Optional[str] = None, default_expect_timeout: Any = None) -> None:
+                 name: Optional[str] = None, default_expect_timeout: Any = None,
+                 fanout: Optional[int] = None, progress: Optional[bool] = None) -> None:
         self.lifecycle_handlers: List[ActionLifecycleHandler] = list(lifecycle_handlers or [])
         self.name: str = name if name is not None else "%s 0x%x" % (type(self).__name__, id(self))
         self.default_expect_timeout = default_expect_timeout
+        self.fanout = fanout
+        self.progress = progress
+        self._in_group = False  # a group's members leave the bar to it
         self._processes: List[ProcessBase] = []
         self._end_counter = _ProcessEndCounter(self)
         self._lock = threading.Lock()
@@ -123,7 +153,9 @@ class Action(Described):
         self.ended = False
         self._ended_event = threading.Event()
         self._ended_members: set = set()
+        self._failures: List[ProcessBase] = []  # those whose failure was logged
         self._kill_requested = False
+        self._progress_bar: Optional[ProgressBar] = None
 
     # ---- members ----------------------------------------------------------
 
@@ -146,9 +178,11 @@ class Action(Described):
 
     def _process_ended(self, process: ProcessBase) -> None:
         with self._lock:
-            if not self.started or self.ended:
+            if not self.started or self.ended or id(process) in self._ended_members:
                 return
             self._ended_members.add(id(process))
+            if getattr(process, "_logged_failure", None) is not None:
+                self._failures.append(process)
             done = len(self._ended_members) >= len(self._processes)
         if done:
             self._set_ended()
@@ -158,7 +192,14 @@ class Action(Described):
             if self.ended:
                 return
             self.ended = True
-        logger.debug("%s %s", style.emph("ended:"), self)
+        if len(self._failures) > 1:
+            order = {id(process): index for index, process in enumerate(self._processes)}
+            failures = sorted(self._failures, key=lambda process: order[id(process)])
+            logger.warning("%s", summary(self.name, failures, len(self._processes)))
+        if logger.isEnabledFor(10):
+            logger.debug("%s %s", style.emph("ended:"), self)
+        if self._progress_bar is not None:
+            self._progress_bar.action_ended()
         _notify(self.lifecycle_handlers, "end", self)
         self._ended_event.set()
         with Action._ended_condition:
@@ -176,6 +217,8 @@ class Action(Described):
             self._owner_pid = os.getpid()
         logger.debug("%s %s", style.emph("start:"), self)
         _notify(self.lifecycle_handlers, "start", self)
+        if not self._in_group and progress_wanted(self.progress):
+            self._progress_bar = ProgressBar(self)
         self._launch()
         return self
 
@@ -183,8 +226,7 @@ class Action(Described):
         if not self._processes:
             self._set_ended()
             return
-        for process in self._processes:
-            process.start()
+        fanout.launch(self._processes, self.fanout)
         # a process the user started and that ended before the action did
         # was not counted then: count it now (counting is idempotent)
         for process in self._processes:
@@ -194,6 +236,7 @@ class Action(Described):
     def kill(self) -> "Action":
         """Kill every running process; returns without waiting for them."""
         self._kill_requested = True
+        fanout.cancel(self._processes)
         for process in self._processes:
             if process.started and not process.ended:
                 process.kill()
@@ -203,11 +246,26 @@ class Action(Described):
         """Block until every process has ended, or ``timeout`` seconds pass."""
         _check_owner(self)
         wait_event(self._ended_event, get_seconds(timeout))
+        _bar_written(self)
         return self
 
     def run(self, timeout: Any = None) -> "Action":
-        """start() then wait(timeout)."""
-        return self.start().wait(timeout)
+        """start() then wait(timeout).
+
+        If the wait is interrupted (Ctrl-C's KeyboardInterrupt, or any
+        exception), what was started is killed before the exception goes
+        on, as ``subprocess.run`` does: local processes, and the remote
+        commands of ssh-based actions (see `execo.ssh`). `wait` alone,
+        interrupted, leaves everything running: the caller decides.
+        """
+        was_started = self.started   # then start() refuses, and nothing is ours to kill
+        try:
+            self.start()   # a Ctrl-C may come while hosts are being started
+            return self.wait(timeout)
+        except BaseException:
+            if not was_started:
+                kill_after_interrupt(self)
+            raise
 
     def reset(self) -> "Action":
         """Forget a run (killing it first if it is running), so that the
@@ -245,6 +303,20 @@ class Action(Described):
         """Started, ended, and ok."""
         return self.started and self.ended and self.ok
 
+    def gathered(self, stream: str = "stdout") -> "Gathered":
+        """The processes grouped by identical output, hosts folded into
+        node sets, as ``clubak -b`` shows them; ``.failures`` groups the
+        failed hosts by reason (see `execo.gather`).
+
+        >>> print(Local("echo hi").run().gathered())
+        ---------------
+        localhost (1)
+        ---------------
+        hi
+        """
+        from execo.gather import gather
+        return gather(self, stream)
+
     def stats(self) -> Dict[str, Any]:
         """Counters summed over the processes (see `execo.stats`)."""
         stats = aggregate_stats(self.name, [p.stats() for p in self.processes])
@@ -258,6 +330,19 @@ class Action(Described):
         if self.ended and stats['end_date'] is None:
             known = [d for d in end_dates if d is not None]
             stats['end_date'] = max(known) if known else None
+
+    # ---- results as data ----------------------------------------------------
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The results as plain data: type, name, ok, dates, duration and
+        every process's `ProcessBase.to_dict`."""
+        from execo.results import action_to_dict
+        return action_to_dict(self)
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        """`to_dict` as JSON; `execo.results.load_results` reads it back."""
+        from execo.results import to_json
+        return to_json(self, indent)
 
     # ---- interaction ----------------------------------------------------------
 
@@ -326,7 +411,8 @@ class Local(Action):
 
     def __init__(self, cmd: Command, process_args: Optional[Dict[str, Any]] = None,
                  **kwargs: Any) -> None:
-        action_kwargs, self.process_args = split_action_kwargs(kwargs, process_args)
+        action_kwargs, self.process_args = split_action_kwargs(kwargs, process_args,
+                                                               type(self).__name__)
         action_kwargs.setdefault("name", name_from_cmdline(cmd))
         super().__init__(**action_kwargs)
         self.cmd = cmd
@@ -349,10 +435,24 @@ class _MemberEnded(ActionLifecycleHandler):
         self.group._member_ended(action)
 
 
+def _group_signature(cls: type) -> inspect.Signature:
+    signature = action_signature(cls)
+    return signature.replace(parameters=[p for p in signature.parameters.values()
+                                         if p.name != "fanout"])
+
+
 class _ActionGroup(Action):
-    """Common part of Parallel/SequentialActions: members are actions."""
+    """Common part of Parallel/SequentialActions: members are actions.
+
+    A group takes no ``fanout``: its members' processes are bounded by
+    their own ``fanout`` and by ``configuration['fanout']``, which already
+    holds across every action of the script."""
+
+    __signature__ = FullSignature(_group_signature)
 
     def __init__(self, actions: Sequence[Action], **kwargs: Any) -> None:
+        check_keywords(type(self).__name__, kwargs,
+                       [k for k in ACTION_KWARGS if k != "fanout"])
         self.actions: List[Action] = list(actions)
         kwargs.setdefault("name", "%s %d actions" % (type(self).__name__, len(self.actions)))
         super().__init__(**kwargs)
@@ -361,6 +461,7 @@ class _ActionGroup(Action):
         self._member_handler = _MemberEnded(self)
         for action in self.actions:
             action.lifecycle_handlers.append(self._member_handler)
+            action._in_group = True
 
     @property
     def processes(self) -> List[ProcessBase]:
@@ -474,6 +575,14 @@ def _check_owner(action: Action) -> None:
                            % (action.name, os.getpid(), owner))
 
 
+def _bar_written(action: Action) -> None:
+    """An ended action's bar has written its last line: what the caller
+    prints next comes after it."""
+    bar = action._progress_bar
+    if bar is not None and action.ended:
+        bar.join()
+
+
 def _after_fork_in_child() -> None:
     # the conductor thread, gone in the child, may have held it
     Action._ended_condition = threading.Condition()
@@ -489,6 +598,15 @@ def _wait_actions(actions: Sequence[Action], timeout: Any, enough: Any) -> List[
         _check_owner(action)
     timeout = get_seconds(timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
+    ended = _wait_ended(actions, deadline, enough)
+    # not under the condition: the conductor takes it to notify
+    for action in ended:
+        _bar_written(action)
+    return ended
+
+
+def _wait_ended(actions: Sequence[Action], deadline: Optional[float],
+                enough: Any) -> List[Action]:
     with Action._ended_condition:
         while True:
             ended = [action for action in actions if action.ended]

@@ -1,6 +1,8 @@
 """The local children alive, so that none outlives the script that forgot it.
 
-At interpreter exit (unless ``configuration['kill_childs_at_end']`` is
+However the interpreter ends, a watchdog process kills the children left
+(`execo.exit_watchdog`): it is told of every spawn and reaping here. At a
+normal interpreter exit (unless ``configuration['kill_childs_at_end']`` is
 false) the children still running are killed: SIGTERM, then SIGKILL for
 those still alive a second later. From that moment on no child is spawned
 any more: spawning one and killing it next could leave it behind, if the
@@ -19,7 +21,8 @@ import threading
 import time
 from typing import Any, Callable, Set
 
-from execo.conductor import ConductorDied
+from execo import exit_watchdog, writers
+from execo.conductor import ConductorDied, get_conductor
 from execo.config import configuration
 from execo.log import logger
 
@@ -46,6 +49,8 @@ def spawn_unless_exiting(process: Any, spawn: Callable[[], None]) -> bool:
         if not _exiting:
             spawn()
             _alive.add(process)
+            if exit_watchdog.child_started(process._pid, process.kill_subprocesses is not False):
+                _flush_soon()
             return True
         first = not _refusal_logged
         _refusal_logged = True
@@ -59,16 +64,35 @@ def forget(process: Any) -> None:
     """``process`` has ended."""
     with _lock:
         _alive.discard(process)
+    if process._pid is not None and exit_watchdog.child_ended(process._pid):
+        _flush_soon()
+
+
+def _flush_soon() -> None:
+    conductor = get_conductor()
+    if conductor.in_conductor_thread():
+        conductor.before_next_sleep(exit_watchdog.flush)
+    else:
+        exit_watchdog.flush()
+
+
+def _at_exit() -> None:
+    try:
+        _kill_at_exit()
+    finally:
+        writers.flush_at_exit()  # what the killed children wrote to files
 
 
 def _kill_at_exit() -> None:
     global _exiting
     if not configuration.get('kill_childs_at_end', True):
+        exit_watchdog.arm(False)
         return
     with _lock:
         _exiting = True
         leftovers = list(_alive)
     if not leftovers:
+        exit_watchdog.arm(True)
         return
     for process in leftovers:
         _kill_quietly(process, signal.SIGTERM)
@@ -78,6 +102,7 @@ def _kill_at_exit() -> None:
     for process in leftovers:
         if not process.ended:
             _kill_quietly(process, signal.SIGKILL)
+    exit_watchdog.arm(True)
 
 
 def _kill_quietly(process: Any, sig: int) -> None:
@@ -96,5 +121,5 @@ def _after_fork_in_child() -> None:
         process._left_to_parent_by_fork()
 
 
-atexit.register(_kill_at_exit)
+atexit.register(_at_exit)
 os.register_at_fork(after_in_child=_after_fork_in_child)

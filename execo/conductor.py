@@ -90,8 +90,10 @@ def _raise_fd_limit() -> None:
             hard = 1 << 20
         if soft != resource.RLIM_INFINITY and soft < hard:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    except (ValueError, OSError):
-        pass
+            logger.debug("soft limit of open files raised from %d to %d (the hard limit)",
+                         soft, hard)
+    except (ValueError, OSError) as exc:
+        logger.debug("soft limit of open files left as it is: %s", exc)
 
 
 def _pidfd_usable() -> bool:
@@ -127,6 +129,7 @@ class Conductor:
         self.use_pidfd = _pidfd_usable()
         # fallback (no pidfd): pid -> callback, polled on every wake-up
         self._polled_children: Dict[int, Callable[[], None]] = {}
+        self._before_sleep: List[Callable[[], None]] = []
         self.iterations = 0
         """Loop iterations so far: lets tests check that the conductor sleeps."""
         self.death: Optional[str] = None
@@ -201,6 +204,12 @@ class Conductor:
         except (KeyError, ValueError):
             pass
 
+    def before_next_sleep(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once, before the loop next waits for events:
+        work batched over a burst of callbacks (e.g. a spawn's record) is
+        done once for the whole burst."""
+        self._before_sleep.append(callback)
+
     def watch_exit(self, pid: int, pidfd: Optional[int], callback: Callable[[], None]) -> None:
         """Call ``callback()`` once child ``pid`` has exited, WITHOUT reaping
         it: the callback reaps, under its own lock, so that no signal is ever
@@ -256,6 +265,10 @@ class Conductor:
                     heapq.heappop(timers)
                 timeout = (min(MAX_SELECT_DELAY, max(0.0, timers[0].deadline - time.monotonic()))
                            if timers else None)
+            if self._before_sleep:
+                callbacks, self._before_sleep = self._before_sleep, []
+                for callback in callbacks:
+                    self._run(callback)
             try:
                 events = select(timeout)
             except Exception:  # never let the loop die

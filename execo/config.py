@@ -12,15 +12,17 @@ those that have no effect here say so there.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import sys
-from typing import Any, Dict, Mapping, MutableMapping, Optional, Tuple
+import warnings
+from typing import Any, Collection, Dict, Iterable, Mapping, MutableMapping, Optional, Tuple
 
 __all__ = ["CHAINPUT", "CONFIGURATION_DOCS", "CONFIG_FILE", "CONNECTION_PARAMS_DOCS", "SCP",
-           "SSH", "TAKTUK", "WatchedDict", "configuration", "default_connection_params",
-           "default_connexion_params", "documented_dicts", "load_configuration",
-           "merge_config"]
+           "SSH", "TAKTUK", "ExecoConfigWarning", "WatchedDict", "check_keys", "configuration",
+           "default_connection_params", "default_connexion_params", "documented_dicts",
+           "key_kind", "load_configuration", "merge_config", "register_known_keys"]
 
 SSH = 0
 SCP = 1
@@ -37,22 +39,74 @@ def _streams_are_ttys() -> bool:
         return False
 
 
+class ExecoConfigWarning(UserWarning):
+    """A configuration key execo does not know: most likely a typo, and
+    the setting it was meant for keeps its default."""
+
+
+# kind ('configuration', 'connection params'...) -> (documented keys,
+# keys of execo 2.8.2): both read when a key is checked, so that keys
+# documented later (an extension, a new feature) are known at once
+_KNOWN_KEYS: Dict[str, Tuple[Collection[str], Collection[str]]] = {}
+_warned_keys: set = set()
+
+
+def register_known_keys(kind: str, documented: Collection[str],
+                        legacy: Collection[str] = ()) -> None:
+    """Declare the valid keys of a kind of settings: ``documented`` (a
+    live mapping or set) and ``legacy``, accepted without a word."""
+    _KNOWN_KEYS[kind] = (documented, frozenset(legacy))
+
+
+def check_keys(kind: str, keys: Iterable[Any], where: str = "", stacklevel: int = 2) -> None:
+    """Warn once per unknown key of ``kind``, naming the closest valid one.
+
+    >>> check_keys("configuration", ["kill_timeout"])   # known: silent
+    """
+    known = _KNOWN_KEYS.get(kind)
+    if known is None:
+        return
+    documented, legacy = known
+    for key in keys:
+        if key in documented or key in legacy or (kind, key) in _warned_keys:
+            continue
+        _warned_keys.add((kind, key))
+        valid = sorted(set(documented) | set(legacy))
+        close = difflib.get_close_matches(str(key), valid, n=1)
+        hint = ("did you mean %r?" % close[0] if close
+                else "valid keys: %s" % ", ".join(valid))
+        warnings.warn("unknown %s key %r%s: it has no effect; %s"
+                      % (kind, key, " in %s" % where if where else "", hint),
+                      ExecoConfigWarning, stacklevel=stacklevel + 1)
+
+
 class WatchedDict(dict):
     """A dict that calls ``watchers[key](value)`` when ``key`` is set.
 
     Lets a setting that lives outside the dict (the logger's level) follow
-    ``configuration['log_level'] = ...`` at once, without polling.
+    ``configuration['log_level'] = ...`` at once, without polling. Given a
+    ``kind``, it warns about a key that kind does not know (`check_keys`).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, kind: Optional[str] = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.watchers: Dict[str, Any] = {}
+        self.kind = kind
 
     def __setitem__(self, key: str, value: Any) -> None:
+        if self.kind is not None:
+            check_keys(self.kind, (key,), stacklevel=self._caller_level())
         super().__setitem__(key, value)
         watcher = self.watchers.get(key)
         if watcher is not None:
             watcher(value)
+
+    @staticmethod
+    def _caller_level() -> int:
+        """How many frames up the user's line is: update() and setdefault()
+        add one."""
+        frame = sys._getframe(2)
+        return 3 if frame.f_code.co_filename == __file__ else 2
 
     def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         for key, value in dict(*args, **kwargs).items():
@@ -72,6 +126,7 @@ configuration: Dict[str, Any] = WatchedDict({
     'compact_output_threshold': 4096,
     'kill_timeout': 5,
     'kill_childs_at_end': True,
+    'fanout': 'auto',
     'color_mode': _streams_are_ttys(),
     'color_styles': {
         'log_header': ('yellow',),
@@ -92,7 +147,8 @@ configuration: Dict[str, Any] = WatchedDict({
     },
     'port_range': (25500, 26700),
     'intr_period': 1,
-})
+    'progress': 'auto',
+}, kind='configuration')
 
 # Options that keep a testbed run unattended: never prompt for a password or
 # a host key, give up on a silent host after ConnectTimeout seconds, and
@@ -160,7 +216,12 @@ CONFIGURATION_DOCS: Dict[str, str] = {
                                 "longer than this (0: everything)",
     'kill_timeout': "seconds between the SIGTERM of a kill (or a timeout) and the SIGKILL "
                     "that follows if the process is still alive (execo.kill_policy)",
-    'kill_childs_at_end': "kill the processes still running when the script exits",
+    'kill_childs_at_end': "kill the processes still running when the script ends, however "
+                          "it ends (even by SIGKILL: a watchdog process does it); read at "
+                          "each child's start and at exit",
+    'fanout': "at most this many local processes of actions run at once, the others wait "
+              "for a slot (execo.fanout): an int, None (no limit) or 'auto' (from the fd "
+              "limit: 179 under 1024 open files)",
     'color_mode': "colour logs and reports (default: when stdout and stderr are ttys)",
     'color_styles': "ANSI attributes of each style name and log level; 'log_header' has no "
                     "effect (log lines carry no header of execo's own), 'user1'..'user3' "
@@ -168,6 +229,9 @@ CONFIGURATION_DOCS: Dict[str, str] = {
     'port_range': "(first, end) of the local ports handed out by execo.utils.get_port",
     'intr_period': "no effect (the conductor needs no periodic wake-up); accepted so that "
                    "execo 2.x configuration files still load",
+    'progress': "live progress bars of long actions (execo.progress): True, False, or "
+                "'auto' (when stderr is a terminal, or in Jupyter); an action's progress= "
+                "argument wins",
 }
 
 CONNECTION_PARAMS_DOCS: Dict[str, str] = {
@@ -212,6 +276,29 @@ documented_dicts: Dict[str, Tuple[Mapping[str, Any], Mapping[str, str]]] = {
 }
 
 
+# the keys of execo 2.8.2: a 2.x configuration file must load without a word
+_CONFIGURATION_2X = ('color_mode', 'color_styles', 'compact_output_threshold', 'fileget_tool',
+                     'fileput_tool', 'intr_period', 'kill_childs_at_end', 'kill_timeout',
+                     'log_level', 'port_range', 'remote_tool')
+_CONNECTION_PARAMS_2X = ('chainput_chain_retry', 'chainput_host_retry',
+                         'chainput_nc_client_timeout', 'chainput_nc_server_timeout',
+                         'chainput_try_delay', 'forwarding_timeout', 'host_rewrite_func',
+                         'keyfile', 'nc', 'port', 'pty', 'scp', 'scp_options', 'ssh',
+                         'ssh_options', 'taktuk', 'taktuk_connector', 'taktuk_connector_options',
+                         'taktuk_options', 'user')
+register_known_keys('configuration', CONFIGURATION_DOCS, _CONFIGURATION_2X)
+register_known_keys('connection params', CONNECTION_PARAMS_DOCS, _CONNECTION_PARAMS_2X)
+
+
+def key_kind(name: str) -> str:
+    """The kind of settings a configuration file's variable holds: every
+    ``*_connection_params`` (either spelling) and the oarsh params are
+    connection params."""
+    if "connection_params" in name or "connexion_params" in name or "oarcp_params" in name:
+        return 'connection params'
+    return name
+
+
 def merge_config(target: MutableMapping[str, Any], overrides: Mapping[str, Any]) -> None:
     """Update ``target`` in place; nested dicts are merged, not replaced.
 
@@ -225,16 +312,26 @@ def merge_config(target: MutableMapping[str, Any], overrides: Mapping[str, Any])
             target[key] = value
 
 
-def load_configuration(dicts: Mapping[str, MutableMapping[str, Any]],
-                       filename: Optional[str] = None) -> None:
-    """Merge the dicts that a configuration file defines into ``dicts``.
+def load_configuration(filename: Any = None, dicts_confs: Any = None) -> None:
+    """Merge the dicts that a configuration file defines into the given dicts.
 
-    ``dicts`` maps a variable name of the file (``'configuration'``,
-    ``'default_connexion_params'``...) to the dict it overrides. The file is
+    Two spellings: execo 2.x's ``load_configuration(filename, [(a_dict,
+    'name'), ...])``, and ``load_configuration({'name': a_dict, ...},
+    filename=None)``, which execo's own modules use (no file: the user's
+    ``~/.execo.conf.py``). ``'name'`` is a variable of the file
+    (``'configuration'``, ``'default_connexion_params'``...), whose dict is
+    merged into ``a_dict`` (nested dicts merged, not replaced). The file is
     plain python, as in the tutorial's example. A broken file is reported on
     stderr and otherwise ignored: a typo there must not make every script
     unusable.
+
+    >>> mine = {'color_mode': False}
+    >>> load_configuration('/nonexistent.conf.py', [(mine, 'configuration')])
+    >>> mine
+    {'color_mode': False}
     """
+    if isinstance(filename, Mapping):
+        filename, dicts_confs = dicts_confs, [(target, name) for name, target in filename.items()]
     filename = filename or CONFIG_FILE
     if not os.path.isfile(filename):
         return
@@ -247,9 +344,10 @@ def load_configuration(dicts: Mapping[str, MutableMapping[str, Any]],
         sys.stderr.write("execo: ignoring configuration file %s: %s: %s\n"
                          % (filename, type(exc).__name__, exc))
         return
-    for name, target in dicts.items():
+    for target, name in dicts_confs or ():
         value = namespace.get(name)
         if isinstance(value, dict):
+            check_keys(key_kind(name), value, where="%s of %s" % (name, filename))
             merge_config(target, value)
 
 

@@ -75,6 +75,9 @@ def pick_connection_params(connection_params: Optional[Mapping[str, Any]] = None
     silently preferring one would connect with settings the caller did not
     mean.
     """
+    for given in (connection_params, connexion_params):
+        if given:
+            config.check_keys('connection params', given, stacklevel=3)
     if connection_params is not None and connexion_params is not None \
             and dict(connection_params) != dict(connexion_params):
         raise ExecoValueError("both connection_params=%r and connexion_params=%r given: they are "

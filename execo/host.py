@@ -11,6 +11,7 @@ from typing import Any, Iterable, List, Optional, Set, Union
 
 from execo.log import style
 from execo.exception import ExecoTypeError
+from execo.nodeset import expand_nodeset, is_nodeset
 
 __all__ = ["Host", "HostLike", "check_address", "get_hosts_list", "get_hosts_set",
            "get_unique_hosts_list"]
@@ -106,14 +107,24 @@ HostLike = Union[str, Host]
 def get_hosts_list(hosts: Iterable[HostLike]) -> List[Host]:
     """Copy ``hosts`` (strings or Hosts) into a new list of `Host`, in order.
 
-    A single string is one host, not a sequence of one-letter names.
+    A single string is one host, not a sequence of one-letter names,
+    unless it is written as a node set (``node-[1-3]``, ``a,b``: see
+    `execo.nodeset`), which stands for its hosts, alone or in a list.
 
     >>> get_hosts_list(["node-1", Host("node-2", user="root")])
     [Host('node-1'), Host('node-2', user='root')]
+    >>> get_hosts_list("node-[1-2],host1")
+    [Host('node-1'), Host('node-2'), Host('host1')]
     """
     if isinstance(hosts, (str, Host)):
-        return [Host(hosts)]
-    return [Host(host) for host in hosts]
+        hosts = [hosts]
+    result = []
+    for host in hosts:
+        if isinstance(host, str) and is_nodeset(host):
+            result.extend(Host(name) for name in expand_nodeset(host))
+        else:
+            result.append(Host(host))
+    return result
 
 
 def get_unique_hosts_list(hosts: Iterable[HostLike]) -> List[Host]:

@@ -23,9 +23,9 @@ transport's module). The process may be a local `execo.process.Process`
 serves every host (taktuk, ChainPut); timeouts and kills then follow
 `execo.kill_policy` with nothing more to write.
 
-A limit on how many hosts are started at once would go in the start loop
-that every one-process-per-host action inherits (`Action._launch`); the
-multiplexed transports (taktuk, ChainPut) start one local process anyway.
+How many hosts run at once is decided by `execo.fanout`, which the start
+of every action (`Action._launch`) goes through; the multiplexed
+transports (taktuk, ChainPut) start one local process anyway.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from execo.action import Action, split_action_kwargs
 from execo.connection import make_connection_params, pick_connection_params, rewrite_address
 from execo.host import Host, HostLike, get_hosts_list
 from execo.log import style
+from execo.nodeset import fold_hosts
 from execo.process_base import Command, ProcessBase, name_from_cmdline
 from execo.substitution import Template, caller_namespace, has_expressions
 
@@ -85,7 +86,8 @@ class HostAction(Action):
                  connection_params: Optional[Mapping[str, Any]],
                  process_args: Optional[Dict[str, Any]], kwargs: Dict[str, Any],
                  default_name: Callable[["HostAction"], str]) -> None:
-        action_kwargs, self.process_args = split_action_kwargs(kwargs, process_args)
+        action_kwargs, self.process_args = split_action_kwargs(kwargs, process_args,
+                                                               type(self).__name__)
         self._hosts: List[Host] = get_hosts_list(hosts)
         if "name" not in action_kwargs:
             action_kwargs["name"] = default_name(self)
@@ -163,8 +165,17 @@ class HostAction(Action):
         """The hosts, in the order of `processes`."""
         return self._hosts
 
+    def _hosts_repr(self) -> str:
+        """The hosts for logs: one folded node set (``'node-[1-20]'``) when
+        they are plain names, so that 200 hosts take one short line."""
+        hosts = self._hosts
+        if len(hosts) > 1 and all(h.user is None and h.keyfile is None and h.port is None
+                                  for h in hosts):
+            return style.host(repr(fold_hosts(hosts)))
+        return repr(hosts)
+
     def _args(self) -> List[str]:
-        return [style.command(repr(getattr(self, "cmd", None))), repr(self._hosts)] \
+        return [style.command(repr(getattr(self, "cmd", None))), self._hosts_repr()] \
             + Action._args(self) + self._host_action_kwargs()
 
     def _host_action_kwargs(self) -> List[str]:
@@ -231,7 +242,7 @@ class _FileTransfer(HostAction):
         raise NotImplementedError
 
     def _args(self) -> List[str]:
-        return ([repr(self._hosts), repr(getattr(self, self._sources_attribute))]
+        return ([self._hosts_repr(), repr(getattr(self, self._sources_attribute))]
                 + Action._args(self)
                 + ["%s=%r" % (self._destination_attribute,
                               getattr(self, self._destination_attribute))]

@@ -64,6 +64,9 @@ def kill(process: Any, sig: int = signal.SIGTERM, auto_force_kill_timeout: Any =
     """Signal ``process`` if it can still be signalled, then arm its SIGKILL."""
     with process._lock:
         if not process._can_be_signalled():
+            # gone already, perhaps with its end waiting for its output's
+            # writes (execo.writers): a kill means not to wait for them
+            process._give_up_writes()
             return
         process.killed = True
         process._send_signal(sig)

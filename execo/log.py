@@ -6,8 +6,9 @@ import logging
 import sys
 
 from execo.config import configuration
+from execo.progress import bars_cleared
 
-__all__ = ["Described", "colorize", "logger", "style"]
+__all__ = ["ConsoleHandler", "Described", "colorize", "logger", "style"]
 
 _ANSI = {
     'default': 0, 'bold': 1, 'underline': 4, 'blink': 5, 'reverse': 7, 'concealed': 8,
@@ -67,6 +68,11 @@ class Described:
         return "<%s(%s)>" % (style.object_repr(type(self).__name__),
                              ", ".join(self._args() + self._infos()))
 
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        """IPython shows an evaluated process or action with its state
+        (``str()``), not only its constructor arguments (``repr()``)."""
+        printer.text(repr(self) if cycle else str(self))
+
 
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -108,17 +114,51 @@ class Logger(logging.Logger):
         self._log_at(IODEBUG, message, args, kwargs)
 
 
+class ConsoleHandler(logging.StreamHandler):
+    """execo's console output, for programs that did not configure logging.
+
+    The "execo" logger propagates, as a library's logger should: once the
+    program gives the root logger a handler (``logging.basicConfig``,
+    ``dictConfig``, pytest, a notebook's setup), execo's records reach it
+    there, and this handler stays quiet so that nothing shows twice. Until
+    then it writes them to the ``sys.stderr`` of the moment (IPython and
+    pytest replace it).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fixed_stream = None
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return self._fixed_stream if self._fixed_stream is not None else sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        # StreamHandler.__init__ and setStream() assign it; sys.stderr
+        # itself means "whatever sys.stderr is when writing"
+        self._fixed_stream = None if value is sys.stderr else value
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not logging.root.handlers and super().filter(record)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # a progress bar on the same terminal is cleared, then redrawn below
+        with bars_cleared(self.stream):
+            super().emit(record)
+
+
 logger = logging.getLogger("execo")
 # "execo" may exist already (a script configured logging first): it only
 # gains methods, so its class can be switched in place
 logger.__class__ = Logger
 if logger.handlers:
+    # the program gave "execo" its own handlers before importing us
     logger_handler = logger.handlers[0]
 else:
-    logger_handler = logging.StreamHandler(sys.stderr)
+    logger_handler = ConsoleHandler()
     logger_handler.setFormatter(_Formatter())
     logger.addHandler(logger_handler)
-    logger.propagate = False
 logger.setLevel(configuration.get('log_level', logging.WARNING))
 if hasattr(configuration, 'watchers'):
     configuration.watchers['log_level'] = logger.setLevel

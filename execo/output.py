@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 import io
-import os
 import re
 import threading
 import time
@@ -19,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple
 
 from execo.conductor import LIVENESS_PERIOD, check_conductor
 from execo.exception import ExecoTypeError, ExecoValueError
+from execo.writers import WriteAccount, is_writer
 
 __all__ = ["CapturedOutput", "DECODE_ERRORS", "EMPTY_OUTPUT", "ENCODING",
            "ExpectOutputHandler", "LineSplitter", "OutputHandler", "OutputString",
@@ -70,14 +70,15 @@ class CapturedOutput:
     a large output never stalls the conductor.
     """
 
-    __slots__ = ("_buffer", "_text", "_bytes", "_appends", "_lock")
+    __slots__ = ("_buffer", "_text", "_bytes", "_appends", "_lock", "_finished")
 
     def __init__(self) -> None:
-        self._buffer = io.BytesIO()
+        self._buffer: Optional[io.BytesIO] = io.BytesIO()
         self._text: Optional[OutputString] = EMPTY_OUTPUT
         self._bytes: Optional[bytes] = b""
         self._appends = 0
         self._lock = threading.Lock()
+        self._finished = False
 
     def append(self, data: bytes) -> None:
         with self._lock:
@@ -86,10 +87,18 @@ class CapturedOutput:
             self._text = None
             self._bytes = None
 
+    def finish(self) -> None:
+        """The stream has ended: nothing will be appended any more."""
+        with self._lock:
+            self._finished = True
+
     def raw(self) -> bytes:
         with self._lock:
             if self._bytes is None:
-                self._bytes = self._buffer.getvalue()
+                if self._buffer is None:  # only the ASCII text is kept: it is the bytes
+                    self._bytes = self._text.encode("ascii")
+                else:
+                    self._bytes = self._buffer.getvalue()
             return self._bytes
 
     def text(self) -> OutputString:
@@ -99,12 +108,23 @@ class CapturedOutput:
                 return text
             if self._bytes is None:
                 self._bytes = self._buffer.getvalue()
+            if self._finished and self._bytes.isascii():
+                return self._ascii_text_locked()
             data, appends = self._bytes, self._appends
         text = OutputString(data.decode(ENCODING, DECODE_ERRORS))
         with self._lock:
             if self._appends == appends:
                 self._text = text
         return text
+
+    def _ascii_text_locked(self) -> OutputString:
+        # A str subclass is always a copy of a str: bytes + str + copy would
+        # peak at 3x the output. ASCII text IS its bytes, so the bytes go
+        # before the copy is made (and are re-encoded if asked for): 2x.
+        plain = self._bytes.decode("ascii")
+        self._bytes = self._buffer = None
+        self._text = OutputString(plain)
+        return self._text
 
 
 def new_decoder() -> codecs.IncrementalDecoder:
@@ -187,42 +207,6 @@ def reads_lines_only(handler: Any) -> bool:
             and type(handler).read is ProcessOutputHandler.read)
 
 
-class _SharedFile:
-    """Files named in handler lists, opened once and shared by the
-    processes that write to them, closed when the last one reaches EOF."""
-
-    _lock = threading.Lock()
-    _open: Dict[str, List[Any]] = {}
-
-    @classmethod
-    def acquire(cls, path: str) -> Any:
-        with cls._lock:
-            entry = cls._open.get(path)
-            if entry is None:
-                entry = cls._open[path] = [0, open(path, "ab")]
-            entry[0] += 1
-            return entry[1]
-
-    @classmethod
-    def release(cls, path: str) -> None:
-        with cls._lock:
-            entry = cls._open.get(path)
-            if entry is None:
-                return
-            entry[0] -= 1
-            if entry[0] <= 0:
-                entry[1].close()
-                del cls._open[path]
-
-
-def _is_binary_file(file_object: Any) -> bool:
-    if isinstance(file_object, (io.RawIOBase, io.BufferedIOBase)):
-        return True
-    if isinstance(file_object, io.TextIOBase):
-        return False
-    return "b" in getattr(file_object, "mode", "")
-
-
 OutputHandler = Union[ProcessOutputHandler, str, int, Any]
 
 
@@ -237,7 +221,7 @@ class StreamDispatcher:
     """
 
     __slots__ = ("process", "stream", "handlers", "capture", "_decoder", "_splitter",
-                 "_opened_paths", "eof", "_lock", "_tail")
+                 "writes", "eof", "_lock", "_tail")
 
     def __init__(self, process: Any, stream: int, handlers: List[OutputHandler],
                  capture: Optional[CapturedOutput]) -> None:
@@ -251,7 +235,7 @@ class StreamDispatcher:
         self._decoder: Optional[codecs.IncrementalDecoder] = None
         self._tail = b""
         self._splitter: Optional[LineSplitter] = None
-        self._opened_paths: Dict[str, Any] = {}
+        self.writes: Optional[WriteAccount] = None  # made at the first file-like handler
         self.eof = False
         self._lock = threading.Lock()
 
@@ -292,6 +276,8 @@ class StreamDispatcher:
                 self.capture.append(data)
             if final:
                 self.eof = True
+                if self.capture is not None:
+                    self.capture.finish()
             handlers = list(self.handlers)
             if handlers and self._decoder is None:
                 self._decoder = self._new_decoder()  # from the bytes before this chunk
@@ -320,31 +306,19 @@ class StreamDispatcher:
             for line in lines:
                 for handler in line_handlers:
                     handler.read_line(self.process, self.stream, line)
-        if final:
-            for path in list(self._opened_paths):
-                _SharedFile.release(path)
-            self._opened_paths.clear()
+        if final and self.writes is not None:
+            self.writes.end()
 
     def _deliver(self, handler: Any, data: bytes, text: str, eof: bool, error: bool) -> None:
         if isinstance(handler, ProcessOutputHandler):
             handler.read(self.process, self.stream, text, eof, error)
-        elif isinstance(handler, str):
-            shared = self._opened_paths.get(handler)
-            if shared is None:
-                shared = self._opened_paths[handler] = _SharedFile.acquire(handler)
-            if data:
-                shared.write(data)
-                shared.flush()
-        elif isinstance(handler, int) and not isinstance(handler, bool):
-            view = memoryview(data)
-            while view:
-                view = view[os.write(handler, view):]
-        elif hasattr(handler, "write"):
-            if _is_binary_file(handler):
-                if data:
-                    handler.write(data)
-            elif text:
-                handler.write(text)
+        elif is_writer(handler):
+            writes = self.writes
+            if writes is None:
+                process, stream = self.process, self.stream
+                writes = self.writes = WriteAccount(lambda: process._pause_output(stream),
+                                                    lambda: process._resume_output(stream))
+            writes.write(handler, data, text)
         else:
             raise ExecoTypeError("output handler %r is neither a ProcessOutputHandler, "
                             "a file path, a file descriptor nor a file object" % (handler,))

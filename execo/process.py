@@ -16,6 +16,7 @@ import errno
 import fcntl
 import functools
 import os
+import resource
 import shlex
 import shutil
 import signal
@@ -26,7 +27,7 @@ import time
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
-from execo import children, kill_policy
+from execo import children, exit_watchdog, kill_policy
 from execo.conductor import get_conductor, wait_lock
 from execo.log import logger, style
 from execo.output import STDERR, STDOUT
@@ -167,6 +168,7 @@ class Process(ProcessBase):
         self._stdin: Optional[SharedFd] = None
         self._readers: Dict[int, int] = {}  # fd -> stream
         self._read_sizes: Dict[int, int] = {}  # fd -> bytes asked for by each read
+        self._paused: set = set()  # fds not read while their writes are behind
         self._pidfd: Optional[int] = None
         self._reaped = False
 
@@ -225,6 +227,7 @@ class Process(ProcessBase):
             self._spawn_now(gate)  # queued behind us: do it now
         else:
             wait_lock(gate)
+            exit_watchdog.flush_pending()  # what we now know, the watchdog knows
 
     def _spawn_now(self, gate: threading.Lock) -> None:
         """Conductor thread: spawn the child start() asked for (once: a
@@ -258,10 +261,25 @@ class Process(ProcessBase):
     def _describe_spawn_error(self, exc: BaseException) -> str:
         if isinstance(exc, FileNotFoundError) and self.cwd and not os.path.isdir(self.cwd):
             return "cannot start %r: no such working directory %r" % (self.name, self.cwd)
+        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            return ("cannot start %r: %s (this interpreter's limit: %d): lower "
+                    "configuration['fanout'] or an action's fanout, or raise the limit"
+                    % (self._spawn_program(), exc.strerror, soft))
         if isinstance(exc, OSError):
             what = exc.filename if exc.filename else self.name
             return "cannot start %r: %s: %s" % (self.name, exc.strerror or exc, what)
         return "cannot start %r: %s" % (self.name, exc)
+
+    def _spawn_program(self) -> str:
+        """The program spawned (ssh for a remote command), for messages."""
+        try:
+            args = self._spawn_args()
+        except Exception:
+            return self.name
+        if isinstance(args, str):
+            return args.split(None, 1)[0] if args.strip() else args
+        return str(args[0]) if args else ""
 
     def _spawn(self, args: Any) -> None:
         # Everything the child inherits is decided here: its own session
@@ -361,10 +379,23 @@ class Process(ProcessBase):
     def _on_readable(self, fd: int) -> None:
         self._read_once(fd)
 
+    def _pause_output(self, stream: int) -> None:
+        # the pipe fills and the program blocks writing: only it waits
+        for fd, fd_stream in self._readers.items():
+            if fd_stream == stream and fd not in self._paused:
+                self._paused.add(fd)
+                get_conductor().unwatch_fd(fd)
+
+    def _resume_output(self, stream: int) -> None:
+        for fd in [fd for fd in self._paused if self._readers.get(fd) == stream]:
+            self._paused.discard(fd)
+            get_conductor().watch_fd(fd, lambda fd=fd: self._on_readable(fd))
+
     def _close_reader(self, fd: int, error: bool = False) -> None:
         stream = self._readers.pop(fd, None)
         if stream is None:
             return
+        self._paused.discard(fd)
         del self._read_sizes[fd]
         get_conductor().unwatch_fd(fd)
         if self.pty and stream == STDOUT:
@@ -481,11 +512,13 @@ class Process(ProcessBase):
 
     def _write_failed(self, reason: str) -> None:
         self.write_error = True
-        message = "%s %s: %s" % (style.emph("write error:"), reason, self.dump())
+        message = "%s: %s %s" % (self.where(), style.emph("write error:"), reason)
         if self.nolog_write_error or self.ignore_write_error:
             logger.debug(message)
         else:
             logger.warning(message)
+        if logger.isEnabledFor(10):
+            logger.debug("%s", self.dump())
 
     def _args(self) -> List[str]:
         args = super()._args()

@@ -18,8 +18,10 @@ import time
 import traceback
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from execo import kill_policy
-from execo.conductor import TimerHandle, wait_event
+from execo import failures, kill_policy
+from execo.conductor import TimerHandle, get_conductor, wait_event
+from execo.config import configuration
+from execo.keywords import FullSignature, check_keywords, process_signature
 from execo.log import Described, logger, style
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
                           OutputString, StreamDispatcher, compact_output, compile_regexes,
@@ -28,7 +30,7 @@ from execo.time_utils import format_date, get_seconds
 from execo.exception import ExecoTypeError, ExecoValueError
 
 __all__ = ["Command", "ProcessBase", "ProcessLifecycleHandler", "check_command",
-           "name_from_cmdline"]
+           "kill_after_interrupt", "name_from_cmdline"]
 
 Command = Union[str, Sequence[str]]
 
@@ -64,11 +66,24 @@ def check_command(cmd: Any) -> Command:
     raise ExecoTypeError("a command is a string or a non-empty list of strings, not %r" % (cmd,))
 
 
+def kill_after_interrupt(target: Any) -> None:
+    """Kill a process or an action whose ``run()`` was interrupted, and give
+    it ``kill_timeout`` (+1 s) to end: the SIGKILL that follows an ignored
+    SIGTERM comes within it. A second Ctrl-C stops this wait."""
+    target.kill()
+    delay = get_seconds(configuration['kill_timeout'])
+    target.wait((delay or 0) + 1.0)
+
+
 _FLAG_NAMES = ("exit_code", "timeout", "error", "expect_fail", "write_error")
 
 
 class ProcessBase(Described):
     """A process's shared state. See `execo.process.Process` for the options."""
+
+    # inspect.signature, help() and IPython list the keywords that
+    # subclasses pass down through **kwargs (execo.keywords)
+    __signature__ = FullSignature(process_signature)
 
     def __init__(self, cmd: Command, timeout: Any = None,
                  ignore_exit_code: bool = False, nolog_exit_code: bool = False,
@@ -81,7 +96,10 @@ class ProcessBase(Described):
                  lifecycle_handlers: Optional[List[ProcessLifecycleHandler]] = None,
                  stdout_handlers: Optional[List[Any]] = None,
                  stderr_handlers: Optional[List[Any]] = None,
-                 name: Optional[str] = None) -> None:
+                 name: Optional[str] = None, **_unknown: Any) -> None:
+        if _unknown:  # a misspelled keyword, passed down by a subclass
+            check_keywords(type(self).__name__, _unknown,
+                           type(self).__signature__.parameters)  # type: ignore[attr-defined]
         self.cmd = check_command(cmd)
         self.timeout = get_seconds(timeout)
         if self.timeout is not None and not self.timeout >= 0:  # nan too
@@ -136,6 +154,11 @@ class ProcessBase(Described):
         self.forced_kill = False
         self.expect_fail = False
         self.write_error = False
+        self._logged_failure: Optional[str] = None
+        self._end_after_writes: Optional[tuple] = None  # an end waiting for file writes
+        self._writes_given_up = False
+        self._fanout_queued = False  # waiting for a slot of the fan-out limit (execo.fanout)
+        self._fanout_share: Any = None  # the action share whose slot it holds
         self._timeout_timer: Optional[TimerHandle] = None
         self._force_kill_timer: Optional[TimerHandle] = None
         self._ended_event = threading.Event()
@@ -194,10 +217,12 @@ class ProcessBase(Described):
         ``exit_code`` follows subprocess's convention: negative for a death
         by signal, which also sets ``exit_signal``.
         """
-        kill_policy.disarm(self)
         for stream in (STDOUT, STDERR):
             if not self._dispatchers[stream].eof:
                 self._deliver_output(stream, b"", eof=True)
+        if self._end_waits_for_writes(exit_code, error_reason, end_date):
+            return
+        kill_policy.disarm(self)
         if error_reason is None:
             error_reason = self._failure_reason(exit_code)
         with self._lock:
@@ -214,6 +239,49 @@ class ProcessBase(Described):
         self._notify_lifecycle("end")
         self._ended_event.set()
 
+    def _end_waits_for_writes(self, *end: Any) -> bool:
+        """True if the end is put off until the writes of this process's
+        output to files are done (`execo.writers`): a file is complete when
+        the process has ended. A process killed or timed out ends at once."""
+        if self.killed or self.timeouted or self.ended or self._writes_given_up:
+            return False
+        accounts = [d.writes for d in self._dispatchers.values()
+                    if d.writes is not None and d.writes.pending()]
+        if not accounts:
+            return False
+        self._end_after_writes = end
+        remaining = [len(accounts)]
+        lock = threading.Lock()
+
+        def one_drained() -> None:  # in a writer thread
+            with lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if last:
+                get_conductor().call_soon(self._end_once_written)
+        for account in accounts:
+            if account.when_drained(one_drained):
+                one_drained()
+        return True
+
+    def _end_once_written(self) -> None:
+        end, self._end_after_writes = self._end_after_writes, None
+        if end is not None:
+            self._set_ended(*end)
+
+    def _give_up_writes(self) -> None:
+        """Killed or timed out while its end waits for writes: end now."""
+        self._writes_given_up = True
+        if self._end_after_writes is not None:
+            get_conductor().call_soon(self._end_once_written)
+
+    def _pause_output(self, stream: int) -> None:
+        """Stop reading ``stream`` (its writes are behind), conductor thread.
+        A process fed by a multiplexer cannot: its writes queue."""
+
+    def _resume_output(self, stream: int) -> None:
+        """Read ``stream`` again, conductor thread."""
+
     def _failure_reason(self, exit_code: Optional[int]) -> Optional[str]:
         """Subclasses whose transport has its own failure exit code (ssh's
         255) say here that such an end is an error, and why."""
@@ -225,9 +293,38 @@ class ProcessBase(Described):
                 or (self.exit_code != 0 and not self.error and not self.killed
                     and not (self.nolog_exit_code or self.ignore_exit_code)))
         if warn:
-            logger.warning("%s %s", style.emph("terminated:"), self.dump())
-        elif logger.isEnabledFor(10):
+            reason = failures.describe(self) or "failed"
+            # the action's summary line groups what its processes logged
+            self._logged_failure = reason
+            logger.warning("%s", self.failure_line(reason))
+        if logger.isEnabledFor(10):
             logger.debug("%s %s", style.emph("terminated:"), self.dump())
+
+    def failure_line(self, reason: Optional[str] = None) -> str:
+        """The one line that reports this process's failure: where, why,
+        and the first line of its stderr (`execo.failures`)."""
+        return failures.line(self, reason or self.failure_reason or "ok")
+
+    def where(self) -> str:
+        """The host's address, or the command's short name for a local process."""
+        return failures.where(self)
+
+    @property
+    def failure_reason(self) -> Optional[str]:
+        """Why the process is not ok, in one line: ``"exit 1"``, ``"killed
+        by SIGTERM"``, ``"timeout after 60 s"``, ``"ssh could not connect:
+        ..."``; None while it is ok. Logs, summaries and saved results
+        (`to_dict`) use it; ``error_reason`` keeps the full story of an
+        ``error``."""
+        if self.ok:
+            return None
+        return failures.describe(self)
+
+    def _error_summary(self) -> str:
+        """One line for an ``error``: transports that classify their
+        failures (ssh) say it shorter, without the host."""
+        reason = (self.error_reason or "error").strip()
+        return reason.splitlines()[0] if reason else "error"
 
     # ---- status -----------------------------------------------------------
 
@@ -286,7 +383,7 @@ class ProcessBase(Described):
 
         Raises `execo.conductor.ConductorDied` if the thread that would
         end the process is gone."""
-        if not self.started:
+        if not self.started and not self._fanout_queued and not self.ended:
             raise ExecoValueError("cannot wait for %s: it was not started" % (self,))
         self._check_owner("wait for")
         wait_event(self._ended_event, get_seconds(timeout))
@@ -302,8 +399,20 @@ class ProcessBase(Described):
                                % (what, self.name, os.getpid(), owner))
 
     def run(self, timeout: Any = None) -> "ProcessBase":
-        """start() then wait()."""
-        return self.start().wait(timeout)
+        """start() then wait().
+
+        Interrupted (Ctrl-C, or any exception during the wait), it kills
+        the process before the exception goes on, as ``subprocess.run``
+        does; `wait` alone, interrupted, leaves it running.
+        """
+        was_started = self.started
+        try:
+            self.start()
+            return self.wait(timeout)
+        except BaseException:
+            if not was_started:
+                kill_after_interrupt(self)
+            raise
 
     def start(self) -> "ProcessBase":
         raise NotImplementedError
@@ -316,6 +425,9 @@ class ProcessBase(Described):
         ['kill_timeout']``; False/None: never), it gets SIGKILL. A killed
         process is not blamed for its exit code.
         """
+        if self._fanout_queued:
+            from execo import fanout
+            fanout.cancel([self])
         kill_policy.kill(self, sig, auto_force_kill_timeout)
         return self
 
@@ -379,12 +491,14 @@ class ProcessBase(Described):
         if found is not None:
             return found
         self.expect_fail = True
-        message = "%s %s on %s" % (style.emph("expect fail:"),
-                                   [r.pattern for r in compiled], self.dump())
+        message = "%s: %s %s" % (self.where(), style.emph("expect failed:"),
+                                 [r.pattern for r in compiled])
         if self.nolog_expect_fail or self.ignore_expect_fail:
             logger.debug(message)
         else:
             logger.warning(message)
+        if logger.isEnabledFor(10):
+            logger.debug("%s", self.dump())
         return None, None
 
     def watch_expect(self, stream: int = STDOUT, backtrack: bool = True,
@@ -441,6 +555,29 @@ class ProcessBase(Described):
             infos.append("forced_kill=True")
         infos.append("ok=%s" % (self.ok,))
         return infos
+
+    # ---- results as data ----------------------------------------------------
+
+    def _user_command(self) -> str:
+        """The command as the user gave it, for saved results."""
+        return self.cmd if isinstance(self.cmd, str) else shlex.join(self.cmd)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The results as plain data: host, command, dates, duration, exit
+        code, ``error_reason`` (`failure_reason`), flags, outputs (see
+        `execo.results` for the fields and how non-UTF-8 output is kept).
+
+        >>> from execo import Process
+        >>> Process("echo hi").run().to_dict()["stdout"]
+        'hi\\n'
+        """
+        from execo.results import process_to_dict
+        return process_to_dict(self)
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        """`to_dict` as JSON; `execo.results.load_results` reads it back."""
+        from execo.results import to_json
+        return to_json(self, indent)
 
     def dump(self) -> str:
         """str() plus (compacted) stdout and stderr: what a log needs."""

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Iterable, List
 
 from execo.action import Action
 from execo.connection import resolve_connection_params
-from execo.host import Host, HostLike
+from execo.host import Host, HostLike, get_hosts_list
 from execo.host_action import FromHostsTransfer, HostAction, HostCommand, ToHostsTransfer
 from execo.process_base import Command
 from execo.ssh import ScpProcess, SshProcess, remote_path, scp_command
@@ -96,6 +96,8 @@ def filter_bad_hosts(action: Action, hosts: Iterable[HostLike]) -> List[HostLike
     """
     bad = {Host(p.host) for p in action.processes
            if getattr(p, "host", None) is not None and not p.ok}
+    if isinstance(hosts, str):  # a node set: its names
+        hosts = [h.address for h in get_hosts_list(hosts)]
     return [h for h in hosts if Host(h) not in bad]
 
 

@@ -7,6 +7,7 @@ their current state.
 
 from __future__ import annotations
 
+import html
 import sys
 from typing import Any, Dict, Iterable, List, Optional
 
@@ -87,6 +88,12 @@ class Report:
     def name(self, value: str) -> None:
         self._name = value
 
+    @property
+    def entries(self) -> List[Any]:
+        """What was added, in order: actions, reports, processes, stats
+        dicts (loaded ones for a report read back from a file)."""
+        return list(self._objects)
+
     def add(self, stats_objects: Iterable[Any]) -> "Report":
         """Add actions, reports, processes (anything with ``stats()``) or
         stats dicts."""
@@ -124,6 +131,31 @@ class Report:
         """Counters summed over every object added (see `execo.stats`)."""
         sub_stats = [obj if isinstance(obj, dict) else obj.stats() for obj in self._objects]
         return _stats.aggregate_stats(self._name, sub_stats)
+
+    # ---- results as data ----------------------------------------------------
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Everything the report holds, as plain data: the totals
+        (``stats``) and each entry's ``to_dict()`` (``actions``), in a
+        versioned format (see `execo.results`)."""
+        from execo.results import report_to_dict
+        return report_to_dict(self)
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        from execo.results import to_json
+        return to_json(self, indent)
+
+    def save(self, path: str) -> None:
+        """Write the results to ``path`` (JSON, replaced at once);
+        `Report.load` or `execo.load_results` read them back."""
+        from execo.results import save_json
+        save_json(self, path)
+
+    @staticmethod
+    def load(path: str) -> Any:
+        """The results saved in ``path``, loaded (see `execo.results`)."""
+        from execo.results import load_results
+        return load_results(path)
 
     # ---- display ----------------------------------------------------------
 
@@ -197,6 +229,38 @@ class Report:
         line = "%-*s %-19s %-19s %-10s" % (_WIDE_NAME, name, start, end, _duration(stats))
         line += "".join(" %6d" % stats[counter] for _, counter in _WIDE_COLUMNS)
         return self._colour(stats, line)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython shows an evaluated report as its table."""
+        printer.text(repr(self) if cycle else self.to_string().rstrip("\n"))
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows an evaluated report as an HTML table."""
+        stats = self.stats()
+        rows: List[str] = []
+
+        def add(entry: Dict[str, Any], indent: int, total: bool = False) -> None:
+            ok = entry['num_ok'] >= entry['num_processes']
+            cells = [html.escape(str(entry.get('name'))), html.escape(_duration(entry)),
+                     str(entry['num_processes']), str(entry['num_ok']),
+                     html.escape(_issues(entry))]
+            style_attr = ' style="padding-left:%dem"' % indent if indent else ""
+            row = "<td%s>%s</td>" % (style_attr, cells[0]) + "".join(
+                "<td>%s</td>" % cell for cell in cells[1:])
+            tag = ' style="font-weight:bold"' if total else ""
+            colour = "" if ok else ' class="execo-failed" bgcolor="#fdd"'
+            rows.append("<tr%s%s>%s</tr>" % (tag, colour, row))
+            if not total:
+                for sub in entry.get('sub_stats', []):
+                    add(sub, indent + 1)
+
+        for sub in sorted(stats['sub_stats'], key=lambda s: s.get('start_date') or sys.maxsize):
+            add(sub, 0)
+        add(stats, 0, total=True)
+        header = "".join("<th>%s</th>" % label
+                         for label in ("name", "duration", "procs", "ok", "issues"))
+        return "<table><thead><tr>%s</tr></thead><tbody>%s</tbody></table>" % (
+            header, "".join(rows))
 
     def __repr__(self) -> str:
         return "<Report(<%d entries>, name=%r)>" % (len(self._objects), self._name)

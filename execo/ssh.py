@@ -42,7 +42,7 @@ from execo.log import style
 from execo.exception import ExecoValueError
 
 __all__ = ["ScpProcess", "SshProcess", "get_process", "remote_command", "remote_path", "scp_command",
-           "ssh_command"]
+           "ssh_command", "ssh_failure_summary"]
 
 # Started in a subshell that exits at once, so the loop is no job of the
 # remote shell (a user's bare ``wait`` must not wait for it) and does not
@@ -61,6 +61,7 @@ _SSH_FAILURE_HINTS = (
                 r"not responding"),
      "connection lost"),
 )
+_LOST = "connection lost"
 # scp's own words when the ssh under it ended: they name no cause, so they
 # are read only where no line of ssh's names one (a partition, keepalives
 # given up at LogLevel=ERROR: scp exits 255 "scp: Connection closed" when
@@ -189,21 +190,29 @@ def ssh_failure_reason(host: Host, stderr: str, tool: str = "ssh", exit_code: in
     ...                    "scp: Connection closed\n", tool="scp")
     "scp to 'n1' failed (exit 255, nothing listens on the ssh port): ssh: connect to host n1 port 22: Connection refused"
     """
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    if not lines:
+    meaning, line = _ssh_cause(stderr, tool)
+    if line is None:
         # with LogLevel=ERROR, ssh is silent about keepalive timeouts too
         return ("%s to %r exited %d without a message: the remote command was killed by "
                 "a signal or exited %d, or the host stopped answering keepalives"
                 % (tool, host.address, exit_code, exit_code))
+    if meaning is not None:
+        return "%s to %r failed (exit %d, %s): %s" % (tool, host.address, exit_code, meaning,
+                                                     line)
+    return "%s to %r failed (exit %d): %s" % (tool, host.address, exit_code, line)
+
+
+def _ssh_cause(stderr: str, tool: str = "ssh") -> tuple:
+    """(meaning, line) of the last stderr line naming a cause (see
+    `ssh_failure_reason`); (None, last line) or (None, None)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     for line in reversed(lines):
         for pattern, meaning in _SSH_FAILURE_HINTS:
             if pattern.search(line):
-                return "%s to %r failed (exit %d, %s): %s" % (tool, host.address, exit_code,
-                                                             meaning, line)
-    if tool == "scp" and _SCP_CONNECTION_ENDED.match(lines[-1]):
-        return "%s to %r failed (exit %d, connection lost): %s" % (tool, host.address,
-                                                                  exit_code, lines[-1])
-    return "%s to %r failed (exit %d): %s" % (tool, host.address, exit_code, lines[-1])
+                return meaning, line
+    if tool == "scp" and lines and _SCP_CONNECTION_ENDED.match(lines[-1]):
+        return _LOST, lines[-1]
+    return None, lines[-1] if lines else None
 
 
 def _scp_lost_connection(stderr: str) -> bool:
@@ -217,6 +226,23 @@ def _scp_lost_connection(stderr: str) -> bool:
     """
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     return bool(lines) and _SCP_CONNECTION_ENDED.match(lines[-1]) is not None
+
+
+def ssh_failure_summary(stderr: str, tool: str = "ssh") -> str:
+    r"""An ssh or scp exit 255 in a few words, without the host, so that
+    the failures of a fan-out can be grouped by it.
+
+    >>> ssh_failure_summary("ssh: connect to host n1 port 22: Connection refused\n")
+    'ssh could not connect: nothing listens on the ssh port'
+    """
+    meaning, line = _ssh_cause(stderr, tool)
+    if meaning == _LOST:
+        return "%s connection lost" % (tool,)
+    if meaning is not None:
+        return "%s could not connect: %s" % (tool, meaning)
+    if line is None:
+        return "%s exit 255 without a message" % (tool,)
+    return "%s exit 255: %s" % (tool, line)
 
 
 class SshProcess(Process):
@@ -266,6 +292,14 @@ class SshProcess(Process):
             return ssh_failure_reason(self.host, self.stderr)
         return None
 
+    def _error_summary(self) -> str:
+        if self.exit_code == 255:
+            return ssh_failure_summary(self.stderr)
+        return super()._error_summary()
+
+    def _user_command(self) -> str:
+        return self.cmd if isinstance(self.cmd, str) else shlex.join(self.cmd)
+
     def _args(self) -> List[str]:
         args = super()._args()
         args.insert(1, repr(self.host))
@@ -306,6 +340,15 @@ class ScpProcess(Process):
         if exit_code == 255 or (exit_code == 1 and _scp_lost_connection(self.stderr)):
             return ssh_failure_reason(self.host, self.stderr, tool="scp", exit_code=exit_code)
         return None
+
+    def _error_summary(self) -> str:
+        if self.exit_code == 255 or (self.exit_code == 1 and _scp_lost_connection(self.stderr)):
+            return ssh_failure_summary(self.stderr, tool="scp")
+        return super()._error_summary()
+
+    def _user_command(self) -> str:
+        # scp's argv carries every ssh option: its name says what it copies
+        return self.name
 
 
 def get_process(cmd: Command, host: Optional[HostLike] = None,

@@ -49,6 +49,8 @@ import pickle
 import threading
 from typing import Any, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple
 
+from execo.exception import ExecoError, ExecoRuntimeError
+
 __all__ = ["SweepStateError", "StateDirectory", "Held", "allow_classes", "PICKLE_PROTOCOL"]
 
 _log = logging.getLogger("execo.engine")
@@ -91,7 +93,7 @@ def allow_classes(*classes: type) -> None:
         _ALLOWED.add((cls.__module__, cls.__qualname__))
 
 
-class SweepStateError(Exception):
+class SweepStateError(ExecoError):
     """A state file cannot be read: its path and why are in the message.
 
     Nothing was changed on disk: move the file away (or fix what the
@@ -209,7 +211,7 @@ class StateDirectory:
         held_here = _held_by_this_thread.__dict__.setdefault("paths", set())
         if self._key in held_here:
             # waiting would be for ourselves: a sweeper used from a filter of another
-            raise RuntimeError("%s: already held by this thread (a filter function using "
+            raise ExecoRuntimeError("%s: already held by this thread (a filter function using "
                                "another sweeper of the same directory?)" % self.path)
         with _process_lock(self.path):
             held_here.add(self._key)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import getpass
 import logging
+import math
 import re
 import sys
 import threading
@@ -25,7 +26,7 @@ import time
 from typing import Any, Dict, Mapping, Optional, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
-from execo_g5k.config import g5k_configuration
+from execo_g5k.config import FromConfiguration, g5k_configuration
 from execo_g5k.exception import G5kError
 
 __all__ = ['APIConnection', 'APIException', 'KEYRING_SERVICE', 'forget_credentials']
@@ -204,7 +205,8 @@ class APIConnection:
     ``api_username`` (None: no authentication, as inside Grid5000),
     ``api_timeout``, ``api_verify_ssl_cert``, ``api_additional_args``
     (query arguments added to every request), ``api_retries`` and
-    ``api_retry_delay``. ``timeout`` bounds a whole call, retries included.
+    ``api_retry_delay``. ``timeout`` bounds a whole call, retries included
+    (None: no bound, as 2.x's ``timeout=None``).
     ``username=False`` forces an anonymous connection.
 
     Without ``password``, it is taken from the keyring (service
@@ -220,7 +222,7 @@ class APIConnection:
                  password: Optional[str] = None,
                  headers: Optional[Mapping[str, str]] = None,
                  additional_args: Optional[Mapping[str, str]] = None,
-                 timeout: Optional[float] = None, *,
+                 timeout: Any = FromConfiguration('api_timeout'), *,
                  retries: Optional[int] = None,
                  retry_delay: Optional[float] = None) -> None:
         requests = _requests()
@@ -286,6 +288,10 @@ class APIConnection:
     def _setting(self, value: Any, key: str) -> Any:
         return g5k_configuration[key] if value is None else value
 
+    def _timeout(self) -> Optional[float]:
+        timeout = FromConfiguration.resolve(self.timeout)
+        return None if timeout is None else float(timeout)
+
     def _verify(self) -> Any:
         verify = g5k_configuration.get('api_verify_ssl_cert', True)
         if verify is False and not self._said_insecure:
@@ -304,15 +310,15 @@ class APIConnection:
     def _request(self, method: str, relative_uri: str, json: Any = None) -> Any:
         requests = _requests()
         uri = self._build_uri(relative_uri)
-        timeout = float(self._setting(self.timeout, 'api_timeout'))
+        timeout = self._timeout()
         retries = int(self._setting(self.retries, 'api_retries'))
         delay = float(self._setting(self.retry_delay, 'api_retry_delay'))
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (math.inf if timeout is None else timeout)
         attempt = 0
         while True:
             attempt += 1
             response = failure = None
-            remaining = max(deadline - time.monotonic(), 0.01)
+            remaining = None if timeout is None else max(deadline - time.monotonic(), 0.01)
             try:
                 response = self._session.request(
                     method, uri, params=self._params() or None, json=json,
@@ -351,7 +357,7 @@ class APIConnection:
         return False
 
     def _failure(self, method: str, uri: str, response: Any,
-                 failure: Optional[BaseException], timeout: float,
+                 failure: Optional[BaseException], timeout: Optional[float],
                  attempts: int) -> APIException:
         requests = _requests()
         hint = None
@@ -370,8 +376,8 @@ class APIConnection:
             hint = ("TLS failure: to trust a private certificate authority set"
                     " g5k_configuration['api_verify_ssl_cert'] to its bundle's path")
         elif isinstance(failure, requests.exceptions.Timeout):
-            hint = ('no answer within the %gs timeout (APIConnection timeout or'
-                    " g5k_configuration['api_timeout'])" % (timeout,))
+            hint = ('no answer within the %ss timeout (APIConnection timeout or'
+                    " g5k_configuration['api_timeout'])" % ('%g' % timeout if timeout else '?',))
         elif isinstance(failure, requests.exceptions.ConnectionError):
             hint = ("cannot reach the API: check g5k_configuration['api_uri']"
                     " and the network or proxy settings")
@@ -434,7 +440,7 @@ class APIConnection:
         try:
             response = self._session.get(
                 self.base_uri + '/', auth=_hidden_basic_auth(self.username, password),
-                timeout=float(self._setting(self.timeout, 'api_timeout')),
+                timeout=self._timeout(),
                 verify=self._verify())
         except requests.exceptions.RequestException as exc:
             logger.warning('could not check the Grid5000 API password: %s',

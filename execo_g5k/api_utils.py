@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 from execo_g5k.api import APIConnection, APIException
-from execo_g5k.config import g5k_configuration
+from execo_g5k.config import FromConfiguration, g5k_configuration
 from execo_g5k.hostnames import (HostLike, canonical_host_name, g5k_host_get_cluster,
                                  get_host_interface, get_host_shortname,
                                  get_host_site_from_name)
@@ -168,8 +168,9 @@ def _fetch_snapshot(connection: APIConnection) -> Dict[str, Any]:
     return snapshot
 
 
-def _cache_file(api_uri: str, kind: str = 'reference') -> Optional[str]:
-    directory = g5k_configuration.get('api_cache_dir')
+def _cache_file(api_uri: str, kind: str = 'reference',
+                cache_dir: Any = FromConfiguration('api_cache_dir')) -> Optional[str]:
+    directory = FromConfiguration.resolve(cache_dir)
     if not directory:
         return None
     digest = hashlib.sha256(api_uri.rstrip('/').encode()).hexdigest()[:16]
@@ -215,17 +216,23 @@ def _is_fresh(snapshot: Optional[Dict[str, Any]]) -> bool:
     return 0 <= age <= float(g5k_configuration['api_cache_max_age'])
 
 
-def get_api_data() -> Dict[str, Any]:
+def get_api_data(cache_dir: Any = FromConfiguration('api_cache_dir')) -> Dict[str, Any]:
     """The snapshot of the reference API: memory, else disk, else the API.
 
     A dict with ``sites``, ``clusters`` and ``hosts`` (uid -> the API's
     description) and ``hierarchy`` ({site: {cluster: [hosts]}}).
+    ``cache_dir`` is the directory of the disk cache (None or '': none, as
+    in 2.x); the files there are ours, not 2.x's.
+
+    >>> sorted(get_api_data(cache_dir=None)['hierarchy'])     # doctest: +SKIP
+    ['grenoble', 'lille', 'luxembourg', 'lyon', 'nancy', ...]
     """
-    return _cached_snapshot(_snapshots, 'reference', _fetch_snapshot, 'API data')
+    return _cached_snapshot(_snapshots, 'reference', _fetch_snapshot, 'API data', cache_dir)
 
 
 def _cached_snapshot(snapshots: Dict[str, Dict[str, Any]], kind: str,
-                    fetch: Callable[[Any], Dict[str, Any]], what: str) -> Dict[str, Any]:
+                    fetch: Callable[[Any], Dict[str, Any]], what: str,
+                    cache_dir: Any = FromConfiguration('api_cache_dir')) -> Dict[str, Any]:
     """One snapshot of the API, per ``api_uri``: from ``snapshots`` (memory),
     else the disk cache of ``kind``, else ``fetch(connection)``; a stale copy
     is used, with a warning, when the API is unreachable, since an
@@ -235,7 +242,7 @@ def _cached_snapshot(snapshots: Dict[str, Dict[str, Any]], kind: str,
         snapshot = snapshots.get(api_uri)
         if _is_fresh(snapshot):
             return snapshot
-        path = _cache_file(api_uri, kind)
+        path = _cache_file(api_uri, kind, cache_dir)
         on_disk = _read_cache(path, api_uri) if path else None
         if _is_fresh(on_disk):
             snapshots[api_uri] = on_disk

@@ -9,14 +9,44 @@ from __future__ import annotations
 import os
 from typing import Any, Dict
 
-from execo.config import documented_dicts, load_configuration
+from execo.config import WatchedDict, documented_dicts, load_configuration, register_known_keys
 
 __all__ = ['default_frontend_connection_params', 'default_frontend_connexion_params',
-           'default_oarsh_oarcp_params', 'g5k_configuration',
+           'default_oarsh_oarcp_params', 'g5k_configuration', 'FromConfiguration',
            'make_default_frontend_connection_params', 'make_default_oarsh_oarcp_params',
            'G5K_DOCS']
 
-g5k_configuration: Dict[str, Any] = {
+class FromConfiguration:
+    """A parameter's default: ``g5k_configuration[key]``, read at each call.
+
+    execo 2.x evaluated such defaults once, when execo_g5k was imported (its
+    signatures show the value found then: ``APIConnection(timeout=30)``);
+    read when used, they follow a configuration changed by the script after
+    its imports. Passing a value, ``None`` included, overrides it as in 2.x.
+
+    >>> FromConfiguration('api_timeout').value()
+    30
+    """
+
+    __slots__ = ('key',)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __repr__(self) -> str:
+        return 'g5k_configuration[%r]' % (self.key,)
+
+    def value(self) -> Any:
+        return g5k_configuration[self.key]
+
+    @staticmethod
+    def resolve(given: Any) -> Any:
+        """``given``, or the configuration's value if it is a `FromConfiguration`."""
+        return given.value() if isinstance(given, FromConfiguration) else given
+
+
+# a dict that warns about a key it does not know (execo.config.check_keys)
+g5k_configuration: Dict[str, Any] = WatchedDict({
     'kadeploy3': 'kadeploy3',
     'kadeploy3_options': '-k -d',
     'kaconsole3': 'kaconsole3',
@@ -50,7 +80,7 @@ g5k_configuration: Dict[str, Any] = {
     'oar_pgsql_ro_user': 'oarreader',
     'oar_pgsql_ro_password': 'read',
     'oar_pgsql_ro_port': 5432,
-}
+}, kind='g5k_configuration')
 
 
 def make_default_frontend_connection_params() -> Dict[str, Any]:
@@ -109,7 +139,7 @@ G5K_DOCS: Dict[str, Dict[str, str]] = {
         'api_uri': "base URI of the Grid5000 REST API",
         'api_username': "API login (None: no authentication, as inside Grid5000)",
         'api_additional_args': "query arguments added to every API request",
-        'api_timeout': "seconds allowed to one API call, retries included",
+        'api_timeout': "seconds allowed to one API call, retries included (None: no bound)",
         'api_verify_ssl_cert': "check the API's TLS certificate (or a CA bundle path)",
         'api_retries': "retries of a failed API call (5xx, connection errors)",
         'api_retry_delay': "seconds before the first retry, doubled at each one",
@@ -142,6 +172,15 @@ G5K_DOCS: Dict[str, Dict[str, str]] = {
         'pty': "allocate a remote pseudo-terminal",
     },
 }
+
+# the keys of execo 2.8.2's g5k_configuration, accepted whatever happens to them
+_G5K_CONFIGURATION_2X = (
+    'api_additional_args', 'api_timeout', 'api_uri', 'api_username', 'api_verify_ssl_cert',
+    'check_deployed_command', 'default_env_file', 'default_env_name', 'default_frontend',
+    'default_timeout', 'kadeploy3', 'kadeploy3_options', 'no_ssh_for_local_frontend',
+    'oar_job_key_file', 'oar_pgsql_ro_db', 'oar_pgsql_ro_password', 'oar_pgsql_ro_port',
+    'oar_pgsql_ro_user', 'polling_interval', 'tiny_polling_interval')
+register_known_keys('g5k_configuration', G5K_DOCS['g5k_configuration'], _G5K_CONFIGURATION_2X)
 
 documented_dicts.update({
     'g5k_configuration': (g5k_configuration, G5K_DOCS['g5k_configuration']),

@@ -349,6 +349,18 @@ def _sleep_before_next_poll(prediction: Optional[float], countdown: Timer) -> No
     sleep(interval)
 
 
+# a query made after a wait that used up the caller's timeout still gets
+# this long: the wait's outcome is known, the query itself is quick
+_QUERY_GRACE = 1.0
+
+
+def _query_timeout(countdown: Timer) -> Optional[float]:
+    """What is left of ``countdown`` for a query that follows a wait: never
+    negative (a Process refuses that), at least `_QUERY_GRACE`."""
+    remaining = countdown.remaining()
+    return None if remaining is None else max(remaining, _QUERY_GRACE)
+
+
 def get_oar_job_nodes(oar_job_id: Optional[int] = None, frontend: Optional[str] = None,
                       frontend_connection_params: Optional[Mapping[str, Any]] = None,
                       timeout: Any = False) -> List[Host]:
@@ -363,9 +375,8 @@ def get_oar_job_nodes(oar_job_id: Optional[int] = None, frontend: Optional[str] 
     job_id = _job_id_or_env(oar_job_id)
     countdown = Timer(resolve_timeout(timeout))
     wait_oar_job_start(job_id, frontend, frontend_connection_params, countdown.remaining())
-    remaining = countdown.remaining()
     info = get_oar_job_info(job_id, frontend, frontend_connection_params,
-                            timeout=max(remaining, 1.0) if remaining is not None else None)
+                            timeout=_query_timeout(countdown))
     return [Host(name) for name in info.get('nodes', [])]
 
 
@@ -384,7 +395,7 @@ def get_oar_job_subnets(oar_job_id: Optional[int] = None, frontend: Optional[str
     countdown = Timer(resolve_timeout(timeout))
     wait_oar_job_start(job_id, frontend, frontend_connection_params, countdown.remaining())
     processes = [frontend_process("g5k-subnets %s -j %d" % (options, job_id), frontend,
-                                  frontend_connection_params, countdown.remaining())
+                                  frontend_connection_params, _query_timeout(countdown))
                  for options in ("-i -m", "-a")]
     run_all(processes)
     if not all(process.ok for process in processes):
@@ -407,7 +418,7 @@ def get_oar_job_kavlan(oar_job_id: Optional[int] = None, frontend: Optional[str]
     countdown = Timer(resolve_timeout(timeout))
     wait_oar_job_start(job_id, frontend, frontend_connection_params, countdown.remaining())
     process = frontend_process("kavlan -V -j %d" % job_id, frontend,
-                               frontend_connection_params, countdown.remaining(),
+                               frontend_connection_params, _query_timeout(countdown),
                                ignore_exit_code=True, nolog_exit_code=True).run()
     if process.error or process.timeouted:
         raise ProcessesFailed([process])

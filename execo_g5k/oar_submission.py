@@ -34,14 +34,14 @@ ORIGIN_TYPE = "origin=execo"
 
 # ---- dates and durations as OAR writes them ------------------------------------
 
-def format_oar_date(date: Date) -> str:
-    """``date`` as oarsub ``-r`` wants it: local ``YYYY-MM-DD HH:MM:SS``.
+def format_oar_date(ts: Date) -> str:
+    """``ts`` (any execo date) as oarsub ``-r`` wants it: local ``YYYY-MM-DD HH:MM:SS``.
 
     >>> format_oar_date("2030-01-02 03:04:05")
     '2030-01-02 03:04:05'
     """
-    timestamp = get_unixts(date)
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(round(timestamp))))
+    # truncated to the second, as 2.x did
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(get_unixts(ts))))
 
 
 def format_oar_duration(duration: Duration) -> str:

@@ -35,17 +35,19 @@ from execo_g5k.api_utils import (get_cluster_site, get_g5k_clusters, get_g5k_hos
                                  get_site_hosts)
 from execo_g5k.charter import (g5k_charter_time, get_charter_el_planning,
                                get_next_charter_period)
+from execo_g5k.exception import G5kValueError
 from execo_g5k.oar import OarSubmission, get_current_oar_jobs, get_oar_job_info
+from execo_g5k.planning_coorm import compute_coorm_slots, find_coorm_slot
 from execo_g5k.planning_draw import draw_gantt, draw_slots
 from execo_g5k.planning_slots import (Planning, compute_slots, find_first_slot, find_free_slot,
                                       find_max_slot, max_resources)
 from execo_g5k.planning_sources import fill_planning
 
-__all__ = ['compute_slots', 'distribute_hosts', 'draw_gantt', 'draw_slots', 'find_first_slot',
-           'find_free_slot', 'find_max_slot', 'g5k_charter_time', 'get_charter_el_planning',
-           'get_hosts_jobs', 'get_job_by_name', 'get_jobs_specs', 'get_next_charter_period',
-           'get_planning', 'max_resources', 'normalize_busy', 'show_resources',
-           'OarSubmission']
+__all__ = ['compute_coorm_slots', 'compute_slots', 'distribute_hosts', 'draw_gantt',
+           'draw_slots', 'find_coorm_slot', 'find_first_slot', 'find_free_slot', 'find_max_slot',
+           'g5k_charter_time', 'get_charter_el_planning', 'get_hosts_jobs', 'get_job_by_name',
+           'get_jobs_specs', 'get_next_charter_period', 'get_planning', 'max_resources',
+           'normalize_busy', 'show_resources', 'OarSubmission']
 
 DEFAULT_PLANNING_WEEKS = 4
 _EXTRA_RESOURCES = (('vlan', 'vlans'), ('subnet', 'subnets'), ('storage', 'storage'))
@@ -53,7 +55,8 @@ _EXTRA_RESOURCES = (('vlan', 'vlans'), ('subnet', 'subnets'), ('storage', 'stora
 
 # ---- the planning ----------------------------------------------------------------------
 
-def get_planning(elements: Sequence[str] = ('grid5000',), vlan: bool = False,
+# elements defaults to a list, as 2.x's signature shows; it is never modified
+def get_planning(elements: Sequence[str] = ['grid5000'], vlan: bool = False,  # noqa: B006
                  subnet: bool = False, storage: bool = False, out_of_chart: bool = False,
                  starttime: Date = None, endtime: Date = None, ignore_besteffort: bool = True,
                  queues: Any = 'default') -> Optional[Planning]:
@@ -262,7 +265,7 @@ def _deal_round_robin(available: Dict[str, Any], resources: Dict[str, Any], want
     given, position = 0, 0
     while given < wanted:
         if not sites:
-            raise ValueError('distribute_hosts: %d hosts wanted on grid5000, only %d available'
+            raise G5kValueError('distribute_hosts: %d hosts wanted on grid5000, only %d available'
                              % (wanted, given))
         site = sites[position]
         if available[site] == 0:
@@ -371,14 +374,14 @@ def get_hosts_jobs(hosts: Iterable[Any], walltime: Duration, out_of_chart: bool 
     names = [host.address if isinstance(host, Host) else host for host in hosts]
     planning = get_planning(elements=names, out_of_chart=out_of_chart)
     if planning is None:
-        raise ValueError('get_hosts_jobs: no Grid5000 host in %r' % (names,))
+        raise G5kValueError('get_hosts_jobs: no Grid5000 host in %r' % (names,))
     known_clusters = set(get_g5k_clusters(queues=None))
     total = sum(len(hosts_) for site_planning in planning.values()
                 for cluster, hosts_ in site_planning.items() if cluster in known_clusters)
     start = next((slot[0] for slot in compute_slots(planning, walltime)
                   if slot[2]['grid5000'] == total), None)
     if start is None:
-        raise ValueError('get_hosts_jobs: %s are never free together for %s'
+        raise G5kValueError('get_hosts_jobs: %s are never free together for %s'
                          % (', '.join(names), walltime))
     specs = []
     for site in planning:

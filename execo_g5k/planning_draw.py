@@ -14,6 +14,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 from execo.log import logger
 from execo.time_utils import format_date
 from execo_g5k.api_utils import get_g5k_clusters, get_g5k_sites, get_site_clusters
+from execo_g5k.exception import G5kValueError
 
 __all__ = ['draw_gantt', 'draw_slots', 'element_colors']
 
@@ -80,7 +81,7 @@ def draw_gantt(planning: Dict[str, Any], colors: Optional[Dict[str, Any]] = None
                  for element in resources.values() for kind in ('busy', 'free')
                  for iv in element[kind]]
     if not intervals:
-        raise ValueError('draw_gantt: the planning has no interval to draw')
+        raise G5kValueError('draw_gantt: the planning has no interval to draw')
     start, end = min(iv[0] for iv in intervals), max(iv[1] for iv in intervals)
     outfile = outfile or 'gantt_%s_%s' % ('_'.join(planning), format_date(start).replace(' ', '_'))
     columns = 2 if len(planning) > 1 else 1
@@ -114,7 +115,7 @@ def draw_slots(slots: Sequence[Sequence[Any]], colors: Optional[Dict[str, Any]] 
     Returns the path of the PNG written (``slots_<date>.png`` by default).
     """
     if not slots:
-        raise ValueError('draw_slots: no slot to draw')
+        raise G5kValueError('draw_slots: no slot to draw')
     pyplot = _pyplot(show)
     import matplotlib.dates as mdates
     colors = colors or element_colors()

@@ -32,6 +32,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from execo.log import logger
 from execo_g5k.api_utils import get_host_cluster, get_resource_attributes
 from execo_g5k.config import g5k_configuration
+from execo_g5k.exception import G5kValueError
 
 __all__ = ['DEFAULT_PGSQL_HOST', 'PLANNING_SOURCES', 'fill_planning', 'job_interval']
 
@@ -221,7 +222,7 @@ def fill_planning(planning: Dict[str, Dict[str, Any]], ignore_besteffort: bool) 
     """Fill ``planning`` in place from the configured source; drop failed sites."""
     name = g5k_configuration.get('planning_source') or 'api'
     if name not in PLANNING_SOURCES:
-        raise ValueError("g5k_configuration['planning_source'] is %r: use one of %s"
+        raise G5kValueError("g5k_configuration['planning_source'] is %r: use one of %s"
                          % (name, ', '.join(sorted(PLANNING_SOURCES))))
     fill_site = PLANNING_SOURCES[name]
 

@@ -5,11 +5,7 @@ import pytest
 
 @pytest.fixture
 def caplog_execo(caplog):
-    """caplog for the "execo" logger, which does not propagate to root."""
-    logger = logging.getLogger("execo")
-    logger.addHandler(caplog.handler)
+    """caplog, WARNING and above: the "execo" logger's records reach it by
+    propagation to the root logger."""
     caplog.handler.setLevel(logging.WARNING)
-    try:
-        yield caplog
-    finally:
-        logger.removeHandler(caplog.handler)
+    yield caplog

@@ -28,7 +28,8 @@ if TOPOLOGY is not None:
         "version": "standin", "network": {site: {} for site in TOPOLOGY["hierarchy"]},
         "sites": {site: {"uid": site} for site in TOPOLOGY["hierarchy"]},
         "clusters": {c: {"uid": c, "queues": q} for c, q in TOPOLOGY["queues"].items()},
-        "hosts": {h: {"uid": h} for site in TOPOLOGY["hierarchy"].values()
+        "hosts": {h: {"uid": h, "architecture": {"nb_cores": TOPOLOGY.get("cores", {}).get(h)}}
+                  for site in TOPOLOGY["hierarchy"].values()
                   for hosts in site.values() for h in hosts},
         "hierarchy": TOPOLOGY["hierarchy"],
     }

@@ -29,6 +29,7 @@ def topology(n_sites=8, n_clusters=40, n_hosts=800, seed=0):
              for i in range(n_sites)]
     hierarchy = {site: {} for site in sites}
     queues = {}
+    cores = {}
     per_cluster = [1] * n_clusters
     for _ in range(n_hosts - n_clusters):
         per_cluster[rng.randrange(n_clusters)] += 1
@@ -36,9 +37,12 @@ def topology(n_sites=8, n_clusters=40, n_hosts=800, seed=0):
         cluster = _name(index, 'cl')
         site = sites[index % n_sites]
         hierarchy[site][cluster] = ['%s-%d' % (cluster, n + 1) for n in range(per_cluster[index])]
+        # core counts (for the CoORM helpers) take nothing from rng: the
+        # plannings of a seed stay those the tests were written with
+        cores.update(dict.fromkeys(hierarchy[site][cluster], (4, 8, 16, 24, 32)[index % 5]))
         queues[cluster] = (['admin', 'production'] if index % 9 == 8
                            else ['admin', 'default', 'besteffort'])
-    return {'hierarchy': hierarchy, 'queues': queues}
+    return {'hierarchy': hierarchy, 'queues': queues, 'cores': cores}
 
 
 def fqdn(site, host):
@@ -92,6 +96,7 @@ def standin_tree(topo):
     for site, clusters in topo['hierarchy'].items():
         tree[site] = ({'uid': site, 'type': 'site', 'name': site.title()}, {
             cluster: ({'uid': cluster, 'type': 'cluster', 'queues': topo['queues'][cluster]},
-                      [{'uid': host, 'type': 'node'} for host in hosts])
+                      [{'uid': host, 'type': 'node',
+                        'architecture': {'nb_cores': topo['cores'][host]}} for host in hosts])
             for cluster, hosts in clusters.items()})
     return tree

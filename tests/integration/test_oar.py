@@ -196,6 +196,21 @@ def test_kavlan_and_subnets_of_a_job_without_grid5000_tools(frontends, jobs_to_d
         get_oar_job_subnets(job_id, "nancy", timeout=WAIT)
 
 
+def test_kavlan_and_subnets_after_a_wait_that_used_up_the_timeout_still_ask(
+        frontends, jobs_to_delete):
+    """The wait for the start ends with the timeout spent (remaining <= 0):
+    the query that follows gets a short grace, never a negative timeout
+    (which a Process refuses; seen once as a ValueError from kavlan)."""
+    jobs = oarsub([(OarSubmission("nodes=1", walltime="0:05:00",
+                                  reservation_date=time.time() + 3600), "nancy")])
+    jobs_to_delete.extend(jobs)
+    job_id = jobs[0][0]
+    assert job_id is not None
+    assert get_oar_job_kavlan(job_id, "nancy", timeout=0.5) == []
+    with pytest.raises(ProcessesFailed, match="g5k-subnets"):
+        get_oar_job_subnets(job_id, "nancy", timeout=0.5)
+
+
 def test_local_frontend_runs_oar_commands_without_ssh(frontends, monkeypatch):
     monkeypatch.setitem(g5k_configuration, "default_frontend", "nancy")
     monkeypatch.setitem(g5k_configuration, "no_ssh_for_local_frontend", True)

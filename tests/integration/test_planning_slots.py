@@ -200,3 +200,64 @@ def test_gantt_and_slots_pictures_are_png_files(api_topology, tmp_path):
         with open(path, 'rb') as picture:
             assert picture.read(8) == b'\x89PNG\r\n\x1a\n'
     assert {'gantt.png', 'slots.png'} <= {p.name for p in tmp_path.iterdir()}
+
+
+OLD_COORM = r'''
+from execo_g5k.planning import compute_coorm_slots, find_coorm_slot
+results = []
+for case in DATA:
+    slots = compute_coorm_slots(case["planning_for_old"])
+    results.append({"slots": slots, "found": [find_coorm_slot(slots, w) for w in case["wanted"]]})
+print(json.dumps(results))
+'''
+
+
+def _coorm_cases():
+    import random
+    sites = list(SMALL_TOPOLOGY['hierarchy'])
+    cases = []
+    for seed in range(6):
+        rng = random.Random(seed)
+        planning = random_planning(SMALL_TOPOLOGY, seed=100 + seed, n_jobs=rng.choice([40, 200]),
+                                   start=START, days=rng.choice([1, 3]), vlans=seed % 3 == 0)
+        clusters = [c for c in planning[sites[1]] if c != 'vlans']
+        # 2.x ignored its excluded_elements: it is given a planning without them
+        excluded = [None, [sites[2]], [clusters[0]]][seed % 3]
+        planning_for_old = copy.deepcopy(planning)
+        for name in excluded or []:
+            planning_for_old.pop(name, None)
+            planning_for_old[sites[1]].pop(name, None)
+        cases.append({'planning': planning, 'excluded': excluded,
+                      'planning_for_old': planning_for_old,
+                      'wanted': [{'grid5000': 1}, {'grid5000': rng.randrange(2, 60)},
+                                 {sites[0]: rng.randrange(1, 20), clusters[-1]: 1},
+                                 {sites[1]: 10 ** 6}]})
+    return cases
+
+
+def test_coorm_slots_and_choice_are_2_8_2s(api_topology):
+    """2.x's CoORM helpers (free cores, core-hours): the same slots and choices."""
+    from execo_g5k.planning import compute_coorm_slots, find_coorm_slot
+    api_topology(SMALL_TOPOLOGY)
+    cases = _coorm_cases()
+    mine = []
+    for case in cases:
+        planning = copy.deepcopy(case['planning'])
+        slots = compute_coorm_slots(planning, case['excluded'])
+        assert planning == case['planning']  # not modified
+        mine.append({'slots': slots, 'found': [find_coorm_slot(slots, w) for w in case['wanted']]})
+    mine = json.loads(json.dumps(mine))
+    old = run_old_g5k(OLD_COORM, cases, topology=SMALL_TOPOLOGY)
+    assert mine == old
+    # 2.x's rule: a huge request is met only where a slot ends before it
+    # starts (negative core-hours); small ones by the first slot
+    for result in mine:
+        assert result['found'][0] == result['slots'][0]
+        huge = result['found'][3]
+        assert huge != result['slots'][0] and huge[1] <= huge[0]
+    assert all(len(result['slots']) > 10 for result in mine)
+    one_hour = [(START, START + 3600, {'grid5000': 8, 'nancy': 8})]
+    assert find_coorm_slot(one_hour, {'nancy': 8}) == one_hour[0]
+    assert find_coorm_slot(one_hour, {'nancy': 9}) is None
+    with pytest.raises(KeyError, match='not an element of the slots'):
+        find_coorm_slot(compute_coorm_slots(cases[0]['planning']), {'nowhere': 1})

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import venv
+import zipfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REFERENCE = os.path.join(os.path.dirname(REPO), "shared", "reference",
@@ -74,6 +75,9 @@ def _build_wheel(tmp_path):
 
 def test_wheel_installs_and_imports_every_package_and_2x_path(tmp_path):
     wheel = _build_wheel(tmp_path)
+    with zipfile.ZipFile(str(wheel)) as contents:
+        # PEP 561: type checkers read the hints of an installed execo
+        assert "execo/py.typed" in contents.namelist()
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = str(env_dir / "bin" / "python")
@@ -108,3 +112,8 @@ def test_wheel_installs_and_imports_every_package_and_2x_path(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
     assert len(modules) > 30
+    # the console scripts setup.py declares (``execo``: execo.cli)
+    for script in ("execo", "execo-testbed"):
+        helped = subprocess.run([str(env_dir / "bin" / script), "--help"], env=env,
+                                cwd=str(tmp_path), capture_output=True, text=True, timeout=60)
+        assert helped.returncode == 0 and "usage:" in helped.stdout, (script, helped.stderr)

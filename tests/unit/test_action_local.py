@@ -482,3 +482,36 @@ def test_factories_and_actions_resolve_expressions_in_the_callers_frame():
     put = get_fileput(["a", "b"], ["/tmp/{{words}}"], "/dst")
     assert [p.cmd[-2] for p in put.processes] == ["/tmp/alpha", "/tmp/beta"]
     assert not is_library_frame(sys._getframe())
+
+
+def test_run_of_an_action_already_started_refuses_and_kills_nothing():
+    from execo.exception import ExecoValueError
+    action = Local("sleep 30").start()
+    try:
+        with pytest.raises(ExecoValueError, match="already started"):
+            action.run()
+        assert action.processes[0].running and not action.processes[0].killed
+    finally:
+        action.kill().wait()
+
+
+def test_run_interrupted_by_an_exception_kills_and_reraises():
+    """The first wait raises, as a Ctrl-C would; run() kills, waits, re-raises."""
+    action = Local("sleep 30")
+    original_wait = action.wait
+    calls = []
+
+    class Stop(Exception):
+        pass
+
+    def wait(timeout=None):
+        calls.append(timeout)
+        if len(calls) == 1:
+            raise Stop()
+        return original_wait(timeout)
+
+    action.wait = wait
+    with pytest.raises(Stop):
+        action.run()
+    assert action.ended and action.processes[0].killed
+    assert len(calls) == 2   # run()'s wait, then the kill's bounded one

@@ -390,3 +390,23 @@ def test_broken_configuration_file_is_reported_and_ignored(tmp_path):
     """, env={"HOME": str(tmp_path)})
     assert result.returncode == 0
     assert "ignoring configuration file" in result.stderr
+
+
+def _context_switches(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return sum(int(line.split()[1]) for line in f
+                   if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")))
+
+
+def test_the_exit_watchdog_sleeps_while_the_script_runs():
+    """It blocks in read() on its pipe: no periodic wake-up either."""
+    from execo.exit_watchdog import watchdog_pid
+    sleeper = Process("sleep 60").start()
+    assert Process("true").run().ok  # both told to the watchdog before the conductor slept
+    pid = watchdog_pid()
+    time.sleep(0.2)  # let it finish reading those lines
+    before = _context_switches(pid)
+    time.sleep(1.0)  # the absence of events is what is measured here
+    during_sleep = _context_switches(pid) - before
+    sleeper.kill().wait()
+    assert during_sleep == 0

@@ -39,3 +39,37 @@ def test_g5k_errors_sit_under_their_own_base():
     from execo_g5k.oar import OarOutputError
     assert issubclass(APIException, G5kError) and issubclass(G5kError, ExecoError)
     assert issubclass(OarOutputError, G5kError) and issubclass(OarOutputError, ValueError)
+
+
+def _builtin_raises(package):
+    """``raise SomeBuiltinError(...)`` statements in a package's source."""
+    import ast
+    import builtins
+    import os
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), package)
+    found = []
+    for name in sorted(os.listdir(root)):
+        if not name.endswith(".py"):
+            continue
+        with open(os.path.join(root, name)) as source:
+            tree = ast.parse(source.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) \
+                    and isinstance(node.exc.func, ast.Name) \
+                    and isinstance(getattr(builtins, node.exc.func.id, None), type):
+                found.append("%s:%d %s" % (name, node.lineno, node.exc.func.id))
+    return found
+
+
+def test_execo_engine_raises_only_execo_errors():
+    assert _builtin_raises("execo_engine") == []
+    from execo_engine import SweepStateError
+    assert issubclass(SweepStateError, ExecoError)
+
+
+def test_execo_g5k_raises_only_its_errors_but_import_and_attribute_errors():
+    """ImportError (an optional dependency missing) and AttributeError (a
+    module's __getattr__) are the protocol Python expects: kept builtin."""
+    assert [r for r in _builtin_raises("execo_g5k")
+            if not r.endswith(("ImportError", "AttributeError"))] == []

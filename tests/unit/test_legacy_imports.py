@@ -84,35 +84,13 @@ NO_MEANING_HERE = {
 
 # signatures that differ from 2.x on purpose: the problem as reported -> why
 SIGNATURE_DIFFERENCES = {
-    "execo.config.load_configuration: 'filename' is not positional parameter 0":
-        "2.x's loader of its own file, called by execo.config at import; here it takes "
-        "the dicts to fill first, so that execo_g5k.config can load its own",
-    "execo.config.load_configuration: no parameter 'dicts_confs'":
-        "see execo.config.load_configuration above",
-    "execo.config.load_configuration: requires 'dicts', which 2.x did not":
-        "see execo.config.load_configuration above",
     "execo.process.ProcessBase.kill: no parameter 'auto_sigterm_timeout'":
         "2.x's abstract ProcessBase.kill spelled it auto_sigterm_timeout, its only "
         "implementation Process.kill auto_force_kill_timeout: ours is Process's on both",
 }
 
 # names of the extensions that other issues are building: may only shrink
-EXPECTED_MISSING = {
-    # execo_g5k.planning (issue 18, merged): 2.x's CoORM helpers, and a default
-    "execo_g5k.planning.compute_coorm_slots": "issue 18: CoORM's slots are not provided",
-    "execo_g5k.planning.find_coorm_slot": "issue 18: CoORM's slots are not provided",
-    "execo_g5k.planning.get_planning": "issue 18: elements defaults to ('grid5000',), "
-                                       "a tuple (2.x: a list, mutable)",
-    "execo_g5k.get_planning": "see execo_g5k.planning.get_planning",
-    # execo_g5k signatures that differ from 2.x's (issue 19's area; the names
-    # 2.x's execo_g5k modules merely imported are served by execo_g5k.compat)
-    "execo_g5k.APIConnection": "issue 19: timeout defaults to None here (2.x: 30)",
-    "execo_g5k.api_utils.APIConnection": "issue 19: see execo_g5k.APIConnection",
-    "execo_g5k.api_utils.get_api_data": "issue 19: no cache_dir parameter here",
-    "execo_g5k.config.load_configuration": "execo.config.load_configuration's signature",
-    "execo_g5k.oar.format_oar_date": "issue 19: its parameter is 'date' here (2.x: 'ts')",
-    "execo_g5k.charter.format_oar_date": "see execo_g5k.oar.format_oar_date",
-}
+EXPECTED_MISSING: Dict[str, str] = {}
 
 # modules of the 2.x list that another branch creates, with the branch
 PENDING_MODULES: Dict[str, str] = {}
@@ -229,6 +207,10 @@ def signature_problems(ours: Any, reference: str, what: str) -> List[str]:
             # Engine.start(engineargs=sys.argv[1:]): evaluated at import, here as in
             # 2.x, whose listing was made by an interpreter given no arguments
             continue
+        elif _read_from_configuration(mine.default):
+            # 2.x evaluated this default at import, from its configuration or the
+            # home directory of the machine that made the listing; read when used here
+            continue
         elif mine.default != ref.default:
             problems.append("%s: %r defaults to %r (2.x: %r)" % (
                 what, ref.name, mine.default, ref.default))
@@ -238,6 +220,11 @@ def signature_problems(ours: Any, reference: str, what: str) -> List[str]:
                 and mine.name not in {p.name for p in ref_params}):
             problems.append("%s: requires %r, which 2.x did not" % (what, mine.name))
     return problems
+
+
+def _read_from_configuration(default: Any) -> bool:
+    config = sys.modules.get("execo_g5k.config")
+    return config is not None and isinstance(default, config.FromConfiguration)
 
 
 def method_problems(owner: Any, lines: List[str], what: str) -> List[str]:

@@ -42,7 +42,7 @@ def test_logger_defaults_differ_from_2x_as_documented():
                         "print(json.dumps([logger.level, logger.propagate]))")
     assert old == [logging.INFO, True]
     assert configuration['log_level'] == logging.WARNING
-    assert logger.propagate is False
+    assert logger.propagate is True
     assert [logging.getLevelName(level) for level in (15, 12, 5, 3)] == \
         ["DETAIL", "TRACE", "FDEBUG", "IODEBUG"]
 

@@ -89,7 +89,7 @@ def test_ignore_exit_code_keeps_process_ok():
 
 def test_non_zero_exit_logs_a_warning_unless_told_not_to(caplog_execo):
     Process("false").run()
-    assert "terminated" in caplog_execo.text
+    assert "'false': exit 1" in caplog_execo.text
     caplog_execo.clear()
     Process("false", nolog_exit_code=True).run()
     Process("false", ignore_exit_code=True).run()
@@ -569,7 +569,7 @@ def test_log_level_follows_the_configuration_at_run_time(caplog_execo, monkeypat
     assert caplog_execo.text == ""
     configuration["log_level"] = 30
     Process("false").run()
-    assert "terminated" in caplog_execo.text
+    assert "'false': exit 1" in caplog_execo.text
 
 
 def test_executable_moved_along_path_is_found_again(tmp_path):

@@ -1,0 +1,337 @@
+"""Results as plain data: processes, actions and reports to dicts and JSON
+files, and back.
+
+An experiment's results outlive the script: ``Report.save(path)`` writes
+them, `load_results` reads them back as objects with the attributes of
+live ones (``host``, ``stdout``, ``ok``, ``exit_code``...) and the same
+``to_dict()``. The fields are fixed (see doc/watching.rst); the file
+carries a format name and a version, and a file of a newer version is
+refused rather than misread.
+
+Output that is not UTF-8 survives: ``stdout``/``stderr`` are decoded with
+``errors="surrogateescape"`` (each invalid byte becomes a lone surrogate,
+``\\udc80``..``\\udcff``) and the JSON is ASCII-only, where such a
+surrogate is written ``\\udcXX``; a loaded process's ``stdout_bytes``
+encodes it back to the exact bytes, and its ``stdout`` decodes those as a
+live process does (invalid bytes replaced).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any, Dict, List, Optional, Union
+
+from execo import stats as _stats
+from execo.exception import ExecoValueError
+from execo.host import Host
+from execo.log import style
+from execo.output import DECODE_ERRORS, ENCODING, OutputString
+from execo.report import Report
+
+__all__ = ["FORMAT", "VERSION", "LoadedAction", "LoadedProcess", "LoadedReport",
+           "action_to_dict", "from_dict", "load_results", "process_to_dict",
+           "report_to_dict", "save_json", "to_json"]
+
+FORMAT = "execo-report"
+VERSION = 1
+
+PROCESS_FIELDS = ("type", "host", "command", "start_date", "end_date", "duration",
+                  "exit_code", "error_reason", "ok", "timeouted", "killed", "stdout", "stderr",
+                  "stdout_file", "stderr_file")
+
+
+def _as_text(data: bytes) -> str:
+    return data.decode(ENCODING, "surrogateescape")
+
+
+def _as_bytes(text: str) -> bytes:
+    return text.encode(ENCODING, "surrogateescape")
+
+
+def _duration(start: Optional[float], end: Optional[float]) -> Optional[float]:
+    return end - start if start is not None and end is not None else None
+
+
+def _output_file(handlers: List[Any]) -> Optional[str]:
+    """The path of the first file among output handlers: a path given as
+    a string, or an open file's name."""
+    for handler in handlers:
+        if isinstance(handler, str):
+            return handler
+        name = getattr(handler, "name", None)
+        if isinstance(name, str) and hasattr(handler, "write"):
+            return name
+    return None
+
+
+def _host(process: Any) -> Optional[str]:
+    host = getattr(process, "host", None)
+    if host is None:
+        return None
+    return str(getattr(host, "address", host))
+
+
+def process_to_dict(process: Any) -> Dict[str, Any]:
+    """A process's results (see `execo.process_base.ProcessBase.to_dict`)."""
+    return {
+        "type": type(process).__name__,
+        "host": _host(process),
+        "command": process._user_command(),
+        "start_date": process.start_date,
+        "end_date": process.end_date,
+        "duration": _duration(process.start_date, process.end_date),
+        "exit_code": process.exit_code,
+        "error_reason": process.failure_reason,
+        "ok": bool(process.ok),
+        "timeouted": bool(process.timeouted),
+        "killed": bool(process.killed),
+        "stdout": _as_text(process.stdout_bytes),
+        "stderr": _as_text(process.stderr_bytes),
+        "stdout_file": _output_file(process.stdout_handlers),
+        "stderr_file": _output_file(process.stderr_handlers),
+    }
+
+
+def action_to_dict(action: Any) -> Dict[str, Any]:
+    """An action's results: its own, and every process's."""
+    stats = action.stats()
+    return {
+        "type": type(action).__name__,
+        "name": str(action.name),
+        "ok": bool(action.ok),
+        "start_date": stats["start_date"],
+        "end_date": stats["end_date"],
+        "duration": _duration(stats["start_date"], stats["end_date"]),
+        "processes": [process.to_dict() for process in action.processes],
+    }
+
+
+def _entry_to_dict(obj: Any) -> Dict[str, Any]:
+    if isinstance(obj, dict):
+        return {"type": "stats", "stats": _plain(obj)}
+    return obj.to_dict()
+
+
+def _plain(data: Any) -> Any:
+    """``data`` as JSON will give it back (tuples as lists, odd values as
+    strings), so that a saved then loaded report compares equal."""
+    return json.loads(json.dumps(data, default=str))
+
+
+def report_to_dict(report: Report) -> Dict[str, Any]:
+    """A report's results: the totals and every entry's results."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": str(report.name),
+        "stats": _plain(report.stats()),
+        "actions": [_entry_to_dict(obj) for obj in report._objects],
+    }
+
+
+def to_json(obj: Any, indent: Optional[int] = None) -> str:
+    """``obj.to_dict()`` as ASCII-only JSON (see the module docstring)."""
+    return json.dumps(obj.to_dict(), ensure_ascii=True, indent=indent)
+
+
+def save_json(obj: Any, path: str) -> None:
+    """Write ``obj.to_json()`` to ``path`` at once: a reader (or a crash)
+    sees the old file or the new one, never half of one."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=".execo-results-", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(to_json(obj, indent=1))
+            out.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+# ---- loaded back ----------------------------------------------------------------
+
+
+class LoadedProcess:
+    """A process read back from saved results: its data, nothing to run.
+
+    It has the result attributes of a live process (``host``, ``cmd``,
+    ``stdout``, ``stderr``, ``stdout_bytes``, ``ok``, ``exit_code``,
+    ``error_reason``, ``timeouted``...), ``stats()`` and ``to_dict()``.
+    """
+
+    def __init__(self, data: Dict[str, Any]) -> None:
+        missing = [field for field in PROCESS_FIELDS if field not in data]
+        if missing:
+            raise ExecoValueError("not a saved process: %s missing from %r"
+                                  % (", ".join(missing), sorted(data)))
+        self._data = {field: data[field] for field in PROCESS_FIELDS}
+        for field in PROCESS_FIELDS:
+            if field not in ("type", "host", "stdout", "stderr"):
+                setattr(self, field, data[field])
+        # a Host, as on a live remote process (filter_bad_hosts, Host sets)
+        self.host = Host(data["host"]) if data["host"] is not None else None
+        self.type_name: str = data["type"]
+        self.cmd: str = data["command"]
+        self.name: str = data["command"]
+        self.failure_reason: Optional[str] = data["error_reason"]
+        self.started = self.start_date is not None
+        self.ended = self.end_date is not None
+        self.finished_ok = self.started and self.ended and bool(self.ok)
+
+    @property
+    def stdout_bytes(self) -> bytes:
+        return _as_bytes(self._data["stdout"])
+
+    @property
+    def stderr_bytes(self) -> bytes:
+        return _as_bytes(self._data["stderr"])
+
+    @property
+    def stdout(self) -> OutputString:
+        return OutputString(self.stdout_bytes.decode(ENCODING, DECODE_ERRORS))
+
+    @property
+    def stderr(self) -> OutputString:
+        return OutputString(self.stderr_bytes.decode(ENCODING, DECODE_ERRORS))
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dict(self._data)
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        return to_json(self, indent)
+
+    def stats(self) -> Dict[str, Any]:
+        """Counters as a live process gives them, as far as the saved fields
+        tell (errors other than timeouts and exit codes count as errors)."""
+        stats = _stats.empty_stats()
+        failed_otherwise = (not self.ok and not self.timeouted
+                            and self.exit_code in (0, None) and self.ended)
+        stats.update(name=self.name, start_date=self.start_date, end_date=self.end_date,
+                     num_processes=1, num_started=int(self.started),
+                     num_ended=int(self.ended), num_errors=int(failed_otherwise),
+                     num_timeouts=int(self.timeouted),
+                     num_non_zero_exit_codes=int(self.ended and self.exit_code != 0),
+                     num_ok=int(bool(self.ok)), num_finished_ok=int(self.finished_ok))
+        return stats
+
+    def __repr__(self) -> str:
+        return "<%s %s(%r on %s, ok=%s, exit_code=%s%s)>" % (
+            style.object_repr("loaded"), self.type_name, self.cmd, self.host or "localhost",
+            self.ok, self.exit_code,
+            ", %s" % (self.failure_reason,) if self.failure_reason else "")
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+class LoadedAction:
+    """An action read back from saved results: ``name``, ``ok``, dates and
+    its `LoadedProcess` list (``processes``)."""
+
+    def __init__(self, data: Dict[str, Any]) -> None:
+        self.type_name: str = data["type"]
+        self.name: str = data["name"]
+        self.ok: bool = data["ok"]
+        self.start_date: Optional[float] = data["start_date"]
+        self.end_date: Optional[float] = data["end_date"]
+        self.duration: Optional[float] = data["duration"]
+        self.processes: List[LoadedProcess] = [LoadedProcess(p) for p in data["processes"]]
+        self.started = self.start_date is not None
+        self.ended = self.end_date is not None
+
+    @property
+    def finished_ok(self) -> bool:
+        return self.started and self.ended and self.ok
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"type": self.type_name, "name": self.name, "ok": self.ok,
+                "start_date": self.start_date, "end_date": self.end_date,
+                "duration": self.duration,
+                "processes": [process.to_dict() for process in self.processes]}
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        return to_json(self, indent)
+
+    def stats(self) -> Dict[str, Any]:
+        stats = _stats.aggregate_stats(self.name, [p.stats() for p in self.processes])
+        stats.update(start_date=self.start_date, end_date=self.end_date, sub_stats=[])
+        return stats
+
+    def __repr__(self) -> str:
+        failed = sum(1 for p in self.processes if not p.ok)
+        return "<%s %s(%r, %d processes, %d failed, ok=%s)>" % (
+            style.object_repr("loaded"), self.type_name, self.name, len(self.processes),
+            failed, self.ok)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+class LoadedReport(Report):
+    """A `Report` read back from a file: its table (``to_string()``) shows
+    the saved counters; its entries are loaded actions, processes, reports."""
+
+    def __init__(self, data: Dict[str, Any]) -> None:
+        super().__init__()
+        self.name = data["name"]
+        self._saved_stats: Dict[str, Any] = data["stats"]
+        self._objects = [_entry_from_dict(entry) for entry in data["actions"]]
+
+    def stats(self) -> Dict[str, Any]:
+        return self._saved_stats
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"format": FORMAT, "version": VERSION, "name": self.name,
+                "stats": self._saved_stats,
+                "actions": [_entry_to_dict(obj) for obj in self._objects]}
+
+
+Loaded = Union[LoadedReport, LoadedAction, LoadedProcess]
+
+
+def _entry_from_dict(data: Dict[str, Any]) -> Any:
+    if data.get("type") == "stats" and "stats" in data:
+        return data["stats"]
+    return from_dict(data)
+
+
+def from_dict(data: Any) -> Any:
+    """The loaded object for a dict made by ``to_dict()`` (a list of them:
+    a list of loaded objects)."""
+    if isinstance(data, list):
+        return [from_dict(item) for item in data]
+    if not isinstance(data, dict):
+        raise ExecoValueError("saved results are dicts or lists of them, not %r" % (data,))
+    if "format" in data:
+        if data["format"] != FORMAT:
+            raise ExecoValueError("not execo results: format %r" % (data["format"],))
+        if not isinstance(data.get("version"), int) or data["version"] > VERSION:
+            raise ExecoValueError("results of format version %r: this execo reads version "
+                                  "%d and older; upgrade execo to read them"
+                                  % (data.get("version"), VERSION))
+        return LoadedReport(data)
+    if "processes" in data:
+        return LoadedAction(data)
+    return LoadedProcess(data)
+
+
+def load_results(path: str) -> Any:
+    """The results saved in ``path`` (by ``Report.save()``, or any
+    ``to_json()`` written to a file), loaded back.
+
+    >>> from execo import Local, Report
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "results.json")
+    >>> Report([Local("echo hi").run()]).save(path)
+    >>> load_results(path).to_dict()["actions"][0]["processes"][0]["stdout"]
+    'hi\\n'
+    """
+    with open(path) as saved:
+        try:
+            data = json.load(saved)
+        except ValueError as exc:
+            raise ExecoValueError("%s holds no saved results: %s" % (path, exc)) from None
+    return from_dict(data)
