@@ -3,8 +3,8 @@
 A reservation found by the planning starts at least 2.x's 121 s margin
 after the jobs it waits for: waiting for it inside the test that made it
 would add those minutes to the suite. The test that reserves registers it
-here and carries on; ``test_zz_reserved_slot_starts.py``, collected near
-the end of the integration tests, then checks that OAR started it when
+here and carries on; ``tests/zz_late/test_reserved_slot_starts.py``,
+collected last (after tests/unit), then checks that OAR started it when
 and where the planning said, once the other tests have used the time.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-LATE_CHECK = "test_zz_reserved_slot_starts.py::test_the_reserved_slot_starts_when_and_where_found"
+LATE_CHECK = "zz_late/test_reserved_slot_starts.py::test_the_reserved_slot_starts_when_and_where_found"
 
 PENDING: List[Dict[str, Any]] = []
 

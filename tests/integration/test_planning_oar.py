@@ -239,8 +239,8 @@ def test_end_to_end_slot_after_real_jobs_is_accepted_by_oar_there_and_not_before
     placed at job end + S - 5 s. The test does not wait for
     the reservation to start (it would cost the job's walltime plus 121 s):
     OAR's acceptance and its placement are what the slot predicts, and
-    its start is checked by ``test_zz_reserved_slot_starts.py`` near the
-    end of the session (here when that test is not selected).
+    its start is checked by ``tests/zz_late/test_reserved_slot_starts.py``
+    at the end of the session (here when that test is not selected).
     """
     from execo_g5k.api import APIConnection
     from execo_g5k.planning import distribute_hosts

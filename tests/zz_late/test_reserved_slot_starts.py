@@ -1,12 +1,18 @@
 """The start of the reservation made by the planning's end-to-end test
 (tests/integration/test_planning_oar.py), checked once the tests in
-between have used the minutes it waits for (see oar_deferred)."""
+between have used the minutes it waits for (see oar_deferred): this
+directory sorts after tests/unit, the last to run."""
 
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
+
+# run alone, the integration helpers are not on the path yet
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "integration"))
 
 from oar_deferred import PENDING
 from oar_frontends import OarFrontends, oar_testbed_or_skip
