@@ -3,13 +3,15 @@
 An ``atexit`` hook (`execo.children`) cleans up after a normal end, an
 unhandled exception or KeyboardInterrupt; nothing of ours runs after a
 SIGKILL, nor after a SIGTERM or SIGHUP left to their default action. So the
-first child spawned also spawns a watchdog: a second interpreter, in a
-session of its own (a terminal's Ctrl-C or hang-up does not reach it),
+first child spawned also spawns a watchdog: an ``awk`` process (see
+WATCHDOG_PROGRAM for why not Python), in a session of its own (a terminal's Ctrl-C or hang-up does not reach it),
 that blocks reading a pipe whose only writer is this interpreter. While we
 live it sleeps in ``read``: no periodic wake-up. When the pipe reaches end
 of file, we have ended, whatever the way, and it sends SIGTERM to the
 children we still had, then SIGKILL to those alive ``grace`` seconds later
 (``configuration['kill_timeout']`` bounded to a few seconds), and exits.
+Where no ``awk`` is found (every Linux distribution has one), there is no
+watchdog, and a warning says so.
 A remote command dies with its local ``ssh`` (see `execo.ssh`).
 
 What it is told, one line each: ``+pgid`` a child (its process group, as
@@ -33,7 +35,8 @@ of its own, it gets its own watchdog. No signal handler is installed.
 from __future__ import annotations
 
 import os
-import sys
+import shutil
+import signal
 import threading
 from typing import Optional
 
@@ -44,52 +47,39 @@ __all__ = ["WATCHDOG_PROGRAM", "arm", "child_ended", "child_started", "flush", "
 
 MAX_GRACE = 5.0
 
-# Run by ``python -I -S -c``: no site, no user environment, no execo.
+# The watchdog is an awk program, not a second Python: an interpreter's
+# start-up (some 10 ms of CPU and page faults) slowed whatever the script
+# did right after its first spawn by as much (issue #14's benchmark), awk
+# starts in about a millisecond. awk keeps the sets; at end of file, one
+# shell sends the signals, waits up to the grace for the groups to go, and
+# kills what is left. No single quote in ENDING_SCRIPT: it is given to
+# ``sh -c '...'``.
+ENDING_SCRIPT = (
+    "n=$1; shift; "
+    "for i; do kill -TERM $i 2>/dev/null; done; "
+    "alive() { for i; do kill -0 $i 2>/dev/null && return 0; done; return 1; }; "
+    "while [ $n -gt 0 ] && alive \"$@\"; do sleep 0.05; n=$((n-1)); done; "
+    "for i; do kill -KILL $i 2>/dev/null; done")
+
 WATCHDOG_PROGRAM = r"""
-import os, signal, time
-os.nice(10)  # woken at each spawn: never in the way of the script it watches
-for name in ("SIGINT", "SIGHUP", "SIGPIPE", "SIGTSTP"):
-    signal.signal(getattr(signal, name), signal.SIG_IGN)
-groups, pids, armed, grace, rest = set(), set(), True, 1.0, b""
-while True:
-    try:
-        data = os.read(0, 1 << 16)
-    except InterruptedError:
-        continue
-    if not data:
-        break
-    lines = (rest + data).split(b"\n")
-    rest = lines.pop()
-    for line in lines:
-        op, arg = line[:1], line[1:]
-        if op == b"+":
-            groups.add(int(arg))
-        elif op == b"=":
-            pids.add(int(arg))
-        elif op == b"-":
-            groups.discard(int(arg)); pids.discard(int(arg))
-        elif op == b"k":
-            armed = arg == b"1"
-        elif op == b"g":
-            grace = float(arg)
-def send(sig):
-    alive = 0
-    for ids, kill in ((groups, os.killpg), (pids, os.kill)):
-        for i in list(ids):
-            try:
-                kill(i, sig)
-                alive += 1
-            except ProcessLookupError:
-                ids.discard(i)
-            except OSError:
-                pass
-    return alive
-if armed and send(signal.SIGTERM):
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and send(0):
-        time.sleep(0.05)
-    send(signal.SIGKILL)
+BEGIN { armed = 1; grace = 1 }
+/^\+/ { groups[substr($0, 2)] = 1; next }
+/^=/ { pids[substr($0, 2)] = 1; next }
+/^-/ { id = substr($0, 2); delete groups[id]; delete pids[id]; next }
+/^k/ { armed = substr($0, 2) == "1"; next }
+/^g/ { grace = substr($0, 2) + 0; next }
+END {
+    if (!armed) exit
+    ids = ""
+    for (id in groups) ids = ids " -" id
+    for (id in pids) ids = ids " " id
+    if (ids != "") system("exec /bin/sh -c '" ending "' execo-exit-watchdog " int(grace * 20) ids)
+}
 """
+
+# Signals a terminal or a careless kill could send: blocked in the watchdog
+# (it is in a session of its own already).
+_BLOCKED = (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGTSTP)
 
 _lock = threading.Lock()
 _write_fd: Optional[int] = None
@@ -110,16 +100,26 @@ def _start() -> bool:
     global _write_fd, _pid, _failed
     if _write_fd is not None:
         return True
-    if _failed or not sys.executable:
+    if _failed:
+        return False
+    awk = shutil.which("awk")
+    if awk is None:
+        _failed = True
+        logger.warning("no exit watchdog (no awk found): children are killed at a normal "
+                       "exit only")
         return False
     read_fd, write_fd = os.pipe()  # both close-on-exec: no child inherits them
     try:
-        _pid = os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", "-c",
-                                               WATCHDOG_PROGRAM], os.environ,
+        _pid = os.posix_spawn(awk, [awk, "-v", "ending=" + ENDING_SCRIPT.replace("\\", "\\\\"),
+                                    WATCHDOG_PROGRAM], os.environ,
                               file_actions=[(os.POSIX_SPAWN_DUP2, read_fd, 0),
                                             (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
                                             (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)],
-                              setsid=True)
+                              setsid=True, setsigmask=_BLOCKED)
+        try:  # woken at each spawn: never in the way of the script it watches
+            os.setpriority(os.PRIO_PROCESS, _pid, 10)
+        except OSError:
+            pass
     except OSError as exc:
         os.close(write_fd)
         _failed = True
