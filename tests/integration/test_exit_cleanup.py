@@ -143,6 +143,43 @@ def test_local_children_end_with_an_unhandled_exception(script):
     assert _wait_until(lambda: not _marked(s.mark), LOCAL_GRACE), _marked(s.mark)
 
 
+def _watchdogs_of(pid):
+    """The live watchdogs (awk processes) whose parent is ``pid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % entry, "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != b"Z" and \
+                    "awk" in os.readlink("/proc/%s/exe" % entry):
+                found.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_children_end_with_the_script_after_more_bookkeeping_than_a_pipe_holds(script):
+    """The watchdog reads what it is told only at the end: when its pipe is
+    half full, a new one takes over. With a one-page pipe, 5000 children
+    started and ended first make some 30 of them; one is left, and knows the
+    children started after."""
+    s = script(LOCAL_CHILDREN.replace(
+        "procs = [", "import execo.exit_watchdog as wd\n"
+                     "wd.LEDGER_SIZE = 4096\n"
+                     "assert execo.Process('true').run().ok\n"
+                     "first = wd.watchdog_pid()\n"
+                     "for _ in range(10):\n"
+                     "    batch = [execo.Process('true').start() for _ in range(500)]\n"
+                     "    assert all(p.wait().ok for p in batch)\n"
+                     "procs = [").replace("ready(pids", "ready(first=first, pids"))
+    assert s.info["first"] != s.info["watchdog"]
+    assert _wait_until(lambda: len(_marked(s.mark)) == 6, 30)
+    assert _wait_until(lambda: _watchdogs_of(s.proc.pid) == [s.info["watchdog"]], 5), \
+        _watchdogs_of(s.proc.pid)
+    s.end(signal.SIGKILL)
+    assert _wait_until(lambda: not _marked(s.mark), LOCAL_GRACE), _marked(s.mark)
+
+
 REMOTE_CHILDREN = PRELUDE + r"""
 params = json.loads(os.environ["BED_PARAMS"])
 remote = execo.Remote("sleep %s" % mark, ["node-1", "node-2", "node-3"],
