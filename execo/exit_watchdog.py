@@ -52,7 +52,9 @@ import signal
 import threading
 from typing import Dict, List, Optional, Tuple
 
+from execo.config import configuration
 from execo.log import logger
+from execo.time_utils import get_seconds
 
 __all__ = ["WATCHDOG_PROGRAM", "arm", "child_ended", "child_started", "flush", "flush_pending",
            "watchdog_pid"]
@@ -108,6 +110,7 @@ _live: Dict[int, bool] = {}  # pid -> whole group: what a new watchdog is told f
 _retired: List[int] = []  # former watchdogs, killed, to be reaped
 _told_armed: Optional[bool] = None
 _told_grace: Optional[float] = None
+_seen_settings: Optional[tuple] = None  # the configuration's values last read
 _failed = False
 _overflow_logged = False
 
@@ -171,17 +174,19 @@ def _start() -> bool:
 
 def _settings() -> None:
     """Append what the watchdog must know of the configuration, if it
-    changed since it was last told."""
-    global _told_armed, _told_grace
-    from execo.config import configuration
-    from execo.time_utils import get_seconds
-    armed = bool(configuration.get('kill_childs_at_end', True))
+    changed since it was last told (cheap when it did not: at each flush)."""
+    global _told_armed, _told_grace, _seen_settings
+    seen = (configuration.get('kill_childs_at_end', True), configuration.get('kill_timeout'))
+    if seen == _seen_settings and _told_armed is not None:
+        return
+    _seen_settings = seen
+    armed = bool(seen[0])
     if armed != _told_armed:
         _pending.extend(b"k1\n" if armed else b"k0\n")
         _told_armed = armed
     try:
-        grace = min(MAX_GRACE, max(0.1, float(get_seconds(configuration['kill_timeout']))))
-    except (KeyError, TypeError, ValueError):
+        grace = min(MAX_GRACE, max(0.1, float(get_seconds(seen[1]))))
+    except (TypeError, ValueError):
         grace = 1.0
     if grace != _told_grace:
         _pending.extend(b"g%r\n" % grace)
