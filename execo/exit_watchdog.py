@@ -64,10 +64,11 @@ MAX_GRACE = 5.0
 LEDGER_SIZE = 1 << 20  # asked for; the system may give less (fs.pipe-max-size)
 
 # At the end, one shell sends the signals, waits up to the grace for the
-# groups to go, and kills what is left. No single quote in it: awk gives it
-# to ``sh -c '...'``.
+# groups to go, and kills what is left. The ids come on its standard input
+# (thousands would not fit in one argument). No single quote in it: awk
+# gives it to ``sh -c '...'``.
 ENDING_SCRIPT = (
-    "n=$1; shift; "
+    "n=$1; read -r ids; set -- $ids; "
     "for i; do kill -TERM $i 2>/dev/null; done; "
     "alive() { for i; do kill -0 $i 2>/dev/null && return 0; done; return 1; }; "
     "while [ $n -gt 0 ] && alive \"$@\"; do sleep 0.05; n=$((n-1)); done; "
@@ -92,7 +93,10 @@ BEGIN {
     ids = ""
     for (id in groups) ids = ids " -" id
     for (id in pids) ids = ids " " id
-    if (ids != "") system("exec /bin/sh -c '" ending "' execo-exit-watchdog " int(grace * 20) ids)
+    if (ids == "") exit
+    ending = "exec /bin/sh -c '" ending "' execo-exit-watchdog " int(grace * 20)
+    print ids | ending
+    close(ending)
 }
 """
 
