@@ -32,7 +32,7 @@ test-deps:
 	$(PIP) pytest pytest-timeout requests keyring keyrings.alt sphinx paramiko ipython 'psycopg[binary]' matplotlib wheel ClusterShell tqdm
 
 test:
-	$(PYTHON) -m pytest -q -rs tests
+	$(PYTHON) -m pytest -q -rs --durations=30 tests
 
 bench:
 	$(PYTHON) benchmarks/run_all.py
