@@ -30,8 +30,9 @@ __all__ = [
 ]
 
 # Actions, substitutions and reports
-from execo.action import (Action, ActionLifecycleHandler, ActionsFailed, Local, ParallelActions,
-                          ProcessesFailed, SequentialActions, wait_all_actions, wait_any_actions)
+from execo.action import Action, ActionLifecycleHandler, ActionsFailed, Local, ProcessesFailed
+from execo.action_group import (ParallelActions, SequentialActions, wait_all_actions,
+                                wait_any_actions)
 from execo.factory import default_action_factory, get_fileget, get_fileput, get_remote
 from execo.remote import Get, Put, Remote, filter_bad_hosts
 from execo.report import Report

@@ -38,6 +38,9 @@ HOMES: Dict[str, str] = {
     "ExpectOutputHandler": "execo", "ProcessOutputHandler": "execo",
     "stream_name": "execo.output",
     "ProcessesFailed": "execo",
+    # defined in execo.action by 2.x, in execo.action_group here (it builds on execo.action)
+    "ParallelActions": "execo.action_group", "SequentialActions": "execo.action_group",
+    "wait_all_actions": "execo.action_group", "wait_any_actions": "execo.action_group",
     "Report": "execo",
     # factories
     "get_remote": "execo", "get_fileput": "execo", "get_fileget": "execo",
@@ -75,6 +78,7 @@ LEGACY_MODULES: Dict[str, List[str]] = {
         "get_unique_hosts_list", "is_string", "make_connection_params", "remote_substitute",
         "singleton_to_collection", "Process", "ProcessLifecycleHandler", "format_date",
         "get_seconds", "Action", "ActionLifecycleHandler", "name_from_cmdline",
+        "ParallelActions", "SequentialActions", "wait_all_actions", "wait_any_actions",
     ],
     "execo.conductor": ["compact_output", "format_unixts"],
     "execo.config": ["DETAIL", "TRACE", "FDEBUG", "IODEBUG", "make_connection_params"],
