@@ -141,10 +141,31 @@ def ensure_oar_testbed() -> Dict[str, Any]:
     with _lock:
         if _outcome is None:
             _outcome = _run_setup()
+            if not isinstance(_outcome, Exception):
+                threading.Thread(target=_nudge_scheduler, name="oar-scheduler-nudge",
+                                 daemon=True).start()
         outcome = _outcome
     if isinstance(outcome, Exception):
         raise outcome
     return dict(outcome)
+
+
+# OAR's Almighty runs its scheduler on an event (a submission, a job's end)
+# or, without one, every 60 s (hard-coded). A Grid5000 site has events all
+# the time, so a reservation starts within seconds of its date; an idle test
+# bed would start it up to a minute late. Every NUDGE_PERIOD seconds the
+# test bed's OAR is sent the "Scheduling" tag with OAR's own admin command.
+NUDGE_PERIOD = 5.0
+
+
+def _nudge_scheduler() -> None:
+    while True:
+        try:
+            subprocess.run(["oarnotify", "Scheduling"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        time.sleep(NUDGE_PERIOD)  # a period, not a wait for an event
 
 
 def run_as_user(cmd: str, timeout: float) -> subprocess.CompletedProcess:
