@@ -260,9 +260,7 @@ def _hand_over() -> None:
                        "killed at a normal exit only", exc)
         _pending.clear()
         return
-    old_pid = _pid
-    _close()
-    _retired.append(old_pid)
+    old_pid, old_fds = _pid, (_ledger_fd, _bell_fd)
     _pid, _ledger_fd, _bell_fd = pid, ledger_fd, bell_fd
     _told_armed = _told_grace = None
     _pending.clear()
@@ -279,10 +277,15 @@ def _hand_over() -> None:
                        "would be left behind by a SIGKILL", len(_live))
     _room = max(0, size // 2 - written)
     _pending.clear()
-    try:  # it acts only at end of file: killed now, it kills nothing
+    # Killed before its pipes are closed: it acts at their end of file, and
+    # must not act on a ledger the new one has taken over.
+    try:
         os.kill(old_pid, signal.SIGKILL)
     except OSError:
         pass
+    for fd in old_fds:
+        os.close(fd)
+    _retired.append(old_pid)
     _reap_retired()
 
 

@@ -158,22 +158,30 @@ def _watchdogs_of(pid):
     return found
 
 
+HANDOVERS = r"""
+import execo.exit_watchdog as wd
+wd.LEDGER_SIZE = 4096
+before = [execo.Process("sh -c 'sleep %s & wait'" % mark).start() for _ in range(2)]
+first = wd.watchdog_pid()
+for _ in range(10):
+    batch = [execo.Process('true').start() for _ in range(500)]
+    assert all(p.wait().ok for p in batch)
+"""
+
+
 def test_children_end_with_the_script_after_more_bookkeeping_than_a_pipe_holds(script):
     """The watchdog reads what it is told only at the end: when its pipe is
-    half full, a new one takes over. With a one-page pipe, 5000 children
-    started and ended first make some 30 of them; one is left, and knows the
-    children started after."""
-    s = script(LOCAL_CHILDREN.replace(
-        "procs = [", "import execo.exit_watchdog as wd\n"
-                     "wd.LEDGER_SIZE = 4096\n"
-                     "assert execo.Process('true').run().ok\n"
-                     "first = wd.watchdog_pid()\n"
-                     "for _ in range(10):\n"
-                     "    batch = [execo.Process('true').start() for _ in range(500)]\n"
-                     "    assert all(p.wait().ok for p in batch)\n"
-                     "procs = [").replace("ready(pids", "ready(first=first, pids"))
+    half full, a new one takes over and the old one is killed. With a
+    one-page pipe, 5000 children started and ended make some 30 hand-overs:
+    the children started before them are never killed by an old watchdog
+    (killed first, its pipes closed after), one watchdog is left, and it
+    knows them all, and those started after."""
+    s = script(LOCAL_CHILDREN.replace("procs = [", HANDOVERS + "procs = [").replace(
+        "ready(pids=[p.pid for p in procs])",
+        "ready(first=first, pids=[p.pid for p in before + procs])"))
     assert s.info["first"] != s.info["watchdog"]
-    assert _wait_until(lambda: len(_marked(s.mark)) == 6, 30)
+    assert _wait_until(lambda: len(_marked(s.mark)) == 10, 30), _marked(s.mark)
+    assert all(_alive(pid) for pid in s.info["pids"])
     assert _wait_until(lambda: _watchdogs_of(s.proc.pid) == [s.info["watchdog"]], 5), \
         _watchdogs_of(s.proc.pid)
     s.end(signal.SIGKILL)
