@@ -69,6 +69,10 @@ g5k_configuration: Dict[str, Any] = WatchedDict({
     'api_cache_dir': os.path.join('~', '.execo', 'g5k_api_cache'),
     'api_cache_max_age': 24 * 3600,
     'oar_job_key_file': None,
+    # the time zone in which OAR servers read and write dates (oarsub -r,
+    # oargridsub -s, oarstat): Grid5000's are in France's, wherever the
+    # script runs; None: this machine's (an OAR server next to the script)
+    'oar_timezone': 'Europe/Paris',
     'oargridsub': None,
     'oargridstat': None,
     'oargriddel': None,
@@ -149,6 +153,8 @@ G5K_DOCS: Dict[str, Dict[str, str]] = {
         'oargridstat': "oargridstat command (None: oargridstat)",
         'oargriddel': "oargriddel command (None: oargriddel)",
         'oar_job_key_file': "ssh key given to oarsub -k -i (path on the frontend)",
+        'oar_timezone': "time zone of the dates OAR servers read and write (oarsub -r, "
+                        "oarstat): Grid5000's are in Europe/Paris; None: this machine's",
         'planning_source': "where get_planning reads the jobs: 'api' (Grid5000 REST API) "
                            "or 'postgresql' (OAR's database, needs psycopg)",
         'oar_pgsql_ro_host': "OAR database host for the 'postgresql' planning source "

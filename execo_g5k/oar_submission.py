@@ -35,13 +35,19 @@ ORIGIN_TYPE = "origin=execo"
 # ---- dates and durations as OAR writes them ------------------------------------
 
 def format_oar_date(ts: Date) -> str:
-    """``ts`` (any execo date) as oarsub ``-r`` wants it: local ``YYYY-MM-DD HH:MM:SS``.
+    """``ts`` (any execo date) as oarsub ``-r`` wants it: ``YYYY-MM-DD
+    HH:MM:SS`` in the OAR servers' time zone
+    (``g5k_configuration['oar_timezone']``, Paris time as in 2.x), whatever
+    the machine's.
 
-    >>> format_oar_date("2030-01-02 03:04:05")
-    '2030-01-02 03:04:05'
+    >>> format_oar_date(1893582245)
+    '2030-01-02 12:04:05'
     """
-    # truncated to the second, as 2.x did
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(get_unixts(ts))))
+    seconds = int(get_unixts(ts))  # truncated to the second, as 2.x did
+    zone = _oar_zone()
+    if zone is None:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+    return datetime.datetime.fromtimestamp(seconds, zone).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def format_oar_duration(duration: Duration) -> str:
@@ -56,8 +62,25 @@ def format_oar_duration(duration: Duration) -> str:
 
 
 # Grid5000's OAR servers write dates in the time zone of France, wherever
-# the script reading them runs.
+# the script reading them runs: g5k_configuration['oar_timezone']'s default.
 OAR_TIME_ZONE = "Europe/Paris"
+
+
+def _oar_zone() -> Optional[datetime.tzinfo]:
+    """The OAR servers' time zone; None for this machine's."""
+    name = g5k_configuration.get('oar_timezone', OAR_TIME_ZONE)
+    if name is None:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except zoneinfo.ZoneInfoNotFoundError:
+        raise ExecoRuntimeError("OAR dates are in the time zone %r "
+                                "(g5k_configuration['oar_timezone']), not known here: check "
+                                "the name, or install the system's time zone data (Debian: "
+                                "apt install tzdata) or pip install tzdata" % (name,)) from None
+    except (TypeError, ValueError) as exc:
+        raise G5kValueError("g5k_configuration['oar_timezone'] must be a time zone name such "
+                            "as 'Europe/Paris', or None: %r (%s)" % (name, exc)) from None
 _NUMBER = re.compile(r'^\s*(\d+(?:\.\d*)?|\.\d+)\s*$')
 _OAR_DATE = re.compile(r'^\s*(\d{4})-(\d\d?)-(\d\d?)[Tt ](\d\d?):(\d\d?):(\d\d?)(\.\d+)?'
                        r'\s*(?:([Zz])|([+-])(\d\d?):?(\d\d))?\s*$')
@@ -66,8 +89,9 @@ _OAR_DURATION = re.compile(r'^\s*(\d+):(\d\d?):(\d\d?)(\.\d+)?\s*$')
 
 def oar_date_to_unixts(date: Union[str, float, int]) -> float:
     """The unix timestamp of a date as Grid5000's OAR writes it
-    (``YYYY-MM-DD HH:MM:SS``, French time unless an offset or ``Z`` says
-    otherwise); a number, or a string of one, is already a timestamp.
+    (``YYYY-MM-DD HH:MM:SS``, in ``g5k_configuration['oar_timezone']``,
+    French time, unless an offset or ``Z`` says otherwise); a number, or a
+    string of one, is already a timestamp.
 
     >>> oar_date_to_unixts("2030-07-01 12:00:00")
     1909130400.0
@@ -87,12 +111,7 @@ def oar_date_to_unixts(date: Union[str, float, int]) -> float:
         offset = datetime.timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
         zone = datetime.timezone(offset if sign == '+' else -offset)
     else:
-        try:
-            zone = zoneinfo.ZoneInfo(OAR_TIME_ZONE)
-        except zoneinfo.ZoneInfoNotFoundError:
-            raise ExecoRuntimeError("reading OAR dates needs the time zone %s: install the "
-                               "system's time zone data (Debian: apt install tzdata) or "
-                               "pip install tzdata" % (OAR_TIME_ZONE,)) from None
+        zone = _oar_zone()  # None: naive, read as this machine's time
     moment = datetime.datetime(int(year), int(month), int(day), int(hour), int(minute),
                                int(second), tzinfo=zone)
     return moment.timestamp() + (float(fraction) if fraction else 0.0)

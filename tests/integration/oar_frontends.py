@@ -123,6 +123,8 @@ class OarFrontends:
             'default_frontend': None, 'no_ssh_for_local_frontend': False,
             'polling_interval': 1, 'tiny_polling_interval': 0.5, 'default_timeout': 60,
             'oar_job_key_file': None,
+            # the test bed's OAR server runs here: its dates are this machine's
+            'oar_timezone': None,
         })
         default_frontend_connection_params.update({
             'user': self.user,

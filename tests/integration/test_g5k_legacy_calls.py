@@ -90,22 +90,46 @@ DATES = [0, 1924300800, 1711846800, 1711850400, 1729990800, 1729994400.7,
          "2030-01-02 03:04:05"]
 
 
-def test_format_oar_date_takes_ts_as_2x_and_gives_its_dates_in_paris_time():
-    """2.x formats in Paris time; ours in the machine's: compared on a
-    machine in Paris time (ours in a subprocess with TZ set)."""
+@pytest.mark.parametrize("machine_tz", ["Europe/Paris", "UTC", "America/New_York"])
+def test_format_oar_date_takes_ts_as_2x_and_gives_its_dates_in_paris_time(machine_tz):
+    """2.x formats in Paris time wherever the script runs (Grid5000's OAR
+    servers read dates so): ours too, by default; each side in a
+    subprocess under the machine time zone given."""
     code = ("import json, sys\nfrom execo_g5k.oar import format_oar_date\n"
             "print(json.dumps([format_oar_date(ts=d) for d in json.loads(sys.argv[1])]"
             " + [format_oar_date(d) for d in json.loads(sys.argv[1])]))")
     done = subprocess.run([sys.executable, "-c", code, json.dumps(DATES)], capture_output=True,
                           text=True, check=True, cwd=REPO,
-                          env=dict(os.environ, TZ='Europe/Paris', PYTHONPATH=REPO))
+                          env=dict(os.environ, TZ=machine_tz, PYTHONPATH=REPO))
     ours = json.loads(done.stdout)
     old = run_old_g5k("from execo_g5k.oar import format_oar_date\n"
                       "print(json.dumps([format_oar_date(ts=d) for d in DATA]"
                       " + [format_oar_date(d) for d in DATA]))",
-                      DATES, env={'TZ': 'Europe/Paris'})
+                      DATES, env={'TZ': machine_tz})
     assert ours == old
     assert format_oar_date(ts=DATES[1]) == format_oar_date(DATES[1])
+
+
+def test_oar_dates_follow_the_configured_time_zone(monkeypatch):
+    """None: the machine's time, for an OAR server next to the script (the
+    test bed's); a zone name: that zone's. Written and read alike."""
+    from execo_g5k.oar import oar_date_to_unixts
+    monkeypatch.setenv('TZ', 'America/New_York')
+    import time
+    time.tzset()
+    try:
+        monkeypatch.setitem(g5k_configuration, 'oar_timezone', None)
+        assert format_oar_date(1893582245) == '2030-01-02 06:04:05'
+        assert oar_date_to_unixts('2030-01-02 06:04:05') == 1893582245
+        monkeypatch.setitem(g5k_configuration, 'oar_timezone', 'Asia/Tokyo')
+        assert format_oar_date(1893582245) == '2030-01-02 20:04:05'
+        assert oar_date_to_unixts('2030-01-02 20:04:05') == 1893582245
+        monkeypatch.setitem(g5k_configuration, 'oar_timezone', 'Europe/Pariss')
+        with pytest.raises(RuntimeError, match="Europe/Pariss"):
+            format_oar_date(0)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 CONFIG_FILE = textwrap.dedent("""\
