@@ -110,7 +110,10 @@ _bell_fd: Optional[int] = None
 _pid: Optional[int] = None
 _room = 0  # what may still be written to the ledger before a new watchdog
 _pending = bytearray()
-_live: Dict[int, bool] = {}  # pid -> whole group: what a new watchdog is told first
+# pid -> whole group: what a new watchdog is told first. execo.children
+# knows the same processes, but reading its registry here would take its
+# lock inside ours, the reverse of the order a spawn takes them in.
+_live: Dict[int, bool] = {}
 _retired: List[int] = []  # former watchdogs, killed, to be reaped
 _told_armed: Optional[bool] = None
 _told_grace: Optional[float] = None
