@@ -193,6 +193,8 @@ default_connection_params: Dict[str, Any] = {
     'pty': False,
     'kill_remote_on_disconnect': True,
     'connection_sharing': False,
+    'gateway': None,
+    'max_setups_per_endpoint': 8,
     'nc': 'nc',
     'chainput_nc_client_timeout': 5,
     'chainput_nc_server_timeout': 30,
@@ -254,6 +256,14 @@ CONNECTION_PARAMS_DOCS: Dict[str, str] = {
                                  "SIGHUPs them when their ssh connection is gone, so that "
                                  "they can be killed without a pty (execo.ssh); needs a "
                                  "POSIX login shell",
+    'gateway': "host every connection goes through ('[user@]host[:port]', an ssh config "
+               "alias or a Host): ssh, scp and taktuk reach the hosts through its sshd, as "
+               "from outside Grid5000 through its access machine; None: direct",
+    'max_setups_per_endpoint': "at most this many connection set-ups in flight per sshd "
+                               "(the gateway's when there is one), the others wait: below "
+                               "sshd's MaxStartups (10 by default), which refuses the "
+                               "excess before authentication; None: no limit "
+                               "(execo.endpoint_gate)",
     'connection_sharing': "opt-in ssh ControlMaster: False, or seconds a shared connection "
                           "stays open after its last use (True: 60); killing a remote "
                           "command then needs 'pty': True",

@@ -21,6 +21,10 @@ Only local children (`execo.process.Process`) are counted: the hosts of a
 multiplexed action (taktuk, ChainPut) share one local process, and a
 process a user starts on his own is his to count.
 
+A process let through is handed to `execo.endpoint_gate`, which may hold
+its spawn further while its sshd (or gateway) has enough connection
+set-ups in flight; it keeps its slot meanwhile.
+
 State changes happen under one lock; starting a process only queues its
 spawn, so the conductor thread, where ends are seen, never blocks here.
 """
@@ -32,6 +36,7 @@ import resource
 import threading
 from typing import Any, Deque, Iterable, List, Optional
 
+from execo import endpoint_gate
 from execo.conductor import get_conductor
 from execo.config import configuration
 from execo.process import Process
@@ -127,6 +132,7 @@ def cancel(processes: Iterable[ProcessBase]) -> None:
     """Take the processes still waiting out of the queue; each ends at once,
     never started, as ``killed`` (a kill of its action forgives it, as it
     forgives a running process its exit code)."""
+    processes = list(processes)
     targets = set(id(p) for p in processes)
     dropped: List[Process] = []
     with _lock:
@@ -136,6 +142,7 @@ def cancel(processes: Iterable[ProcessBase]) -> None:
                 (dropped if id(process) in targets else kept).append(process)
             share.waiting = kept
         _forget_empty_shares()
+    dropped += endpoint_gate.cancel(processes)  # holding a slot: freed at their end
     for process in dropped:
         process.killed = True
         get_conductor().call_soon(_end_dropped, process)
@@ -184,4 +191,4 @@ def _pump() -> None:
                 break
         _forget_empty_shares()
     for process in ready:
-        process.start()
+        endpoint_gate.start(process)  # or parked until its sshd has a set-up slot

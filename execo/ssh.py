@@ -30,8 +30,9 @@ import re
 import shlex
 import stat
 import tempfile
-from typing import Any, Callable, List, Mapping, Optional
+from typing import Any, Callable, Hashable, List, Mapping, Optional, Tuple
 
+from execo import endpoint_gate
 from execo.argv import option_words
 from execo.connection import connection_target, pick_connection_params, \
     resolve_connection_params
@@ -39,9 +40,12 @@ from execo.host import Host, HostLike
 from execo.process import Process
 from execo.process_base import Command
 from execo.log import style
+from execo.output import STDOUT
+from execo.ssh_config import config_file, endpoint
 from execo.exception import ExecoValueError
 
-__all__ = ["ScpProcess", "SshProcess", "get_process", "remote_command", "remote_path", "scp_command",
+__all__ = ["ScpProcess", "SshProcess", "gateway_host", "gateway_options", "get_process",
+           "remote_command", "remote_path", "scp_command",
            "ssh_command", "ssh_failure_summary"]
 
 # Started in a subshell that exits at once, so the loop is no job of the
@@ -98,6 +102,48 @@ def _control_options(params: Mapping[str, Any]) -> List[str]:
             '-o', 'ControlPath=%s/%%C' % directory]
 
 
+def gateway_host(gateway: Any) -> Host:
+    """The ``'gateway'`` connection param as a `Host`: a `Host`, or a
+    string ``[user@]address[:port]`` (an ssh config alias is an address).
+
+    >>> gateway_host("me@access.example.org:2222")
+    Host('access.example.org', user='me', port=2222)
+    """
+    if isinstance(gateway, Host):
+        return gateway
+    text = str(gateway)
+    user, _, rest = text.rpartition("@")
+    address, port = rest, None
+    if rest.count(":") == 1 and rest.rsplit(":", 1)[1].isdigit():
+        address, port = rest.rsplit(":", 1)
+    return Host(address, user=user or None, port=int(port) if port else None)
+
+
+def gateway_options(params: Mapping[str, Any]) -> List[str]:
+    """ssh options for the ``'gateway'`` param: reach the host through it.
+
+    A ProxyCommand rather than ssh's ``-J``, which starts its own ssh for
+    the hop with none of our command-line options: this one carries
+    ``ssh_options`` (the test bed's ``-F``, BatchMode...) and, with
+    ``'connection_sharing'``, the ControlMaster options, so that one master
+    connection to the gateway carries every host's connection. ``%`` is
+    doubled where ssh would expand it in a ProxyCommand.
+
+    >>> gateway_options({'gateway': 'gw', 'ssh': 'ssh', 'ssh_options': ()})
+    ['-o', "ProxyCommand=ssh -W '[%h]:%p' -- gw"]
+    """
+    gateway = params.get('gateway')
+    if not gateway:
+        return []
+    hop = ssh_command(gateway_host(gateway), dict(params, gateway=None, pty=False))
+    hop.insert(hop.index('--'), _STDIO_FORWARD)
+    line = shlex.join(hop).replace('%', '%%').replace(_STDIO_FORWARD, "-W '[%h]:%p'")
+    return ['-o', 'ProxyCommand=%s' % line]
+
+
+_STDIO_FORWARD = "EXECO_STDIO_FORWARD"
+
+
 def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] = None
                 ) -> List[str]:
     """The argv that opens an ssh connection to ``host``, remote command excluded.
@@ -112,7 +158,7 @@ def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] =
     params = resolve_connection_params(connection_params)
     target = connection_target(host, params)
     argv = (option_words(params['ssh']) + _control_options(params)
-            + option_words(params.get('ssh_options')))
+            + gateway_options(params) + option_words(params.get('ssh_options')))
     if params.get('pty') and '-tt' not in argv:
         argv.append('-tt')
     if target.user is not None:
@@ -136,7 +182,7 @@ def scp_command(connection_params: Optional[Mapping[str, Any]] = None,
     """
     params = resolve_connection_params(connection_params)
     argv = (option_words(params['scp']) + _control_options(params)
-            + option_words(params.get('scp_options')))
+            + gateway_options(params) + option_words(params.get('scp_options')))
     target = connection_target(host if host is not None else Host("localhost"), params)
     if target.keyfile is not None:
         argv += ['-i', str(target.keyfile)]
@@ -174,6 +220,33 @@ def remote_command(cmd: Command, connection_params: Optional[Mapping[str, Any]] 
     if params.get('pty') or not params.get('kill_remote_on_disconnect', True):
         return text
     return _WATCHDOG + "\n" + text
+
+
+def setup_endpoint(host: HostLike, params: Mapping[str, Any], tool: str = "ssh"
+                   ) -> Optional[Tuple[Hashable, int, bool]]:
+    """(the sshd a connection to ``host`` is set up with, the most set-ups
+    in flight it may take, whether the first goes alone) for
+    `execo.endpoint_gate`; None: not gated.
+
+    The sshd is the gateway's when there is one, else the host's, an alias
+    of the ``-F`` config file followed to its HostName and Port. With
+    ``'connection_sharing'``, the first set-up opens the master the others
+    go through: it goes alone.
+
+    >>> setup_endpoint("n1", {'max_setups_per_endpoint': 8, 'gateway': 'gw:2222'})
+    (('gw', 2222), 8, False)
+    """
+    limit = params.get('max_setups_per_endpoint')
+    if not limit:
+        return None
+    config = config_file(option_words(params.get(tool + '_options')))
+    sharing = params.get('connection_sharing')
+    gateway = params.get('gateway')
+    if gateway:
+        hop = gateway_host(gateway)
+        return endpoint(hop.address, hop.port, config), limit, bool(sharing)
+    target = connection_target(host, params)
+    return endpoint(target.address, target.port, config), limit, bool(sharing)
 
 
 def ssh_failure_reason(host: Host, stderr: str, tool: str = "ssh", exit_code: int = 255) -> str:
@@ -286,6 +359,16 @@ class SshProcess(Process):
         self.real_cmd = ssh_command(self.host, params) + [remote_command(self.cmd, params)]
         return self.real_cmd
 
+    def setup_endpoint(self) -> Optional[Tuple[Hashable, int, bool]]:
+        """Where this connection is set up, for `execo.endpoint_gate`."""
+        return setup_endpoint(self.host, resolve_connection_params(self.connection_params))
+
+    def _deliver_output(self, stream: int, data: bytes, eof: bool = False,
+                        error: bool = False) -> None:
+        if data and stream == STDOUT:  # only the remote command writes there
+            endpoint_gate.setup_done(self)
+        super()._deliver_output(stream, data, eof, error)
+
     def _failure_reason(self, exit_code: Optional[int]) -> Optional[str]:
         # 255 is ssh's own failure code; name the host and quote ssh.
         if exit_code == 255 and not self.killed:
@@ -325,10 +408,17 @@ class ScpProcess(Process):
     quoting scp.
     """
 
-    def __init__(self, build_argv: Callable[[], List[str]], host: Host, **kwargs: Any) -> None:
+    def __init__(self, build_argv: Callable[[], List[str]], host: Host,
+                 connection_params: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> None:
         self._build_argv = build_argv
+        self._connection_params = connection_params
         super().__init__(build_argv(), **kwargs)
         self.host = host  # lets filter_bad_hosts and logs tell which host failed
+
+    def setup_endpoint(self) -> Optional[Tuple[Hashable, int, bool]]:
+        """Where this connection is set up, for `execo.endpoint_gate`."""
+        return setup_endpoint(self.host, resolve_connection_params(self._connection_params),
+                              tool="scp")
 
     def _spawn_args(self) -> List[str]:
         self.cmd = self._build_argv()

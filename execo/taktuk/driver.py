@@ -39,6 +39,7 @@ from execo.process import Process
 from execo.fed_process import FedProcess
 from execo.host_action import HostAction
 from execo.process_base import Command
+from execo.ssh import gateway_options
 from execo.time_utils import get_seconds
 from execo.taktuk import protocol as wire
 from execo.exception import ExecoValueError
@@ -76,6 +77,7 @@ def connector_command(params: Mapping[str, Any], keyfile: Optional[str], port: O
     'ssh -l u -p 2222 --'
     """
     argv = option_words(params.get('taktuk_connector') or 'ssh')
+    argv += gateway_options(dict(params, pty=False))
     argv += option_words(params.get('taktuk_connector_options'))
     if user is not None:
         argv += ['-l', str(user)]

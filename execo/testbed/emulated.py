@@ -96,6 +96,14 @@ class EmulatedTestbed(FaultInjection, TestbedBase):
     :param relay: serve ssh through the latency relay (default: when some
       link has a delay or ``relayed_ports`` are given); True to be able to
       `degrade` a delay later, or to compare like with like.
+    :param stock_limits: run every sshd with Debian's stock ``MaxStartups``
+      and ``MaxSessions`` (`execo.testbed.sshd.STOCK_LIMITS`) instead of
+      raised ones: what reliability tests and benchmarks meet in the field.
+    :param gateway: put a gateway in front of the hosts, as Grid5000 from
+      outside: the frontend runs an sshd (stock settings) reached as
+      ``frontend``, and this machine reaches the hosts only through it
+      (``connection_params`` then hold ``'gateway': 'frontend'``; without
+      it, ssh to a host is refused by the bed's ProxyCommand).
 
     Attributes once started: ``hosts``, ``sites`` (site name → hosts),
     ``addresses`` (host → address), ``namespaces`` (host → namespace name),
@@ -108,7 +116,8 @@ class EmulatedTestbed(FaultInjection, TestbedBase):
                  rate: Any = None, delay: Any = None, loss: Any = None,
                  relayed_ports: Sequence[int] = (), ssh_options: Optional[Mapping[str, Any]] = None,
                  workdir: Optional[str] = None, client_options: Optional[Dict[str, str]] = None,
-                 source_bashrc: bool = False, relay: Optional[bool] = None) -> None:
+                 source_bashrc: bool = False, relay: Optional[bool] = None,
+                 stock_limits: bool = False, gateway: bool = False) -> None:
         super().__init__()
         if topology is None:
             link = {key: value for key, value in (("rate", rate), ("delay", delay),
@@ -134,6 +143,8 @@ class EmulatedTestbed(FaultInjection, TestbedBase):
         self.ssh_options = dict(ssh_options or {})
         self.client_options = dict(client_options or {})
         self.source_bashrc = source_bashrc
+        self.stock_limits = stock_limits
+        self.gateway: Optional[str] = FRONTEND if gateway else None
         self._given_workdir = workdir
         self.workdir: Optional[str] = None
         self.user = pwd.getpwuid(os.getuid()).pw_name
@@ -297,18 +308,28 @@ class EmulatedTestbed(FaultInjection, TestbedBase):
         set_env = [marker] + ([] if self.source_bashrc else ["SHLVL=1"])
         sshd_config = os.path.join(self.workdir, "sshd_config")
         with open(sshd_config, "w") as config_file:
-            config_file.write("\n".join(sshd_config_lines([], host_key, self.keyfile, set_env))
+            config_file.write("\n".join(sshd_config_lines([], host_key, self.keyfile, set_env,
+                                                          stock_limits=self.stock_limits))
                               + "\n")
+        gateway_config = os.path.join(self.workdir, "sshd_config.gateway")
+        with open(gateway_config, "w") as config_file:
+            config_file.write("\n".join(sshd_config_lines([], host_key, self.keyfile, set_env,
+                                                          stock_limits=True)) + "\n")
         # what the service would have made at boot; sshd run by root wants it
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         launched = {}
-        for host in self.hosts:
-            listen = "127.0.0.1:22" if self.use_relay else "%s:22" % self.addresses[host]
+        servers = [(host, self.namespaces[host], sshd_config,
+                    "127.0.0.1:22" if self.use_relay else "%s:22" % self.addresses[host])
+                   for host in self.hosts]
+        if self.gateway is not None:
+            servers.append((FRONTEND, self.frontend_namespace, gateway_config,
+                            "%s:22" % _FRONTEND_ADDRESS))
+        for host, namespace, config, listen in servers:
             log = os.path.join(self.workdir, "sshd-%s.log" % host)
             # a UTS namespace of its own: `hostname` on the host says its name
-            argv = ["ip", "netns", "exec", self.namespaces[host], "unshare", "--uts", "sh", "-c",
+            argv = ["ip", "netns", "exec", namespace, "unshare", "--uts", "sh", "-c",
                     'hostname "$0" && exec "$1" -D -e -f "$2" -o "ListenAddress=$3"',
-                    host, SSHD, sshd_config, listen]
+                    host, SSHD, config, listen]
             launched[host] = launch_sshd(argv, log, name="sshd of %s" % host) + (log,)
         errors = []
         for host, (sshd, watcher, log) in launched.items():
@@ -371,25 +392,37 @@ class EmulatedTestbed(FaultInjection, TestbedBase):
         with open(reach, "w") as script:
             script.write(_REACH % {"netns_dir": netns.NETNS_DIR,
                                    "frontend": self.frontend_namespace})
-        for path in (outside, reach):
+        refuse = os.path.join(self.workdir, "refuse")
+        with open(refuse, "w") as script:
+            script.write(_REFUSE)
+        for path in (outside, reach, refuse):
             os.chmod(path, 0o755)
         self.ssh_config = os.path.join(self.workdir, "ssh_config")
         names = ",".join(list(self.hosts) + [self.addresses[host] for host in self.hosts])
-        # ssh keeps an option's first value: this block comes before the hosts'
-        proxy = "Match host %s exec %s\n    ProxyCommand %s %%h %%p" % (names, outside, reach)
+        # ssh keeps an option's first value: this block comes before the
+        # hosts'; with a gateway, only a ProxyCommand given on the command
+        # line (execo's 'gateway' param) comes before it
+        proxy = "Match host %s exec %s\n    ProxyCommand %s %%h %%p" % (
+            names, outside, refuse if self.gateway is not None else reach)
         entries = [ssh_host_entry(host, self.addresses[host], 22, self.user, self.keyfile,
                                   self.client_options) for host in self.hosts]
+        if self.gateway is not None:
+            options = dict(self.client_options, ProxyCommand="%s %%h %%p" % reach)
+            entries.append(ssh_host_entry(FRONTEND, _FRONTEND_ADDRESS, 22, self.user,
+                                          self.keyfile, options))
         with open(self.ssh_config, "w") as config_file:
             config_file.write("\n\n".join([proxy] + entries) + "\n")
 
     def _connection_params(self) -> Dict[str, Any]:
-        params = connection_params_for(self.ssh_config)
+        params: Dict[str, Any] = connection_params_for(self.ssh_config)
         first: Tuple[str, ...] = ()
         for key, value in self.ssh_options.items():
             first += ("-o", "%s=%s" % (key, value))
         for option in params:
             # after -F: ssh's first value of an option wins
             params[option] = params[option][:2] + first + params[option][2:]
+        if self.gateway is not None:
+            params['gateway'] = self.gateway
         return params
 
     def netns_command(self, target: str, argv: Sequence[str]) -> List[str]:
@@ -418,6 +451,11 @@ for namespace in %(namespaces)s; do
   [ /proc/self/ns/net -ef "$namespace" ] && exit 1
 done
 exit 0
+"""
+# With a gateway, this machine reaches no host but the frontend by itself.
+_REFUSE = """#!/bin/sh
+echo "$1 is reachable only through the gateway 'frontend'" >&2
+exit 1
 """
 _REACH = """#!/bin/sh
 exec nsenter --net=%(netns_dir)s/%(frontend)s nc "$1" "$2"
