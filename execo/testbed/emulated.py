@@ -100,7 +100,8 @@ class EmulatedTestbed(FaultInjection, TestbedBase):
       and ``MaxSessions`` (`execo.testbed.sshd.STOCK_LIMITS`) instead of
       raised ones: what reliability tests and benchmarks meet in the field.
     :param gateway: put a gateway in front of the hosts, as Grid5000 from
-      outside: the frontend runs an sshd (stock settings) reached as
+      outside: the frontend runs an sshd (with ``stock_limits``, as a real
+      access machine's: the limits every connection meets) reached as
       ``frontend``, and this machine reaches the hosts only through it
       (``connection_params`` then hold ``'gateway': 'frontend'``; without
       it, ssh to a host is refused by the bed's ProxyCommand).
@@ -314,7 +315,8 @@ class EmulatedTestbed(FaultInjection, TestbedBase):
         gateway_config = os.path.join(self.workdir, "sshd_config.gateway")
         with open(gateway_config, "w") as config_file:
             config_file.write("\n".join(sshd_config_lines([], host_key, self.keyfile, set_env,
-                                                          stock_limits=True)) + "\n")
+                                                          stock_limits=self.stock_limits))
+                              + "\n")
         # what the service would have made at boot; sshd run by root wants it
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         launched = {}

@@ -1,0 +1,84 @@
+"""The emulated bed with a gateway in front of its hosts (as Grid5000 from
+outside): stock sshds, hosts reachable only through the frontend's sshd,
+and execo's 'gateway' param and per-endpoint gate on top.
+
+Needs root, as every emulated bed (see test_netbed.py); only addresses
+of 198.18.0.0/15 inside the namespaces these tests create are used.
+"""
+
+import os
+
+import pytest
+
+from execo import Put, Remote, SshProcess, TaktukRemote
+from execo.testbed import netns
+from execo.testbed.emulated import EmulatedTestbed, emulation_unavailable_reason
+
+pytestmark = pytest.mark.timeout(300)
+
+BOUND = 120
+
+
+def require_emulation():
+    reason = emulation_unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail("CI runs as root and must run the emulated bed: %s" % reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def bed():
+    require_emulation()
+    with EmulatedTestbed(num_hosts=40, stock_limits=True, gateway=True) as bed:
+        yield bed
+    assert not [name for name in netns.bed_namespaces() if name.startswith(bed._prefix)]
+
+
+def frontend_accepted(bed):
+    with open(os.path.join(bed.workdir, "sshd-frontend.log")) as log:
+        return log.read().count("Accepted publickey")
+
+
+def test_hosts_behind_the_gateway_are_reached_through_it_only(bed):
+    params = dict(bed.connection_params)
+    assert params["gateway"] == "frontend"
+    process = SshProcess("hostname; echo $SSH_CONNECTION", bed.hosts[0],
+                         connection_params=params).run(BOUND)
+    assert process.ok, process.dump()
+    name, connection = process.stdout.splitlines()
+    assert name == bed.hosts[0]
+    assert connection.split()[0] == "198.18.0.1"  # the frontend's address
+    del params["gateway"]
+    direct = SshProcess("true", bed.hosts[0], connection_params=params,
+                        nolog_error=True).run(BOUND)
+    assert direct.exit_code == 255
+
+
+def test_40_hosts_behind_a_stock_gateway_all_succeed(bed):
+    remote = Remote("true", bed.hosts, connection_params=bed.connection_params,
+                    nolog_error=True).run(BOUND)
+    failed = [p for p in remote.processes if not p.ok]
+    assert not failed, "%d failed, e.g. %s" % (len(failed), failed[0].error_reason)
+
+
+def test_with_sharing_one_connection_to_the_gateway(bed):
+    before = frontend_accepted(bed)
+    params = dict(bed.connection_params, connection_sharing=20)
+    for _ in range(2):
+        remote = Remote("true", bed.hosts[:10], connection_params=params).run(BOUND)
+        assert remote.ok, [p.dump() for p in remote.processes if not p.ok][:1]
+    assert frontend_accepted(bed) - before == 1
+
+
+def test_put_and_taktuk_through_the_gateway(bed, tmp_path):
+    source = tmp_path / "f.txt"
+    source.write_text("payload\n")
+    hosts = bed.hosts[:3]
+    assert Put(hosts, [str(source)], "/tmp/execo-gw-{{{host}}}.txt",
+               connection_params=bed.connection_params).run(BOUND).ok
+    params = dict(bed.connection_params, taktuk_options=())
+    remote = TaktukRemote("cat /tmp/execo-gw-{{{host}}}.txt; rm /tmp/execo-gw-{{{host}}}.txt",
+                          hosts, connection_params=params).run(BOUND)
+    assert remote.ok, remote.processes[0].dump()
+    assert [p.stdout for p in remote.processes] == ["payload\n"] * len(hosts)
