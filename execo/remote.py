@@ -67,7 +67,7 @@ class Put(ToHostsTransfer, Remote):
                       args: Dict[str, Any]) -> ScpProcess:
         args.setdefault("name", "scp to %s:%s" % (address, destination))
         return ScpProcess(_scp_argv_builder(self, host, sources, destination, put=True),
-                          host, **args)
+                          host, self.connection_params, **args)
 
 
 class Get(FromHostsTransfer, Remote):
@@ -86,7 +86,7 @@ class Get(FromHostsTransfer, Remote):
                       args: Dict[str, Any]) -> ScpProcess:
         args.setdefault("name", "scp from %s to %s" % (address, destination))
         return ScpProcess(_scp_argv_builder(self, host, sources, destination, put=False),
-                          host, **args)
+                          host, self.connection_params, **args)
 
 
 def filter_bad_hosts(action: Action, hosts: Iterable[HostLike]) -> List[HostLike]:

@@ -48,6 +48,11 @@ class LoopbackTestbed(TestbedBase):
     :param client_options: more ssh client settings for every alias, e.g.
       ``{'KexAlgorithms': 'curve25519-sha256'}`` (written into ``ssh_config``,
       so any ssh-based tool given ``-F ssh_config`` gets them too).
+    :param stock_limits: run sshd with Debian's stock limits
+      (``MaxStartups 10:30:100``, ``MaxSessions 10``), as on real hosts:
+      beyond 10 connections in their handshake at once, sshd drops new
+      ones. Off by default (limits raised: a test about something else
+      must not fail on them); reliability tests turn it on.
 
     Attributes once started: ``hosts`` (the alias names, node-i first),
     ``port``, ``ssh_config`` (path of the client config, for ``ssh -F``),
@@ -57,7 +62,8 @@ class LoopbackTestbed(TestbedBase):
 
     def __init__(self, num_hosts: int = 10, extra_names: Sequence[str] = (),
                  workdir: Optional[str] = None, source_bashrc: bool = False,
-                 client_options: Optional[Dict[str, str]] = None) -> None:
+                 client_options: Optional[Dict[str, str]] = None,
+                 stock_limits: bool = False) -> None:
         super().__init__()
         if not os.path.exists(SSHD):
             raise RuntimeError("%s not found: install openssh-server to use a LoopbackTestbed"
@@ -67,6 +73,7 @@ class LoopbackTestbed(TestbedBase):
         self._given_workdir = workdir
         self.source_bashrc = source_bashrc
         self.client_options = dict(client_options or {})
+        self.stock_limits = stock_limits
         self.workdir: Optional[str] = None
         self.port: Optional[int] = None
         self.user = pwd.getpwuid(os.getuid()).pw_name
@@ -164,7 +171,8 @@ class LoopbackTestbed(TestbedBase):
             # costs, not what this machine's interactive setup costs.
             set_env.append("SHLVL=1")
         lines = sshd_config_lines(["127.0.0.1:%d" % port], self._host_key, self.keyfile,
-                                  set_env, pid_file=os.path.join(self.workdir, "sshd.pid"))
+                                  set_env, pid_file=os.path.join(self.workdir, "sshd.pid"),
+                                  stock_limits=self.stock_limits)
         with open(self.sshd_config, "w") as config_file:
             config_file.write("\n".join(lines) + "\n")
 
@@ -197,5 +205,6 @@ class LoopbackTestbed(TestbedBase):
             config_file.write("\n\n".join(entries) + "\n")
 
     def __repr__(self) -> str:
-        return "LoopbackTestbed(hosts=%d, port=%s, ssh_config=%r)" % (
-            len(self.hosts), self.port, self.ssh_config)
+        return "LoopbackTestbed(hosts=%d, port=%s, ssh_config=%r%s)" % (
+            len(self.hosts), self.port, self.ssh_config,
+            ", stock_limits=True" if self.stock_limits else "")
