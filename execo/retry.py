@@ -26,7 +26,9 @@ mean that no byte was copied.
 Bounds: ``connect_attempts`` in all (1: no retry, no marker), a first
 delay of ``connect_retry_delay`` seconds doubled at each attempt up to
 ``connect_retry_max_delay``, each drawn at random between a tenth of it
-and all of it; and never beyond the process's own timeout. Each retry is
+and all of it; and never beyond the process's own timeout: an attempt is
+made only if the time left would hold the delay and the failed attempt's
+duration again. Each retry is
 logged at DEBUG; the process counts its attempts (``connect_attempts``).
 The keys are connection params (per process or action, or in
 ``default_connection_params``).
@@ -56,7 +58,7 @@ _MARKER_LINE_ENDS = (b"\n", b"\r\n")
 _HELD_LIMIT = 1 << 16
 
 RETRY_PARAMS = {
-    'connect_attempts': 10,
+    'connect_attempts': 6,
     'connect_retry_delay': 0.25,
     'connect_retry_max_delay': 5.0,
 }
@@ -193,11 +195,13 @@ class ConnectionRetries:
         self._retry_timer: Optional[TimerHandle] = None
         self._failed_attempt: Optional[Tuple[Optional[int], _Attempt]] = None
         self._retry_deadline: Optional[float] = None
+        self._attempt_date = 0.0
 
     # ---- each attempt (conductor thread) --------------------------------------
 
     def _begin_attempt(self) -> None:
         self.connect_attempts += 1
+        self._attempt_date = time.time()
         if self._retry is not None and self._retry_marker:
             self._attempt = _Attempt()
             # an instance attribute: once the marker is seen it is deleted,
@@ -267,7 +271,9 @@ class ConnectionRetries:
         if line is None or self.connect_attempts >= self._retry.attempts:
             return False
         delay = self._retry.delay(self.connect_attempts)
-        if self._retry_deadline is not None and time.time() + delay >= self._retry_deadline:
+        now = time.time()
+        if self._retry_deadline is not None \
+                and now + delay + (now - self._attempt_date) >= self._retry_deadline:
             return False
         logger.debug("%s: connection attempt %d of %d failed before the remote command "
                      "started (%s): tried again in %.2f s", self.where(),
