@@ -86,6 +86,7 @@ _NOT_STARTED = re.compile(
     r"|Connection timed out during banner exchange"
     r"|banner exchange: Connection to \S+ port \S+: .*"
     r"|Connection (?:reset|closed) by \S+ port \d+)$")
+_SCP_ENDED = re.compile(r"^(?:scp: )?(?:Connection closed|lost connection)$")
 
 
 def not_started_line(stderr: str) -> Optional[str]:
@@ -96,10 +97,16 @@ def not_started_line(stderr: str) -> Optional[str]:
     'kex_exchange_identification: read: Connection reset by peer'
     >>> not_started_line("user@n1: Permission denied (publickey).\n") is None
     True
+    >>> not_started_line("ssh: connect to host n1 port 22: Connection refused\n"
+    ...                  "scp: Connection closed\n")
+    'ssh: connect to host n1 port 22: Connection refused'
+    >>> not_started_line("ssh: Could not resolve hostname n1: Name or service not known") is None
+    True
     """
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    if lines and any(_NOT_STARTED.match(line) for line in lines) \
-            and _NOT_STARTED.match(lines[-1]):
+    while lines and _SCP_ENDED.match(lines[-1]):
+        lines.pop()  # scp's words after ssh's: they name no cause
+    if lines and _NOT_STARTED.match(lines[-1]):
         return lines[-1]
     return None
 
