@@ -203,6 +203,7 @@ class ConnectionRetries:
         self._failed_attempt: Optional[Tuple[Optional[int], _Attempt]] = None
         self._retry_deadline: Optional[float] = None
         self._attempt_date = 0.0
+        self._ending = False  # no retry: decided once (an end may wait for file writes)
 
     # ---- each attempt (conductor thread) --------------------------------------
 
@@ -254,9 +255,10 @@ class ConnectionRetries:
 
     def _set_ended(self, exit_code: Optional[int] = None, error_reason: Optional[str] = None,
                    end_date: Optional[float] = None) -> None:
-        if self._retry is not None and not self.ended and self._retry_timer is None \
+        if self._retry is not None and not self._ending and not self.ended \
                 and error_reason is None and self._may_retry(exit_code):
             return
+        self._ending = True
         self._open_gate()
         super()._set_ended(exit_code, error_reason, end_date)  # type: ignore[misc]
 

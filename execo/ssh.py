@@ -76,7 +76,10 @@ _LOST = "connection lost"
 _SCP_CONNECTION_ENDED = re.compile(r"^(scp: )?(Connection closed|lost connection)$")
 
 
-_KEEPALIVES_LOST = "the host stopped answering keepalives"
+# A remote command killed by a signal, or exiting 255, after running that
+# long ends the same way: said too, second.
+_KEEPALIVES_LOST = ("the host stopped answering keepalives (or the remote command was killed "
+                    "by a signal)")
 _OPTION = re.compile(r"^(ServerAliveInterval|ServerAliveCountMax)[ =]+(\d+)$", re.IGNORECASE)
 
 
@@ -327,9 +330,10 @@ class SshProcess(ConnectionRetries, Process):
         if exit_code == 255 and not self.killed:
             if self._lost_keepalives():
                 return self._with_attempts(
-                    "ssh to %r lost after %.0f s: %s (ServerAliveInterval x "
-                    "ServerAliveCountMax = %g s without an answer)"
-                    % (self.host.address, time.time() - self.start_date, _KEEPALIVES_LOST,
+                    "ssh to %r exited 255 without a message after %.0f s: the host stopped "
+                    "answering keepalives (ServerAliveInterval x ServerAliveCountMax = %g s), "
+                    "or the remote command was killed by a signal or exited 255"
+                    % (self.host.address, time.time() - self.start_date,
                        _keepalive_window(self.real_cmd or [])))
             return self._with_attempts(ssh_failure_reason(self.host, self.stderr))
         return None

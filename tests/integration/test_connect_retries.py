@@ -254,7 +254,8 @@ def test_an_sshd_back_after_a_refusal_serves_the_retry_alone(retry_log, tmp_path
     with LoopbackTestbed(num_hosts=1) as bed:
         bed.kill_sshd()
         process = SshProcess("echo x >> %s; echo out; echo err >&2" % marks, "node-1",
-                             connection_params=params(bed, pty=pty, connect_retry_delay=0.5,
+                             connection_params=params(bed, pty=pty, connect_attempts=60,
+                                                      connect_retry_delay=0.5,
                                                       connect_retry_max_delay=0.5)).start()
         assert retry_log.retried.wait(30)
         bed.restart_sshd()
@@ -263,3 +264,22 @@ def test_an_sshd_back_after_a_refusal_serves_the_retry_alone(retry_log, tmp_path
     assert marks.read_text() == "x\n"
     assert process.stdout == ("out\r\nerr\r\n" if pty else "out\n")
     assert process.stderr == ("" if pty else "err\n")
+
+
+def test_a_connection_dead_on_unanswered_keepalives_says_so():
+    with LoopbackTestbed(num_hosts=1) as bed:
+        options = ('-o', 'ServerAliveInterval=1', '-o', 'ServerAliveCountMax=2')
+        process = SshProcess("echo started; sleep 120", "node-1", nolog_error=True,
+                             connection_params=params(bed, ssh_options=options + tuple(
+                                 bed.connection_params['ssh_options']))).start()
+        assert process.expect("started", timeout=30)[0] == 0
+        bed.freeze_sshd()  # the host hangs: TCP stays up, nothing answers
+        try:
+            process.wait(60)
+        finally:
+            bed.thaw_sshd()
+    assert process.ended and process.error and process.exit_code == 255
+    assert process.failure_reason == ("ssh connection lost: the host stopped answering "
+                                      "keepalives (or the remote command was killed by a signal)")
+    assert "the host stopped answering keepalives (ServerAliveInterval x " \
+        "ServerAliveCountMax = 2 s)" in process.error_reason
