@@ -165,6 +165,32 @@ class HostAction(Action):
         """The hosts, in the order of `processes`."""
         return self._hosts
 
+    @property
+    def failed_hosts(self) -> List[Host]:
+        """The hosts whose process is not ok (as given: before any
+        ``host_rewrite_func``), in the order of `hosts`.
+
+        >>> Remote("true", []).failed_hosts  # doctest: +SKIP
+        []
+        """
+        return [host for host, process in zip(self._hosts, self.processes) if not process.ok]
+
+    def for_hosts(self, hosts: Iterable[HostLike]) -> "HostAction":
+        """A new action of the same kind, with the same command or files,
+        connection params and keywords, for ``hosts``: most often to run
+        again on the hosts where this one failed, once whatever failed is
+        repaired::
+
+            again = action.for_hosts(action.failed_hosts).run()
+
+        Handlers given as keywords are shared with this action.
+        """
+        return type(self)(*self._given_for(list(hosts)), **self._given_kwargs)
+
+    def _given_for(self, hosts: List[Host]) -> tuple:
+        """The constructor's positional arguments, with ``hosts``."""
+        raise NotImplementedError
+
     def _hosts_repr(self) -> str:
         """The hosts for logs: one folded node set (``'node-[1-20]'``) when
         they are plain names, so that 200 hosts take one short line."""
@@ -207,10 +233,14 @@ class HostCommand(HostAction):
                  process_args: Optional[Dict[str, Any]] = None,
                  connexion_params: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> None:
         self.cmd = cmd
-        HostAction.__init__(self, hosts, pick_connection_params(connection_params,
-                                                                connexion_params),
-                            process_args, kwargs, lambda action: name_from_cmdline(cmd))
+        chosen = pick_connection_params(connection_params, connexion_params)
+        self._given_kwargs = dict(kwargs, connection_params=chosen, process_args=process_args)
+        HostAction.__init__(self, hosts, chosen, process_args, kwargs,
+                            lambda action: name_from_cmdline(cmd))
         self._set_processes(self._command_processes(cmd))
+
+    def _given_for(self, hosts: List[Host]) -> tuple:
+        return (self.cmd, hosts)
 
 
 class _FileTransfer(HostAction):
@@ -227,6 +257,8 @@ class _FileTransfer(HostAction):
                        destination: str, connection_params: Optional[Mapping[str, Any]],
                        process_args: Optional[Dict[str, Any]], kwargs: Dict[str, Any]) -> None:
         files = [sources] if isinstance(sources, str) else list(sources)
+        self._given_kwargs = dict(kwargs, connection_params=connection_params,
+                                  process_args=process_args)
         setattr(self, self._sources_attribute, files)
         setattr(self, self._destination_attribute, destination)
         HostAction.__init__(self, hosts, connection_params, process_args, kwargs,
@@ -240,6 +272,10 @@ class _FileTransfer(HostAction):
                       args: Dict[str, Any]) -> ProcessBase:
         """The process copying ``sources`` to ``destination`` for ``host``."""
         raise NotImplementedError
+
+    def _given_for(self, hosts: List[Host]) -> tuple:
+        return (hosts, getattr(self, self._sources_attribute),
+                getattr(self, self._destination_attribute))
 
     def _args(self) -> List[str]:
         return ([self._hosts_repr(), repr(getattr(self, self._sources_attribute))]

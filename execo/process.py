@@ -348,13 +348,33 @@ class Process(ProcessBase):
     # ---- conductor thread ---------------------------------------------------
 
     def _attach(self) -> None:
+        self._watch_child()
+        kill_policy.arm_timeout(self)
+        self._notify_lifecycle("start")
+
+    def _watch_child(self) -> None:
         conductor = get_conductor()
         for fd in list(self._readers):
             conductor.watch_fd(fd, lambda fd=fd: self._on_readable(fd))
         conductor.watch_exit(self._pid, self._pidfd, self._on_exited)
         self._pidfd = None  # owned by the conductor from now on
-        kill_policy.arm_timeout(self)
-        self._notify_lifecycle("start")
+
+    def _spawn_again(self) -> Optional[str]:
+        """Conductor thread, ``_lock`` held: a new child for the same run,
+        its previous one reaped (a connection tried again, `execo.retry`).
+        The run goes on: start date, timeout, handlers and outputs are
+        kept. None, or why the spawn failed."""
+        self._reaped = False
+        self._pid = None
+        self._paused = set()
+        try:
+            args = self._spawn_args()
+            if not children.spawn_unless_exiting(self, lambda: self._spawn(args)):
+                return "not started again: the interpreter is exiting"
+        except Exception as exc:
+            return self._describe_spawn_error(exc)
+        self._watch_child()
+        return None
 
     def _read_once(self, fd: int) -> int:
         """Read one chunk and deliver it: its size, 0 at the end of the stream

@@ -74,8 +74,9 @@ def _host(process: Any) -> Optional[str]:
 
 
 def process_to_dict(process: Any) -> Dict[str, Any]:
-    """A process's results (see `execo.process_base.ProcessBase.to_dict`)."""
-    return {
+    """A process's results (see `execo.process_base.ProcessBase.to_dict`);
+    a connection's attempts (`execo.retry`) too, where there are any."""
+    data = {
         "type": type(process).__name__,
         "host": _host(process),
         "command": process._user_command(),
@@ -92,6 +93,10 @@ def process_to_dict(process: Any) -> Dict[str, Any]:
         "stdout_file": _output_file(process.stdout_handlers),
         "stderr_file": _output_file(process.stderr_handlers),
     }
+    attempts = getattr(process, "connect_attempts", None)
+    if attempts is not None:
+        data["connect_attempts"] = attempts
+    return data
 
 
 def action_to_dict(action: Any) -> Dict[str, Any]:
@@ -168,6 +173,8 @@ class LoadedProcess:
             raise ExecoValueError("not a saved process: %s missing from %r"
                                   % (", ".join(missing), sorted(data)))
         self._data = {field: data[field] for field in PROCESS_FIELDS}
+        if "connect_attempts" in data:  # a connection's (execo.retry)
+            self._data["connect_attempts"] = self.connect_attempts = data["connect_attempts"]
         for field in PROCESS_FIELDS:
             if field not in ("type", "host", "stdout", "stderr"):
                 setattr(self, field, data[field])

@@ -30,6 +30,7 @@ import re
 import shlex
 import stat
 import tempfile
+import time
 from typing import Any, Callable, Hashable, List, Mapping, Optional, Tuple
 
 from execo import endpoint_gate
@@ -39,6 +40,7 @@ from execo.connection import connection_target, pick_connection_params, \
 from execo.host import Host, HostLike
 from execo.process import Process
 from execo.process_base import Command
+from execo.retry import ConnectionRetries, marker_command, retry_policy
 from execo.log import style
 from execo.output import STDOUT
 from execo.ssh_config import config_file, endpoint
@@ -55,7 +57,12 @@ __all__ = ["ScpProcess", "SshProcess", "gateway_host", "gateway_options", "get_p
 _WATCHDOG = ("((while kill -0 $$ 2>/dev/null; do kill -0 $PPID 2>/dev/null || "
              "{ kill -HUP 0; exit; }; sleep 1; done) &) </dev/null >/dev/null 2>&1")
 
+_MAX_STARTUPS = ("refused by the server before authentication: too many connections at "
+                 "once (sshd MaxStartups?)")
 _SSH_FAILURE_HINTS = (
+    # sshd drops connections beyond MaxStartups right after accepting them
+    (re.compile(r"(kex|ssh)_exchange_identification: (read: Connection reset by peer|"
+                r"Connection closed by remote host)"), _MAX_STARTUPS),
     (re.compile(r"Connection refused"), "nothing listens on the ssh port"),
     (re.compile(r"Could not resolve hostname"), "unknown host name"),
     (re.compile(r"timed out|Connection timed out during banner exchange"),
@@ -71,6 +78,30 @@ _LOST = "connection lost"
 # given up at LogLevel=ERROR: scp exits 255 "scp: Connection closed" when
 # fetching, 1 "lost connection" when sending)
 _SCP_CONNECTION_ENDED = re.compile(r"^(scp: )?(Connection closed|lost connection)$")
+
+
+# A remote command killed by a signal, or exiting 255, after running that
+# long ends the same way: said too, second.
+_KEEPALIVES_LOST = ("the host stopped answering keepalives (or the remote command was killed "
+                    "by a signal)")
+_OPTION = re.compile(r"^(ServerAliveInterval|ServerAliveCountMax)[ =]+(\d+)$", re.IGNORECASE)
+
+
+def _keepalive_window(argv: List[str]) -> Optional[float]:
+    """Seconds of silence after which ``argv``'s ssh gives up on keepalives
+    (ServerAliveInterval x ServerAliveCountMax, ssh's first value winning);
+    None if it sends none.
+
+    >>> _keepalive_window(['ssh', '-o', 'ServerAliveInterval=20', '-o', 'ServerAliveCountMax=3'])
+    60.0
+    """
+    found = {}
+    for word in argv:
+        match = _OPTION.match(word[2:] if word.startswith("-o") and len(word) > 2 else word)
+        if match is not None:
+            found.setdefault(match.group(1).lower(), int(match.group(2)))
+    interval = found.get("serveraliveinterval", 0)
+    return float(interval * found.get("serveralivecountmax", 3)) if interval else None
 
 
 def _control_options(params: Mapping[str, Any]) -> List[str]:
@@ -318,7 +349,7 @@ def ssh_failure_summary(stderr: str, tool: str = "ssh") -> str:
     return "%s exit 255: %s" % (tool, line)
 
 
-class SshProcess(Process):
+class SshProcess(ConnectionRetries, Process):
     """A command run on ``host`` through the ``ssh`` binary.
 
     >>> SshProcess("hostname", "node-1").run().stdout  # doctest: +SKIP
@@ -330,7 +361,11 @@ class SshProcess(Process):
     keyword wins if given), ``shell`` is ignored since the remote login
     shell always runs the command. An ssh exit code of 255 (connection
     failure) sets ``error`` and an ``error_reason`` quoting ssh's message.
+    A connection that fails before the remote command started is tried
+    again (`execo.retry`); ``connect_attempts`` counts the attempts.
     """
+
+    _retry_marker = True
 
     def __init__(self, cmd: Command, host: HostLike,
                  connection_params: Optional[Mapping[str, Any]] = None,
@@ -356,7 +391,11 @@ class SshProcess(Process):
     def _spawn_args(self) -> List[str]:
         params = resolve_connection_params(self.connection_params)  # once per start
         self.pty = bool(params.get('pty')) if self._pty_given is None else self._pty_given
-        self.real_cmd = ssh_command(self.host, params) + [remote_command(self.cmd, params)]
+        self._retry = retry_policy(params)
+        command = remote_command(self.cmd, params)
+        if self._retry is not None:
+            command = marker_command() + command
+        self.real_cmd = ssh_command(self.host, params) + [command]
         return self.real_cmd
 
     def setup_endpoint(self) -> Optional[Tuple[Hashable, int, bool]]:
@@ -365,19 +404,41 @@ class SshProcess(Process):
 
     def _deliver_output(self, stream: int, data: bytes, eof: bool = False,
                         error: bool = False) -> None:
-        if data and stream == STDOUT:  # only the remote command writes there
+        if data and stream == STDOUT:  # only the remote side writes there
             endpoint_gate.setup_done(self)
         super()._deliver_output(stream, data, eof, error)
+
+    def _open_gate(self) -> None:
+        # the marker came (execo.retry): the remote command started, the
+        # connection's set-up is over
+        endpoint_gate.setup_done(self)
+        super()._open_gate()
 
     def _failure_reason(self, exit_code: Optional[int]) -> Optional[str]:
         # 255 is ssh's own failure code; name the host and quote ssh.
         if exit_code == 255 and not self.killed:
-            return ssh_failure_reason(self.host, self.stderr)
+            if self._lost_keepalives():
+                return self._with_attempts(
+                    "ssh to %r exited 255 without a message after %.0f s: the host stopped "
+                    "answering keepalives (ServerAliveInterval x ServerAliveCountMax = %g s), "
+                    "or the remote command was killed by a signal or exited 255"
+                    % (self.host.address, time.time() - self.start_date,
+                       _keepalive_window(self.real_cmd or [])))
+            return self._with_attempts(ssh_failure_reason(self.host, self.stderr))
         return None
+
+    def _lost_keepalives(self) -> bool:
+        """Whether ssh exited 255 silently after long enough to have given
+        up on keepalives: at LogLevel=ERROR it does not say so itself."""
+        window = _keepalive_window(self.real_cmd or [])
+        return (window is not None and not self.stderr.strip() and self.start_date is not None
+                and time.time() - self.start_date >= window)
 
     def _error_summary(self) -> str:
         if self.exit_code == 255:
-            return ssh_failure_summary(self.stderr)
+            if self._lost_keepalives():
+                return "ssh connection lost: %s" % (_KEEPALIVES_LOST,)
+            return self._with_attempts(ssh_failure_summary(self.stderr))
         return super()._error_summary()
 
     def _user_command(self) -> str:
@@ -397,7 +458,7 @@ class SshProcess(Process):
         return infos
 
 
-class ScpProcess(Process):
+class ScpProcess(ConnectionRetries, Process):
     """One scp run of a Put or Get, for one host.
 
     Its argv is built again when it starts, so that connection defaults
@@ -405,13 +466,14 @@ class ScpProcess(Process):
     they do for `SshProcess`. An scp exit code of 255 (ssh could not
     connect, or the connection was lost), or 1 with scp's "lost
     connection" as its last word, sets ``error`` and an ``error_reason``
-    quoting scp.
+    quoting scp. A connection that fails before authentication is tried
+    again (`execo.retry`): no byte was copied.
     """
 
     def __init__(self, build_argv: Callable[[], List[str]], host: Host,
                  connection_params: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> None:
         self._build_argv = build_argv
-        self._connection_params = connection_params
+        self._connection_params = connection_params  # for the retries' and the gate's keys
         super().__init__(build_argv(), **kwargs)
         self.host = host  # lets filter_bad_hosts and logs tell which host failed
 
@@ -422,18 +484,20 @@ class ScpProcess(Process):
 
     def _spawn_args(self) -> List[str]:
         self.cmd = self._build_argv()
+        self._retry = retry_policy(resolve_connection_params(self._connection_params))
         return list(self.cmd)
 
     def _failure_reason(self, exit_code: Optional[int]) -> Optional[str]:
         if self.killed:
             return None
         if exit_code == 255 or (exit_code == 1 and _scp_lost_connection(self.stderr)):
-            return ssh_failure_reason(self.host, self.stderr, tool="scp", exit_code=exit_code)
+            return self._with_attempts(
+                ssh_failure_reason(self.host, self.stderr, tool="scp", exit_code=exit_code))
         return None
 
     def _error_summary(self) -> str:
         if self.exit_code == 255 or (self.exit_code == 1 and _scp_lost_connection(self.stderr)):
-            return ssh_failure_summary(self.stderr, tool="scp")
+            return self._with_attempts(ssh_failure_summary(self.stderr, tool="scp"))
         return super()._error_summary()
 
     def _user_command(self) -> str:

@@ -44,10 +44,14 @@ def require_paramiko():
 
 
 def fault_connection_params():
-    """The library's current defaults with the short bounds in front."""
+    """The library's current defaults with the short bounds in front, and
+    one connection attempt: each fault is seen once (the retried ones are
+    execo.retry's, tested in tests/integration/test_connect_retries.py)."""
     defaults = config.default_connection_params
-    return {option: FAULT_OPTIONS + tuple(defaults[option])
-            for option in ('ssh_options', 'scp_options', 'taktuk_connector_options')}
+    params = {option: FAULT_OPTIONS + tuple(defaults[option])
+              for option in ('ssh_options', 'scp_options', 'taktuk_connector_options')}
+    params['connect_attempts'] = 1
+    return params
 
 
 class FaultServer:

@@ -45,6 +45,11 @@ BACKSTOP = 60
 
 SILENT_SSH = (r"^ssh to '127\.0\.0\.1' exited 255 without a message: the remote command was "
               r"killed by a signal or exited 255, or the host stopped answering keepalives$")
+# ssh silent after the keepalive bound: the host stopped answering (issue 27)
+KEEPALIVES_SSH = (r"^ssh to '127\.0\.0\.1' exited 255 without a message after \d+ s: the host "
+                  r"stopped answering keepalives \(ServerAliveInterval x ServerAliveCountMax = "
+                  r"%g s\), or the remote command was killed by a signal or exited 255$"
+                  % (SERVER_ALIVE_INTERVAL * SERVER_ALIVE_COUNT_MAX))
 # scp's own last words, when ssh named no cause: a connection lost
 SCP_CLOSED = (r"^scp to '127\.0\.0\.1' failed \(exit 255, connection lost\): "
               r"scp: Connection closed$")
@@ -67,7 +72,7 @@ EXPECTED = {
         r"Connection timed out during banner exchange$", CONNECT_TIMEOUT, "start"),
     # ConnectTimeout covers the TCP connection and the banner only: a key
     # exchange that stalls is ended by the keepalive bound
-    ("kex-silence", "remote"): (SILENT_SSH, KEEPALIVE_BOUND, "start"),
+    ("kex-silence", "remote"): (KEEPALIVES_SSH, KEEPALIVE_BOUND, "start"),
     ("kex-silence", "put"): (SCP_CLOSED, KEEPALIVE_BOUND, "start"),
     ("kex-silence", "get"): (SCP_CLOSED, KEEPALIVE_BOUND, "start"),
     ("kex-silence", "taktuk"): (TAKTUK_SILENT, KEEPALIVE_BOUND, "start"),
@@ -79,7 +84,7 @@ EXPECTED = {
     ("exit-signal", "put"): (SCP_CLOSED, 0, "start"),
     ("exit-signal", "get"): (SCP_CLOSED, 0, "start"),
     ("exit-signal", "taktuk"): (TAKTUK_SILENT, 0, "start"),
-    ("trickle", "remote"): (SILENT_SSH, KEEPALIVE_BOUND, "fault"),
+    ("trickle", "remote"): (KEEPALIVES_SSH, KEEPALIVE_BOUND, "fault"),
     ("trickle", "put"): (SCP_CLOSED, KEEPALIVE_BOUND, "fault"),
     ("trickle", "get"): (SCP_CLOSED, KEEPALIVE_BOUND, "fault"),
     ("trickle", "taktuk"): (TAKTUK_SILENT, KEEPALIVE_BOUND, "fault"),

@@ -147,3 +147,5 @@ def test_200_connections_to_one_stock_sshd_all_succeed():
                         nolog_error=True).run(BOUND * 2)
         failed = [p for p in remote.processes if not p.ok]
         assert not failed, "%d failed, e.g. %s" % (len(failed), failed[0].error_reason)
+        # not by retrying: no connection was refused in the first place
+        assert max(p.connect_attempts for p in remote.processes) == 1

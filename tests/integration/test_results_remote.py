@@ -12,6 +12,7 @@ import pytest
 
 from execo import (ChainPut, Get, Put, Remote, Report, TaktukGet, TaktukPut, TaktukRemote,
                    load_results)
+from execo.retry import RETRY_PARAMS
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -88,6 +89,6 @@ def test_connection_failures_are_grouped_apart_from_exit_codes(testbed, caplog_e
     action.run()
     summary = caplog_execo.records[-1].getMessage()
     assert summary == ("mixed: 2 of 2 processes failed: exit 2 on 1 (%s); ssh could not "
-                       "connect: nothing listens on the ssh port on 1 (%s)"
-                       % (hosts[0], hosts[1]))
+                       "connect: nothing listens on the ssh port (%d connection attempts) "
+                       "on 1 (%s)" % (hosts[0], RETRY_PARAMS['connect_attempts'], hosts[1]))
     assert caplog_execo.records[-1].levelno == logging.WARNING

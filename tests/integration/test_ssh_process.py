@@ -182,11 +182,12 @@ def test_host_accepting_tcp_but_never_speaking_ssh_ends_by_connect_timeout(testb
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         params = {'ssh_options': ('-o', 'ConnectTimeout=2')
-                  + testbed.connection_params['ssh_options']}
+                  + testbed.connection_params['ssh_options'], 'connect_attempts': 2}
         process = SshProcess("true", Host("node-1", port=silent.getsockname()[1]),
                              connection_params=params, nolog_error=True)
         process.run(timeout=BOUND)
-    assert_failed_connection(process, "ConnectTimeout")
+    assert_failed_connection(process, "ConnectTimeout", "(2 connection attempts)")
+    assert process.connect_attempts == 2
     assert not process.timeouted
 
 
