@@ -44,8 +44,9 @@ from execo.ssh import remote_command, ssh_command
 params = dict(bed["params"])
 if mode == "execo, no prelude":
     params["kill_remote_on_disconnect"] = False
-if mode == "execo, gate off":
-    params["max_setups_per_endpoint"] = None
+from execo.config import default_connection_params
+if mode == "execo, gate off" and "max_setups_per_endpoint" in default_connection_params:
+    params["max_setups_per_endpoint"] = None  # (a tree without the gate: same as execo)
 def usage():
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
