@@ -115,14 +115,22 @@ def run_counting(bed, cmd, hosts, **params):
     return counter.most
 
 
-def test_silent_commands_to_one_sshd_are_set_up_at_most_k_at_a_time(bed):
-    # every alias leads to the same sshd: one endpoint; a command that
-    # writes nothing holds its slot until it ends
-    assert run_counting(bed, "sleep 0.5", bed.hosts, max_setups_per_endpoint=2) == 2
+def test_without_the_marker_a_silent_command_holds_its_set_up_slot_until_it_ends(bed):
+    # every alias leads to the same sshd: one endpoint; without retries no
+    # marker says when the command started, and it writes nothing
+    most = run_counting(bed, "sleep 0.5", bed.hosts, max_setups_per_endpoint=2,
+                        connect_attempts=1)
+    assert most == 2
 
 
-def test_a_command_that_writes_frees_its_set_up_slot_once_started(bed):
-    most = run_counting(bed, "echo started; sleep 3", bed.hosts, max_setups_per_endpoint=2)
+def test_the_started_marker_frees_the_set_up_slot(bed):
+    most = run_counting(bed, "sleep 3", bed.hosts, max_setups_per_endpoint=2)
+    assert most == len(bed.hosts)
+
+
+def test_without_the_marker_a_command_that_writes_frees_its_slot_once_started(bed):
+    most = run_counting(bed, "echo started; sleep 3", bed.hosts, max_setups_per_endpoint=2,
+                        connect_attempts=1)
     assert most == len(bed.hosts)
 
 
@@ -132,7 +140,7 @@ def test_no_limit_when_the_param_is_none(bed):
 
 
 def test_a_kill_ends_the_processes_waiting_for_their_endpoint(bed):
-    params = dict(bed.connection_params, max_setups_per_endpoint=1)
+    params = dict(bed.connection_params, max_setups_per_endpoint=1, connect_attempts=1)
     remote = Remote("sleep 30", bed.hosts, connection_params=params).start()
     remote.kill()
     remote.wait(BOUND)

@@ -60,6 +60,8 @@ def test_40_hosts_behind_a_stock_gateway_all_succeed(bed):
                     nolog_error=True).run(BOUND)
     failed = [p for p in remote.processes if not p.ok]
     assert not failed, "%d failed, e.g. %s" % (len(failed), failed[0].error_reason)
+    # not by retrying: the gateway refused no connection in the first place
+    assert max(p.connect_attempts for p in remote.processes) == 1
 
 
 def test_with_sharing_one_connection_to_the_gateway(bed):
