@@ -14,7 +14,10 @@ per-endpoint gate on), execo with the gate off
 (``max_setups_per_endpoint=None``), raw parallel ssh (a Popen loop, then
 wait), ``clush -f N`` and ``pdsh -f N``; the gateway scene gives the
 others ``-J frontend``. "lost" is the number of hosts where the command
-did not run (ssh exit 255); "wall" the median of the rounds.
+did not run (ssh exit 255), for execo "lost+retried" (connection attempts
+retried: refused at first); "wall" the median of the rounds. The
+execo variants: the per-endpoint gate off, the retries off
+(``connect_attempts=1``), or neither.
 
     python benchmarks/bench_stock.py [--hosts 200] [--gateway-hosts 40] [--rounds 3]
 """
@@ -40,10 +43,12 @@ from execo.testbed.emulated import EmulatedTestbed, emulation_unavailable_reason
 TIMEOUT = 300
 
 
-def execo_run(params: Dict, hosts: List[str]) -> int:
+def execo_run(params: Dict, hosts: List[str]) -> Tuple[int, int]:
+    """(hosts lost, connection attempts retried)"""
     remote = execo.Remote("true", hosts, connection_params=params, nolog_error=True,
                           nolog_exit_code=True).run(TIMEOUT)
-    return sum(1 for p in remote.processes if not p.ok)
+    return (sum(1 for p in remote.processes if not p.ok),
+            sum(getattr(p, "connect_attempts", 1) - 1 for p in remote.processes))
 
 
 def raw_ssh(options: List[str], hosts: List[str]) -> int:
@@ -77,6 +82,9 @@ def tools(params: Dict, hosts: List[str], gateway: Optional[str]
     found = [("execo", lambda: execo_run(params, hosts)),
              ("execo, gate off", lambda: execo_run(dict(params, max_setups_per_endpoint=None),
                                                    hosts)),
+             ("execo, no retry", lambda: execo_run(dict(params, connect_attempts=1), hosts)),
+             ("execo, neither", lambda: execo_run(dict(params, max_setups_per_endpoint=None,
+                                                       connect_attempts=1), hosts)),
              ("raw ssh", lambda: raw_ssh(options, hosts))]
     if shutil.which("clush"):
         found.append(("clush", lambda: clush(options, hosts)))
@@ -86,14 +94,17 @@ def tools(params: Dict, hosts: List[str], gateway: Optional[str]
 
 
 def measure(beds: Dict[str, object], hosts_of: Callable, rounds: int,
-            gateway: Optional[str]) -> Dict[Tuple[str, str], List[Tuple[int, float]]]:
-    """{(limits, tool): [(lost, wall)...]}, rounds alternated between beds."""
-    results: Dict[Tuple[str, str], List[Tuple[int, float]]] = {}
+            gateway: Optional[str]) -> Dict[Tuple[str, str], List[Tuple[object, float]]]:
+    """{(limits, tool): [(lost, wall)...]}, rounds alternated between beds;
+    execo's "lost" is "lost+retried"."""
+    results: Dict[Tuple[str, str], List[Tuple[object, float]]] = {}
     for _ in range(rounds):
         for limits, bed in beds.items():
             for name, run in tools(bed.connection_params, hosts_of(bed), gateway):
                 start = time.perf_counter()
                 lost = run()
+                if isinstance(lost, tuple):
+                    lost = "%d+%d" % lost
                 results.setdefault((limits, name), []).append(
                     (lost, time.perf_counter() - start))
     return results
