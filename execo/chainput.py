@@ -129,6 +129,9 @@ class ChainPut(ToHostsTransfer):
     def _hop_arguments(self, chain: List[int], params: Dict[str, Any]) -> List[List[str]]:
         """Per position in ``chain``: the arguments of its hop program."""
         arguments: List[List[str]] = [[] for _ in chain]
+        # a hop connects from one host to the next, inside the cluster: a
+        # gateway is for reaching the first host from outside only
+        params = dict(params, gateway=None)
         for position in range(len(chain)):
             index = chain[position]
             if position + 1 < len(chain):
