@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from execo import Put, Remote, SshProcess, TaktukRemote
+from execo import ChainPut, Put, Remote, SshProcess, TaktukRemote
 from execo.testbed import netns
 from execo.testbed.emulated import EmulatedTestbed, emulation_unavailable_reason
 
@@ -84,3 +84,20 @@ def test_put_and_taktuk_through_the_gateway(bed, tmp_path):
                           hosts, connection_params=params).run(BOUND)
     assert remote.ok, remote.processes[0].dump()
     assert [p.stdout for p in remote.processes] == ["payload\n"] * len(hosts)
+
+
+def test_chainput_reaches_its_first_host_through_the_gateway_then_hops_inside(bed, tmp_path):
+    source = tmp_path / "chained.txt"
+    source.write_text("chained\n")
+    hosts = bed.hosts[3:6]
+    for host in hosts:  # the bed's hosts share this machine's files
+        os.makedirs("/tmp/execo-gw-chain-%s" % host, exist_ok=True)
+    before = frontend_accepted(bed)
+    chain = ChainPut(hosts, [str(source)], "/tmp/execo-gw-chain-{{{host}}}/",
+                     connection_params=bed.connection_params).run(BOUND)
+    assert chain.ok, [p.dump() for p in chain.processes if not p.ok][:1]
+    assert frontend_accepted(bed) - before == 1  # the first hop only
+    check = Remote("cat /tmp/execo-gw-chain-$(hostname)/chained.txt; "
+                   "rm -r /tmp/execo-gw-chain-$(hostname)", hosts,
+                   connection_params=bed.connection_params).run(BOUND)
+    assert [p.stdout for p in check.processes] == ["chained\n"] * len(hosts)
