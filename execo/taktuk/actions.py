@@ -10,9 +10,11 @@ import os
 import shlex
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from execo.exception import ExecoValueError
 from execo.host import Host
 from execo.host_action import FromHostsTransfer, HostCommand, ToHostsTransfer
 from execo.output import STDERR
+from execo.process_base import Command
 from execo.ssh import remote_command
 from execo.taktuk.driver import TaktukAction, TaktukProcess, taktuk_command
 from execo.taktuk import protocol as wire
@@ -42,6 +44,14 @@ class TaktukRemote(TaktukAction, HostCommand):
     Host addresses must not contain taktuk's host-list characters
     (brackets, commas, slashes, spaces).
     """
+
+    def _new_process(self, cmd: Command, host: Host, args: Dict[str, Any]) -> TaktukProcess:
+        words = [cmd] if isinstance(cmd, str) else cmd
+        if any("\0" in word for word in words):
+            # taktuk's shell would drop it silently and run another command
+            raise ExecoValueError("command %r for %r holds a NUL byte, which no shell command"
+                                  " can hold" % (cmd, host.address))
+        return super()._new_process(cmd, host, args)
 
     def _host_arguments(self, index: int, params: Mapping[str, Any]) -> List[str]:
         cmd = self._processes[index].cmd
