@@ -26,7 +26,7 @@ from execo.log import Described, logger, style
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
                           OutputString, StreamDispatcher, compact_output, compile_regexes,
                           output_handlers, stream_name)
-from execo.time_utils import format_date, get_seconds
+from execo.time_utils import format_date, get_seconds, get_timeout
 from execo.exception import ExecoTypeError, ExecoValueError
 
 __all__ = ["Command", "ProcessBase", "ProcessLifecycleHandler", "check_command",
@@ -114,7 +114,8 @@ class ProcessBase(Described):
         self.nolog_expect_fail = nolog_expect_fail
         self.ignore_write_error = ignore_write_error
         self.nolog_write_error = nolog_write_error
-        self.default_expect_timeout = get_seconds(default_expect_timeout)
+        self.default_expect_timeout = get_timeout(default_expect_timeout,
+                                                  "default_expect_timeout")
         self.default_stdout_handler = default_stdout_handler
         self.default_stderr_handler = default_stderr_handler
         self.lifecycle_handlers: List[ProcessLifecycleHandler] = list(lifecycle_handlers or [])

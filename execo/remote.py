@@ -18,8 +18,8 @@ from execo.connection import resolve_connection_params
 from execo.host import Host, HostLike, get_hosts_list
 from execo.host_action import FromHostsTransfer, HostAction, HostCommand, ToHostsTransfer
 from execo.process_base import Command
-from execo.substitution import Literal
 from execo.ssh import ScpProcess, SshProcess, remote_path, scp_command
+from execo.substitution import Literal
 from execo.transports import register_transport
 
 __all__ = ["Get", "Put", "Remote", "ScpProcess", "filter_bad_hosts"]

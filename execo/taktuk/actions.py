@@ -15,9 +15,9 @@ from execo.exception import ExecoValueError
 from execo.host import Host
 from execo.host_action import FromHostsTransfer, HostCommand, ToHostsTransfer
 from execo.output import STDERR
-from execo.substitution import Literal
 from execo.process_base import Command
 from execo.ssh import remote_command
+from execo.substitution import Literal
 from execo.taktuk.driver import TaktukAction, TaktukProcess, taktuk_command
 from execo.taktuk import protocol as wire
 from execo.transports import register_transport

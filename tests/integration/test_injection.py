@@ -286,7 +286,8 @@ def _list_command_is_data(action_class):
 def _names_are_data(action_class, cwd):
     """Files named by the payloads, as a node's ``ls`` would list them,
     copied with `literal`: each arrives under its own name."""
-    source, destination = cwd / "source", cwd / "destination"
+    # the destination directory's name holds every payload too
+    source, destination = cwd / "source", cwd / ("to" + "".join(PAYLOADS[:-1]))
     source.mkdir()
     destination.mkdir()
     for index, name in enumerate(PAYLOADS):

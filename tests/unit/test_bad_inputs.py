@@ -24,7 +24,8 @@ NAN = float("nan")
     lambda: Local("cat", default_expect_timeout=NAN),
     lambda: Remote("cat", ["node-1"], default_expect_timeout=NAN),
     lambda: ParallelActions([Local("cat")], default_expect_timeout=NAN),
-], ids=["Local", "Remote", "ParallelActions"])
+    lambda: Process("cat", default_expect_timeout=NAN),
+], ids=["Local", "Remote", "ParallelActions", "Process"])
 def test_an_actions_nan_default_expect_timeout_is_refused(make):
     with pytest.raises(ValueError, match="default_expect_timeout cannot be nan"):
         make()
