@@ -64,7 +64,7 @@ class TaktukRemote(TaktukAction, HostCommand):
 # taktuk runs a file name through `echo` in a shell when it holds '$' or a
 # backquote, opens it with Perl's two-argument open ('|' runs a command) and
 # archives a directory with "cd NAME && tar": these characters would be code
-_SHELL_CHARACTERS = re.compile(r"[;|&<>()`\n]|\$\(")
+_SHELL_CHARACTERS = re.compile(r"[;|&<>`\n]|\$\(")
 
 
 def _check_taktuk_file_name(action: str, name: str) -> None:

@@ -304,17 +304,24 @@ def _names_are_data(action_class, cwd):
 
 
 def _taktuk_refuses_names_with_shell_syntax(action_class, cwd):
-    """taktuk hands file names to a shell and to Perl's open: refused."""
-    for name in PAYLOADS:
-        cases = [([literal(str(cwd / name))], str(cwd) + "/"),
-                 (["/etc/hostname"], literal(str(cwd / name)))]
-        if not name.startswith("{{"):  # a template is code: it would run, as in 2.x
-            cases.append(([str(cwd / name)], str(cwd) + "/"))
-        for names, location in cases:
+    """taktuk hands file names to a shell and to Perl's open: those that
+    would be code there are refused; the others are copied as data."""
+    for name in PAYLOADS[:-1]:
+        for names, location in (([literal(str(cwd / name))], str(cwd) + "/"),
+                                ([str(cwd / name)], str(cwd) + "/"),
+                                (["/etc/hostname"], literal(str(cwd / name)))):
             with pytest.raises(ValueError, match="cannot be given to taktuk"):
                 action_class(HOSTS[:1], names, location)
     with pytest.raises(ValueError, match="cannot be given to taktuk"):
         action_class(HOSTS[:1], [literal(str(cwd / "$HOME"))], str(cwd))
+    template = PAYLOADS[-1]  # no shell syntax: a literal name taktuk copies as is
+    (cwd / "from").mkdir()
+    (cwd / "to").mkdir()
+    (cwd / "from" / template).write_text("data\n")
+    action = action_class(HOSTS[:1], [literal(str(cwd / "from" / template))],
+                          literal(str(cwd / "to"))).run(timeout=120)
+    assert action.ok, [p.dump() for p in action.processes]
+    assert os.listdir(cwd / "to") == [template]
 
 
 def _cli_names_are_data(testbed, cwd):
