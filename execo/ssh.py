@@ -43,7 +43,7 @@ from execo.process_base import Command
 from execo.retry import ConnectionRetries, marker_command, retry_policy
 from execo.log import style
 from execo.output import STDOUT
-from execo.ssh_config import config_file, endpoint
+from execo.ssh_route import gateway_host, proxy_command_options, setup_endpoint
 from execo.exception import ExecoValueError
 
 __all__ = ["ScpProcess", "SshProcess", "gateway_host", "gateway_options", "get_process",
@@ -133,23 +133,6 @@ def _control_options(params: Mapping[str, Any]) -> List[str]:
             '-o', 'ControlPath=%s/%%C' % directory]
 
 
-def gateway_host(gateway: Any) -> Host:
-    """The ``'gateway'`` connection param as a `Host`: a `Host`, or a
-    string ``[user@]address[:port]`` (an ssh config alias is an address).
-
-    >>> gateway_host("me@access.example.org:2222")
-    Host('access.example.org', user='me', port=2222)
-    """
-    if isinstance(gateway, Host):
-        return gateway
-    text = str(gateway)
-    user, _, rest = text.rpartition("@")
-    address, port = rest, None
-    if rest.count(":") == 1 and rest.rsplit(":", 1)[1].isdigit():
-        address, port = rest.rsplit(":", 1)
-    return Host(address, user=user or None, port=int(port) if port else None)
-
-
 def gateway_options(params: Mapping[str, Any]) -> List[str]:
     """ssh options for the ``'gateway'`` param: reach the host through it.
 
@@ -157,8 +140,7 @@ def gateway_options(params: Mapping[str, Any]) -> List[str]:
     the hop with none of our command-line options: this one carries
     ``ssh_options`` (the test bed's ``-F``, BatchMode...) and, with
     ``'connection_sharing'``, the ControlMaster options, so that one master
-    connection to the gateway carries every host's connection. ``%`` is
-    doubled where ssh would expand it in a ProxyCommand.
+    connection to the gateway carries every host's connection.
 
     >>> gateway_options({'gateway': 'gw', 'ssh': 'ssh', 'ssh_options': ()})
     ['-o', "ProxyCommand=ssh -W '[%h]:%p' -- gw"]
@@ -166,13 +148,8 @@ def gateway_options(params: Mapping[str, Any]) -> List[str]:
     gateway = params.get('gateway')
     if not gateway:
         return []
-    hop = ssh_command(gateway_host(gateway), dict(params, gateway=None, pty=False))
-    hop.insert(hop.index('--'), _STDIO_FORWARD)
-    line = shlex.join(hop).replace('%', '%%').replace(_STDIO_FORWARD, "-W '[%h]:%p'")
-    return ['-o', 'ProxyCommand=%s' % line]
-
-
-_STDIO_FORWARD = "EXECO_STDIO_FORWARD"
+    return proxy_command_options(ssh_command(gateway_host(gateway),
+                                             dict(params, gateway=None, pty=False)))
 
 
 def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] = None
@@ -251,33 +228,6 @@ def remote_command(cmd: Command, connection_params: Optional[Mapping[str, Any]] 
     if params.get('pty') or not params.get('kill_remote_on_disconnect', True):
         return text
     return _WATCHDOG + "\n" + text
-
-
-def setup_endpoint(host: HostLike, params: Mapping[str, Any], tool: str = "ssh"
-                   ) -> Optional[Tuple[Hashable, int, bool]]:
-    """(the sshd a connection to ``host`` is set up with, the most set-ups
-    in flight it may take, whether the first goes alone) for
-    `execo.endpoint_gate`; None: not gated.
-
-    The sshd is the gateway's when there is one, else the host's, an alias
-    of the ``-F`` config file followed to its HostName and Port. With
-    ``'connection_sharing'``, the first set-up opens the master the others
-    go through: it goes alone.
-
-    >>> setup_endpoint("n1", {'max_setups_per_endpoint': 8, 'gateway': 'gw:2222'})
-    (('gw', 2222), 8, False)
-    """
-    limit = params.get('max_setups_per_endpoint')
-    if not limit:
-        return None
-    config = config_file(option_words(params.get(tool + '_options')))
-    sharing = params.get('connection_sharing')
-    gateway = params.get('gateway')
-    if gateway:
-        hop = gateway_host(gateway)
-        return endpoint(hop.address, hop.port, config), limit, bool(sharing)
-    target = connection_target(host, params)
-    return endpoint(target.address, target.port, config), limit, bool(sharing)
 
 
 def ssh_failure_reason(host: Host, stderr: str, tool: str = "ssh", exit_code: int = 255) -> str:
