@@ -322,6 +322,22 @@ class Action(Described):
         from execo.gather import gather
         return gather(self, stream)
 
+    @property
+    def start_date(self) -> Optional[float]:
+        """When the first process started (a unix time; None before)."""
+        return self.stats()['start_date']
+
+    @property
+    def end_date(self) -> Optional[float]:
+        """When the last process ended (None until the action has ended)."""
+        return self.stats()['end_date'] if self.ended else None
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows an evaluated action as a table of its processes
+        (`execo.html_view`), as it shows a `Report`."""
+        from execo.html_view import action_html
+        return action_html(self)
+
     def stats(self) -> Dict[str, Any]:
         """Counters summed over the processes (see `execo.stats`)."""
         stats = aggregate_stats(self.name, [p.stats() for p in self.processes])
