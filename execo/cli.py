@@ -150,9 +150,25 @@ def _action_class(args: argparse.Namespace, role: str) -> Any:
     return transport_for(tool, role)
 
 
-def _make_action(args: argparse.Namespace, hosts: List[str], kwargs: Dict[str, Any]) -> Any:
+def _feedable(action: Any) -> bool:
+    """Whether each process of ``action`` has a stdin of ours (taktuk's
+    remote commands do not: taktuk holds theirs)."""
+    return all(callable(getattr(p, "close_stdin", None)) for p in action.processes)
+
+
+def _make_action(args: argparse.Namespace, hosts: List[str], kwargs: Dict[str, Any],
+                 stdin_data: bytes = b"") -> Any:
     if args.subcommand == "run":
-        return _action_class(args, "remote")(" ".join(args.command), hosts, **kwargs)
+        command = " ".join(args.command)
+        action = _action_class(args, "remote")(command, hosts, **kwargs)
+        if _feedable(action):
+            return action
+        if stdin_data:
+            raise _UsageError("stdin cannot be forwarded through taktuk: use --tool ssh, "
+                              "or --no-stdin")
+        # the remote commands must not wait on a stdin nobody feeds
+        return _action_class(args, "remote")("{ %s\n} </dev/null" % (command,), hosts,
+                                             **kwargs)
     if len(args.paths) < 2:
         raise _UsageError("%s needs at least one source and a destination" % args.subcommand)
     sources, destination = args.paths[:-1], args.paths[-1]
@@ -277,10 +293,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, started: Lis
         if printer is not None:
             kwargs.update(stdout_handlers=[printer], stderr_handlers=[printer],
                           lifecycle_handlers=[printer])
-        action = _make_action(args, hosts, kwargs)
+        data = _stdin_data(args)
+        action = _make_action(args, hosts, kwargs, data)
     except (_UsageError, HostsError, ExecoError, ValueError, OSError) as exc:
         parser.error(str(exc))
-    data = _stdin_data(args)
     feeder = StdinFeeder(data)
     for process in action.processes:
         process.lifecycle_handlers.append(feeder)

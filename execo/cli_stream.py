@@ -54,7 +54,9 @@ class StdinFeeder(ProcessLifecycleHandler):
         # fail: its process is told ignore_write_error, that is no failure
         if self.data:
             process.write(self.data)
-        process.close_stdin()
+        close_stdin = getattr(process, "close_stdin", None)
+        if close_stdin is not None:  # taktuk's processes have no stdin of ours
+            close_stdin()
 
 
 def _host_of(process: Any) -> str:

@@ -87,6 +87,21 @@ def test_a_command_ignoring_its_stdin_is_no_failure(testbed):
     assert done.stderr == ""
 
 
+def test_through_taktuk_the_remote_commands_get_an_empty_stdin(testbed):
+    done = execo(testbed, "run", "--tool", "taktuk", "-w", "node-[1-2]", "cat; echo end",
+                 stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.splitlines()) == ["node-1: end", "node-2: end"]
+
+
+def test_through_taktuk_a_piped_stdin_is_refused_rather_than_dropped(testbed, tmp_path):
+    done = execo(testbed, "run", "--tool", "taktuk", "-w", "node-[1-2]",
+                 "touch %s/ran-{{{host}}}" % tmp_path, input="data\n")
+    assert done.returncode == 2
+    assert "--no-stdin" in done.stderr
+    assert os.listdir(str(tmp_path)) == []
+
+
 # ---- streaming -------------------------------------------------------------------------------
 
 def _read_lines_until(stream, count, timeout=TIMEOUT):
