@@ -332,6 +332,13 @@ class Action(Described):
         """When the last process ended (None until the action has ended)."""
         return self.stats()['end_date'] if self.ended else None
 
+    @property
+    def duration(self) -> Optional[float]:
+        """Seconds from `start_date` to `end_date` (None until the end), as
+        saved results have it."""
+        start, end = self.start_date, self.end_date
+        return None if start is None or end is None else end - start
+
     def _repr_html_(self) -> str:
         """Jupyter shows an evaluated action as a table of its processes
         (`execo.html_view`), as it shows a `Report`."""

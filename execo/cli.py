@@ -15,8 +15,9 @@ Output: each host's lines as they arrive, prefixed with its name, or
 gathered by identical output at the end (``-b``, `execo.gather`), or the
 action as JSON in the results format (``--json``). stdin is forwarded to
 every host when it is not a terminal (`execo.cli_stream`). ``get`` from
-several hosts needs ``{{{host}}}`` in its destination: one path for all
-would keep one host's files and lose the others'. The exit status is 0
+several hosts needs ``{{{host}}}`` in its destination (or in each
+source's file name): one path for all would keep one host's files and
+lose the others'. The exit status is 0
 when every host was ok, 1 when any failed (each failure reason is said on
 stderr, hosts folded), 2 for a bad command line, 130 when interrupted
 (Ctrl-C: the remote commands are killed first).
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -156,6 +158,14 @@ def _feedable(action: Any) -> bool:
     return all(callable(getattr(p, "close_stdin", None)) for p in action.processes)
 
 
+def _kept_apart(sources: List[str], destination: str) -> bool:
+    """Whether the files ``get`` copies from different hosts land on
+    different paths: the destination, or each source's file name, holds
+    ``{{{host}}}``."""
+    return "{{{host}}}" in destination or all(
+        "{{{host}}}" in os.path.basename(source.rstrip("/")) for source in sources)
+
+
 def _make_action(args: argparse.Namespace, hosts: List[str], kwargs: Dict[str, Any],
                  stdin_data: bytes = b"") -> Any:
     if args.subcommand == "run":
@@ -172,7 +182,7 @@ def _make_action(args: argparse.Namespace, hosts: List[str], kwargs: Dict[str, A
     if len(args.paths) < 2:
         raise _UsageError("%s needs at least one source and a destination" % args.subcommand)
     sources, destination = args.paths[:-1], args.paths[-1]
-    if args.subcommand == "get" and "{{{host}}}" not in destination and len(hosts) > 1:
+    if args.subcommand == "get" and len(hosts) > 1 and not _kept_apart(sources, destination):
         raise _UsageError(
             "get: %d hosts would copy into the one destination %r, and each host's files "
             "would overwrite the previous host's; put {{{host}}} in it to keep each host's "
@@ -254,11 +264,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _interrupted(started: List[Any]) -> int:
-    """Ctrl-C: every remote command killed, one line said, 130."""
-    killed = 0
-    for action in started:
-        killed = sum(1 for p in action.processes if p.running)
-        action.kill().wait(timeout=10)
+    """Ctrl-C: every remote command killed, one line said, 130. A second
+    Ctrl-C during the clean-up is ignored (it would leave hosts running and
+    print a traceback)."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # main() called from a thread other than the main one
+        previous = None
+    try:
+        killed = 0
+        for action in started:
+            killed = sum(1 for p in action.processes if p.running)
+            action.kill().wait(timeout=10)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     sys.stdout.flush()
     sys.stderr.write("execo: interrupted%s\n" % (
         ", %d running host%s killed" % (killed, "s" if killed != 1 else "") if killed else ""))

@@ -175,6 +175,20 @@ def test_get_with_host_in_the_destination_keeps_each_hosts_file(testbed, tmp_pat
         assert got.read_text() == "from node-%d\n" % i
 
 
+def test_get_of_files_named_by_their_host_may_share_a_destination(testbed, tmp_path):
+    for i in (1, 2):
+        (tmp_path / ("out-node-%d" % i)).write_text("%d\n" % i)
+    (tmp_path / "here").mkdir()
+    done = execo(testbed, "get", "-w", "node-[1-2]", str(tmp_path / "out-{{{host}}}"),
+                 str(tmp_path / "here"))
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(str(tmp_path / "here"))) == ["out-node-1", "out-node-2"]
+    # a host in a directory of the source only: the same file name for all, refused
+    refused = execo(testbed, "get", "-w", "node-[1-2]", str(tmp_path / "{{{host}}}" / "log"),
+                    str(tmp_path / "here"))
+    assert refused.returncode == 2 and "overwrite" in refused.stderr
+
+
 def test_get_from_one_host_needs_no_host_in_the_destination(testbed, tmp_path):
     (tmp_path / "one").write_text("1\n")
     (tmp_path / "here").mkdir()

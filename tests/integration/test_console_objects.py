@@ -8,7 +8,7 @@ import os
 import pytest
 from IPython.lib.pretty import pretty
 
-from execo import Local, Process, Remote
+from execo import Local, Process, Remote, load_results
 from execo.exception import ExecoValueError
 
 
@@ -29,7 +29,7 @@ def test_gathered_results_and_their_failures_read_at_the_prompt(testbed):
     assert len(nodes) == 3 and "node-1" in nodes and " at 0x" not in pretty(nodes)
 
 
-def test_an_action_and_a_process_have_an_html_view_for_jupyter(testbed):
+def test_an_action_and_a_process_have_an_html_view_for_jupyter(testbed, tmp_path):
     action = _probe(testbed)
     page = action._repr_html_()
     assert page.count("<tr") == 4  # header + 3 hosts
@@ -40,6 +40,11 @@ def test_an_action_and_a_process_have_an_html_view_for_jupyter(testbed):
     view = process._repr_html_()
     assert "node-2" in view and "exit 1" in view and "execo-failed" in view
     assert "<pre>&lt;b&gt;same&lt;/b&gt;</pre>" in view
+    # saved results, read back, show the same
+    (tmp_path / "saved.json").write_text(action.to_json())
+    loaded = load_results(str(tmp_path / "saved.json"))
+    assert loaded._repr_html_().split("</div>", 1)[1] == page.split("</div>", 1)[1]
+    assert "exit 1" in loaded.processes[1]._repr_html_()
 
 
 def test_live_objects_have_the_dates_and_duration_their_saved_form_has():
@@ -52,6 +57,7 @@ def test_live_objects_have_the_dates_and_duration_their_saved_form_has():
     action.wait()
     saved = json.loads(action.to_json())
     assert (action.start_date, action.end_date) == (saved["start_date"], saved["end_date"])
+    assert action.duration == saved["duration"]
     assert process.duration == saved["processes"][0]["duration"]
     assert process.duration == process.end_date - process.start_date > 0
     standalone = Process("true").run()
