@@ -95,12 +95,12 @@ def check_host(name: str, origin: str) -> str:
     option gave it."""
     from execo.host import check_address
 
+    if not _ADDRESS.match(name):  # first: it says what ClusterShell's parser saw
+        raise HostsError("%s: %r %s" % (origin, name, _why_not_a_host(name)))
     try:
         check_address(name)
     except ValueError as exc:
         raise HostsError("%s: %s" % (origin, exc)) from None
-    if not _ADDRESS.match(name):
-        raise HostsError("%s: %r %s" % (origin, name, _why_not_a_host(name)))
     return name
 
 
