@@ -166,14 +166,22 @@ def _kept_apart(sources: List[str], destination: str) -> bool:
         "{{{host}}}" in os.path.basename(source.rstrip("/")) for source in sources)
 
 
+def _is_dev_null(fd: int) -> bool:
+    try:
+        info, null = os.fstat(fd), os.stat(os.devnull)
+    except OSError:
+        return False
+    return (info.st_dev, info.st_ino) == (null.st_dev, null.st_ino)
+
+
 def _make_action(args: argparse.Namespace, hosts: List[str], kwargs: Dict[str, Any],
-                 stdin_data: bytes = b"") -> Any:
+                 stdin_fd: Optional[int] = None) -> Any:
     if args.subcommand == "run":
         command = " ".join(args.command)
         action = _action_class(args, "remote")(command, hosts, **kwargs)
         if _feedable(action):
             return action
-        if stdin_data:
+        if stdin_fd is not None and not _is_dev_null(stdin_fd):
             raise _UsageError("stdin cannot be forwarded through taktuk: use --tool ssh, "
                               "or --no-stdin")
         # the remote commands must not wait on a stdin nobody feeds
@@ -244,7 +252,9 @@ def _report_failures(action: Any, copies: bool) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The ``execo`` command; returns its exit status (a bad command line
-    raises SystemExit(2), as argparse does).
+    raises SystemExit(2), as argparse does). Called from python, ``run``
+    forwards the interpreter's stdin as the command does, unless it is a
+    terminal: give ``--no-stdin`` where that stdin is not for the hosts.
 
     >>> main(["run", "-w", "node-[1-2]", "--json", "true"])  # doctest: +SKIP
     """
@@ -285,18 +295,16 @@ def _interrupted(started: List[Any]) -> int:
     return EXIT_INTERRUPTED
 
 
-def _stdin_data(args: argparse.Namespace) -> bytes:
-    """What the remote commands read: our stdin when it is no terminal
-    (read to its end now), else nothing."""
-    if args.subcommand != "run" or args.no_stdin:
-        return b""
-    stdin = sys.stdin
+def _stdin_fd(args: argparse.Namespace) -> Optional[int]:
+    """The fd the remote commands read from: our stdin when it is no
+    terminal, else None (they get an empty stdin)."""
+    if args.subcommand != "run" or args.no_stdin or sys.stdin is None:
+        return None
     try:
-        if stdin is None or stdin.isatty():
-            return b""
-        return stdin.buffer.read()
-    except (OSError, ValueError, AttributeError):  # fd 0 closed, or not a real file
-        return b""
+        fd = sys.stdin.fileno()
+        return None if os.isatty(fd) else fd
+    except (OSError, ValueError, AttributeError):  # fd 0 closed, or no real file (pytest)
+        return None
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, started: List[Any]) -> int:
@@ -313,15 +321,17 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, started: Lis
         if printer is not None:
             kwargs.update(stdout_handlers=[printer], stderr_handlers=[printer],
                           lifecycle_handlers=[printer])
-        data = _stdin_data(args)
-        action = _make_action(args, hosts, kwargs, data)
+        stdin_fd = _stdin_fd(args)
+        action = _make_action(args, hosts, kwargs, stdin_fd)
     except (_UsageError, HostsError, ExecoError, ValueError, OSError) as exc:
         parser.error(str(exc))
-    feeder = StdinFeeder(data)
+    feeder = StdinFeeder()
     for process in action.processes:
         process.lifecycle_handlers.append(feeder)
-        if data:  # a command that ends without reading it all is no failure
+        if stdin_fd is not None:  # a command that ends without reading it all is no failure
             process.ignore_write_error = process.nolog_write_error = True
+    if stdin_fd is not None and _feedable(action):
+        feeder.read_from(stdin_fd)
     started.append(action)
     action.start()
     if printer is not None:

@@ -4,8 +4,9 @@ host's lines to its terminal as they arrive.
 stdin: ``echo x | execo run ... cat`` gives ``x`` to each host, as clush
 does; a terminal (or ``--no-stdin``) gives each remote command an empty
 stdin (end of file at once): a remote ``cat`` must never wait for
-keystrokes nobody knows are awaited. The data is read once, before the
-action starts, and each process gets it as soon as it is spawned.
+keystrokes nobody knows are awaited. stdin is read while the action runs
+and forwarded as it comes: a stdin that never ends (an idle pipe) does
+not keep the command alive once every host is done.
 
 Lines: each host's lines are printed as they arrive, prefixed with the
 host's name (``node-3: ...``), as clush prints them. Handlers run in the
@@ -15,10 +16,10 @@ command's main thread writes them, until the action's end is queued.
 
 from __future__ import annotations
 
+import os
 import queue
-import select
 import threading
-from typing import Any, Optional, TextIO, Tuple
+from typing import Any, List, Optional, TextIO, Tuple
 
 from execo.action import ActionLifecycleHandler
 from execo.output import STDERR, ProcessOutputHandler
@@ -26,37 +27,76 @@ from execo.process_base import ProcessLifecycleHandler
 
 __all__ = ["LinePrinter", "StdinFeeder"]
 
-_PIPE_BUF = select.PIPE_BUF  # a write of this size into an empty pipe never blocks
-
 
 class StdinFeeder(ProcessLifecycleHandler):
-    """Gives ``data`` to each process's stdin when it starts, then closes
-    it (at once when there is no data).
+    """Forwards a stream (our stdin) to the stdin of every process of an
+    action, as it comes; each process's stdin is closed at the stream's
+    end, at once for a process started after it.
 
-    A host whose command never reads its stdin must not stall the others:
-    data that may not fit in the new, empty pipe is written by a thread of
-    its own per process, never by the conductor thread (where `start` is
-    called); up to PIPE_BUF bytes always fit, so they are written at once.
+    The stream is read by a thread of its own, from the moment `read_from`
+    is called, while the action runs: a command that never reads its stdin
+    ends whenever it ends, and the action with it, even if the stream stays
+    open forever (an idle pipe inherited from a parent). A process started
+    late (fan-out) is given everything read so far first. Each process is
+    written to by its own thread, never by the conductor thread (where
+    `start` is called): a host that does not read cannot stall the others.
+    With ``fd=None`` there is no stream: every stdin is closed at start.
     """
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
+    def __init__(self) -> None:
+        self._chunks: List[bytes] = []
+        self._ended = True  # no stream until read_from
+        self._changed = threading.Condition()
+
+    def read_from(self, fd: int) -> None:
+        """Start forwarding what ``fd`` gives (a daemon thread)."""
+        self._ended = False
+        threading.Thread(target=self._read, args=(fd,), daemon=True,
+                         name="execo stdin reader").start()
+
+    def _read(self, fd: int) -> None:
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            with self._changed:
+                if chunk:
+                    self._chunks.append(chunk)
+                else:
+                    self._ended = True
+                self._changed.notify_all()
+            if not chunk:
+                return
 
     def start(self, process: Any) -> None:
-        if len(self.data) <= _PIPE_BUF:
-            self._feed(process)
+        if self._ended and not self._chunks:
+            _close_stdin(process)
             return
         threading.Thread(target=self._feed, args=(process,), daemon=True,
-                         name="execo stdin of %s" % (getattr(process, "host", ""),)).start()
+                         name="execo stdin of %s" % (_host_of(process),)).start()
 
     def _feed(self, process: Any) -> None:
-        # a command that ends without reading all of it makes the write
+        # a command that ends without reading everything makes a write
         # fail: its process is told ignore_write_error, that is no failure
-        if self.data:
-            process.write(self.data)
-        close_stdin = getattr(process, "close_stdin", None)
-        if close_stdin is not None:  # taktuk's processes have no stdin of ours
-            close_stdin()
+        sent = 0
+        while not process.ended:
+            with self._changed:
+                while sent == len(self._chunks) and not self._ended:
+                    self._changed.wait()
+                chunks, ended = self._chunks[sent:], self._ended
+            sent += len(chunks)
+            if chunks:
+                process.write(b"".join(chunks))
+            if ended and sent == len(self._chunks):
+                break
+        _close_stdin(process)
+
+
+def _close_stdin(process: Any) -> None:
+    close_stdin = getattr(process, "close_stdin", None)
+    if close_stdin is not None:  # taktuk's processes have no stdin of ours
+        close_stdin()
 
 
 def _host_of(process: Any) -> str:

@@ -80,6 +80,27 @@ def test_a_terminal_as_stdin_gives_an_empty_stdin(testbed):
     assert sorted(done.stdout.splitlines()) == ["node-1: end", "node-2: end"]
 
 
+def test_an_idle_stdin_that_never_ends_does_not_keep_the_command_alive(testbed):
+    # a pipe whose writer stays open (a parent's): the hosts that do not read it end,
+    # and so does execo; those that read it get what was written so far
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, b"early\n")
+        done = execo(testbed, "run", "-w", "node-[1-2]", "head -n 1", stdin=read_end)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.splitlines()) == ["node-1: early", "node-2: early"]
+
+
+def test_a_host_started_late_gets_the_whole_stdin(testbed):
+    done = execo(testbed, "run", "--fanout", "1", "-w", "node-[1-3]", "-b", "cat",
+                 input="one\ntwo\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1:] == ["node-[1-3] (3)", "---------------", "one", "two"]
+
+
 def test_a_command_ignoring_its_stdin_is_no_failure(testbed):
     data = "z" * 300000  # more than any pipe holds: some writes must fail
     done = execo(testbed, "run", "-w", "node-[1-3]", "true", input=data)
