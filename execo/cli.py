@@ -176,6 +176,11 @@ def _is_dev_null(fd: int) -> bool:
 
 def _make_action(args: argparse.Namespace, hosts: List[str], kwargs: Dict[str, Any],
                  stdin_fd: Optional[int] = None) -> Any:
+    from execo.substitution import has_expressions
+    for text in getattr(args, "command", None) or args.paths:
+        if has_expressions(text):  # a template is code: Python run here
+            raise _UsageError("%r: only {{{host}}} is replaced on the command line; "
+                              "{{expression}} is Python, which only scripts may run" % (text,))
     if args.subcommand == "run":
         command = " ".join(args.command)
         action = _action_class(args, "remote")(command, hosts, **kwargs)

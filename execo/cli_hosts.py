@@ -20,14 +20,6 @@ __all__ = ["HostsError", "check_host", "hosts_of"]
 
 # a group reference: '@name' (or '@source:name') where a set or an operand starts
 _GROUP = re.compile(r"(?:^|[,!&^])\s*@")
-# What a host address may hold, until the library's own check says so too
-# (execo.host.check_address): letters, digits, '.', '-', '_', ':' (IPv6),
-# a '%zone', one 'user@', or a bracketed IPv6 literal.
-_ZONE = r"(?:%[A-Za-z0-9._-]+)?"
-_ADDRESS = re.compile(r"(?:[A-Za-z0-9._-]+@)?(?:[A-Za-z0-9._:-]+%s|\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*%s\])\Z"
-                      % (_ZONE, _ZONE))
-
-
 class HostsError(ValueError):
     """A host list of the command line that is not one: said before anything runs."""
 
@@ -74,33 +66,29 @@ def _expand(spec: str) -> List[str]:
         raise HostsError(str(exc)) from None
 
 
-def _why_not_a_host(name: str) -> str:
-    """What ClusterShell's parser says of a name holding brackets, else
-    which character is wrong."""
-    if "[" in name or "]" in name:
-        from ClusterShell.NodeSet import NodeSet, NodeSetException, RESOLVER_NOGROUP
-        try:
-            NodeSet(name, resolver=RESOLVER_NOGROUP)
-        except NodeSetException as exc:
-            return ("is not a valid node set (%s); ranges are numeric: node-[1-10,12]"
-                    % (exc,))
-    bad = next((c for c in name if not (c.isascii() and (c.isalnum() or c in "._:-%@[]"))),
-               None)
-    return "%s: a host is letters, digits, '.', '-', '_', ':' (IPv6), an optional '%%zone' " \
-        "and 'user@'" % ("holds %r" % (bad,) if bad is not None else "is malformed",)
+def _range_error(name: str) -> str:
+    """What ClusterShell's parser says of a name holding brackets that is
+    no IPv6 literal (``host[a-c]``), else ``""``."""
+    if "[" not in name and "]" not in name:
+        return ""
+    from ClusterShell.NodeSet import NodeSet, NodeSetException, RESOLVER_NOGROUP
+    try:
+        NodeSet(name, resolver=RESOLVER_NOGROUP)
+    except NodeSetException as exc:
+        return "; %r is not a valid node set either (%s): ranges are numeric, node-[1-10,12]" \
+            % (name, exc)
+    return ""
 
 
 def check_host(name: str, origin: str) -> str:
-    """``name`` if it is a host address, else a `HostsError` saying which
-    option gave it."""
+    """``name`` if it is a host address (`execo.host.check_address`), else
+    a `HostsError` saying which option gave it."""
     from execo.host import check_address
 
-    if not _ADDRESS.match(name):  # first: it says what ClusterShell's parser saw
-        raise HostsError("%s: %r %s" % (origin, name, _why_not_a_host(name)))
     try:
         check_address(name)
     except ValueError as exc:
-        raise HostsError("%s: %s" % (origin, exc)) from None
+        raise HostsError("%s: %s%s" % (origin, exc, _range_error(name))) from None
     return name
 
 
