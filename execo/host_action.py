@@ -36,8 +36,9 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Opt
 from execo.action import Action, split_action_kwargs
 from execo.connection import make_connection_params, pick_connection_params, rewrite_address
 from execo.host import Host, HostLike, get_hosts_list
-from execo.log import style
+from execo.log import logger, style
 from execo.nodeset import fold_hosts
+from execo.overwrites import warn_overwritten_copies
 from execo.process_base import Command, ProcessBase, name_from_cmdline
 from execo.substitution import Template, caller_namespace, has_expressions
 
@@ -274,9 +275,12 @@ class _FileTransfer(HostAction):
         files = getattr(self, self._sources_attribute)
         destination = getattr(self, self._destination_attribute)
         shares = self._fan_out(files if self._per_host_sources else [], [destination])
-        self._set_processes([self._new_transfer(
-            share.host, share.address, share.groups[0] if self._per_host_sources else files,
-            share.groups[1][0], share.process_args) for share in shares] if files else [])
+        # each host's (sources, destination), rendered
+        self._routes = [(share.groups[0] if self._per_host_sources else files,
+                         share.groups[1][0]) for share in shares] if files else []
+        self._set_processes([self._new_transfer(share.host, share.address, sources, target,
+                                                share.process_args)
+                             for share, (sources, target) in zip(shares, self._routes)])
 
     def _new_transfer(self, host: Host, address: str, sources: List[str], destination: str,
                       args: Dict[str, Any]) -> ProcessBase:
@@ -325,6 +329,14 @@ class FromHostsTransfer(_FileTransfer):
     _sources_attribute = "remote_files"
     _destination_attribute = "local_location"
     _name_format = "Get from %d hosts"
+
+    def _set_ended(self) -> None:
+        if not self.ended:  # before the waiters wake: they may read the logs
+            try:
+                warn_overwritten_copies(self.name, self._processes, self._routes)
+            except Exception:  # a warning must never keep the action from ending
+                logger.exception("%s: could not check for overwritten copies", self.name)
+        super()._set_ended()
 
     def __init__(self, hosts: Iterable[HostLike], remote_files: Iterable[str],
                  local_location: str = ".",
