@@ -46,6 +46,8 @@ __all__ = ["ARBITRARY_LATENCY", "g5k_graph", "treemap"]
 
 # the latency of a backbone link whose description gives none (2.x's value)
 ARBITRARY_LATENCY = 2.25e-3
+arbitrary_latency = ARBITRARY_LATENCY  # 2.x's names
+suffix = '.grid5000.fr'
 _EQUIPMENT_KINDS = ('switch', 'router')
 # "1/12", "gi3:12"...: the peer's linecard comes first
 _PORT_SPEC = re.compile(r'[^0-9]*([0-9]+)[:/]([0-9]+)')

@@ -6,6 +6,7 @@ network equipments and the backbone), in its own virtualenv with networkx,
 and both graphs must have the same nodes, edges and attributes.
 """
 
+import inspect
 import json
 import subprocess
 
@@ -75,13 +76,18 @@ print(json.dumps(out))
 '''
 
 
-def old_graphs(api_data):
+def with_old_networkx():
+    """2.8.2's execo_g5k.topology imports networkx: its virtualenv gets it (once)."""
     python = old_g5k_python()
     probe = subprocess.run([python, "-c", "import networkx"], capture_output=True,
                            env=_clean_env(), cwd="/")
     if probe.returncode != 0:
         subprocess.run([python, "-m", "pip", "install", "-q", "networkx"], check=True,
                        env=_clean_env(), cwd="/")
+
+
+def old_graphs(api_data):
+    with_old_networkx()
     prelude = "import json, sys\nDATA = json.load(sys.stdin)\n"
     return run_old_execo(prelude + OLD, stdin=json.dumps({"api": api_data,
                                                           "elements": ELEMENTS}))
@@ -136,3 +142,32 @@ def test_treemap_draws_every_node(topology_api, tmp_path):
     compact = topology.treemap(graph, compact=True)
     texts = [t.get_text() for t in compact.axes[0].texts]
     assert any(t.startswith("graphene\nsgraphene1") for t in texts)
+
+
+SIGNATURES = r'''
+import inspect, json
+from execo_g5k import topology
+
+def shape(function):
+    return [[p.name, repr(p.default)] for p in inspect.signature(function).parameters.values()]
+names = {"g5k_graph." + n: shape(m) for n, m in vars(topology.g5k_graph).items()
+         if callable(m) and not n.startswith("_")}
+names["g5k_graph"] = shape(topology.g5k_graph)
+names["treemap"] = shape(topology.treemap)
+print(json.dumps({"functions": names, "values": [topology.arbitrary_latency, topology.suffix]}))
+'''
+
+
+def shape(function):
+    return [[p.name, repr(p.default)] for p in inspect.signature(function).parameters.values()]
+
+
+def test_the_2x_names_and_signatures_are_there():
+    """Same parameters, at the same places, with the same defaults."""
+    with_old_networkx()
+    theirs = run_old_execo(SIGNATURES)
+    for name, parameters in theirs["functions"].items():
+        owner, _, attribute = name.rpartition(".")
+        ours = getattr(getattr(topology, owner) if owner else topology, attribute)
+        assert shape(ours) == parameters, name
+    assert [topology.arbitrary_latency, topology.suffix] == theirs["values"]
