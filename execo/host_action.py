@@ -330,14 +330,6 @@ class FromHostsTransfer(_FileTransfer):
     _destination_attribute = "local_location"
     _name_format = "Get from %d hosts"
 
-    def _set_ended(self) -> None:
-        if not self.ended:  # before the waiters wake: they may read the logs
-            try:
-                warn_overwritten_copies(self.name, self._processes, self._routes)
-            except Exception:  # a warning must never keep the action from ending
-                logger.exception("%s: could not check for overwritten copies", self.name)
-        super()._set_ended()
-
     def __init__(self, hosts: Iterable[HostLike], remote_files: Iterable[str],
                  local_location: str = ".",
                  connection_params: Optional[Mapping[str, Any]] = None,
@@ -346,3 +338,11 @@ class FromHostsTransfer(_FileTransfer):
         self._init_transfer(hosts, remote_files, local_location,
                             pick_connection_params(connection_params, connexion_params),
                             process_args, kwargs)
+
+    def _set_ended(self) -> None:
+        if not self.ended:  # before the waiters wake: they may read the logs
+            try:
+                warn_overwritten_copies(self.name, self._processes, self._routes)
+            except Exception:  # a warning must never keep the action from ending
+                logger.exception("%s: could not check for overwritten copies", self.name)
+        super()._set_ended()

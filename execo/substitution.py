@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections import abc
 import sys
+from collections import abc
 from types import FrameType
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
