@@ -24,8 +24,8 @@ from __future__ import annotations
 from typing import Any, Dict, Iterator, Mapping, NamedTuple, Optional
 
 from execo import config
-from execo.host import Host, HostLike, check_address
-from execo.exception import ExecoValueError
+from execo.host import Host, HostLike, check_address, unbracketed
+from execo.exception import ExecoTypeError, ExecoValueError
 
 __all__ = ["ConnectionParams", "ConnexionParams", "ConnectionTarget",
            "ResolvedConnectionParams", "connection_target", "make_connection_params",
@@ -75,7 +75,11 @@ def pick_connection_params(connection_params: Optional[Mapping[str, Any]] = None
     silently preferring one would connect with settings the caller did not
     mean.
     """
-    for given in (connection_params, connexion_params):
+    for name, given in (("connection_params", connection_params),
+                        ("connexion_params", connexion_params)):
+        if given is not None and not isinstance(given, Mapping):
+            raise ExecoTypeError("%s is a mapping of connection params (a dict), not %r"
+                                 % (name, given))
         if given:
             config.check_keys('connection params', given, stacklevel=3)
     if connection_params is not None and connexion_params is not None \
@@ -174,5 +178,6 @@ def connection_target(host: HostLike, params: Mapping[str, Any]) -> ConnectionTa
         return None
 
     port = pick('port')
-    return ConnectionTarget(rewrite_address(host.address, params), pick('user'),
+    # ssh wants an IPv6 literal bare; scp's paths bracket it again (remote_path)
+    return ConnectionTarget(unbracketed(rewrite_address(host.address, params)), pick('user'),
                             pick('keyfile'), int(port) if port is not None else None)

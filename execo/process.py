@@ -25,7 +25,7 @@ import termios
 import threading
 import time
 import traceback
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from execo import children, exit_watchdog, kill_policy
 from execo.conductor import get_conductor, wait_lock
@@ -153,8 +153,8 @@ class Process(ProcessBase):
         self.pty = pty
         self.kill_subprocesses = kill_subprocesses
         self.cwd = cwd
-        if env is not None and not all(isinstance(item, (str, bytes))
-                                       for pair in dict(env).items() for item in pair):
+        if env is not None and not (isinstance(env, Mapping) and all(
+                isinstance(item, (str, bytes)) for pair in env.items() for item in pair)):
             raise ExecoTypeError("env maps variable names to values, all strings: %r" % (env,))
         self.env = env
 

@@ -25,8 +25,8 @@ from execo.keywords import FullSignature, check_keywords, process_signature
 from execo.log import Described, logger, style
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
                           OutputString, StreamDispatcher, compact_output, compile_regexes,
-                          stream_name)
-from execo.time_utils import format_date, get_seconds
+                          output_handlers, stream_name)
+from execo.time_utils import format_date, get_seconds, get_timeout
 from execo.exception import ExecoTypeError, ExecoValueError
 
 __all__ = ["Command", "ProcessBase", "ProcessLifecycleHandler", "check_command",
@@ -114,12 +114,13 @@ class ProcessBase(Described):
         self.nolog_expect_fail = nolog_expect_fail
         self.ignore_write_error = ignore_write_error
         self.nolog_write_error = nolog_write_error
-        self.default_expect_timeout = get_seconds(default_expect_timeout)
+        self.default_expect_timeout = get_timeout(default_expect_timeout,
+                                                  "default_expect_timeout")
         self.default_stdout_handler = default_stdout_handler
         self.default_stderr_handler = default_stderr_handler
         self.lifecycle_handlers: List[ProcessLifecycleHandler] = list(lifecycle_handlers or [])
-        self.stdout_handlers: List[Any] = list(stdout_handlers or [])
-        self.stderr_handlers: List[Any] = list(stderr_handlers or [])
+        self.stdout_handlers: List[Any] = output_handlers(stdout_handlers, "stdout_handlers")
+        self.stderr_handlers: List[Any] = output_handlers(stderr_handlers, "stderr_handlers")
         self._name = name
         self.host = None
         self._lock = threading.RLock()

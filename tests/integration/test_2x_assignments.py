@@ -70,3 +70,18 @@ def test_assigned_hosts_of_a_get(testbed, tmp_path):
     assert get.ok
     assert (tmp_path / "node-2" / "src.txt").read_text() == "data\n"
     assert not (tmp_path / "node-1" / "src.txt").exists()
+
+
+def test_a_literal_and_the_same_plain_template_stay_apart(testbed, tmp_path):
+    from execo import Put, literal
+    names = ["a", "b"]  # noqa: F841 - named by the template
+    (tmp_path / "{{names}}").write_text("literal\n")
+    (tmp_path / "a").write_text("template\n")
+    put = Put(["node-1"], [literal(str(tmp_path / "{{names}}")), str(tmp_path / "{{names}}")],
+              str(tmp_path / "out-{{{host}}}"))
+    (tmp_path / "out-node-1").mkdir()
+    put.hosts = ["node-1"]
+    put.reset().run()
+    assert put.ok, put.processes[0].stderr
+    assert (tmp_path / "out-node-1" / "{{names}}").read_text() == "literal\n"
+    assert (tmp_path / "out-node-1" / "a").read_text() == "template\n"
