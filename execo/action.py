@@ -174,6 +174,16 @@ class Action(Described):
         """Every process of the action, in host order for remote actions."""
         return self._processes
 
+    @processes.setter
+    def processes(self, processes: Iterable[ProcessBase]) -> None:
+        """As in execo 2.x, scripts merge results by assigning processes
+        (``a.processes = a.processes + b.processes``): ``ok``, `stats`,
+        reports and `gathered` then speak of these processes."""
+        for process in self._processes:
+            if self._end_counter in process.lifecycle_handlers:
+                process.lifecycle_handlers.remove(self._end_counter)
+        self._set_processes(processes)
+
     def _set_processes(self, processes: Iterable[ProcessBase]) -> None:
         self._processes = list(processes)
         for process in self._processes:

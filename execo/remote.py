@@ -163,7 +163,9 @@ class Get(FromHostsTransfer, Remote):
       wrap every name obtained from a node.
     :param local_location: local destination (substituted per host, so
       that the files of each host can land in their own, existing,
-      directory).
+      directory). Without ``{{{host}}}``, the hosts' copies of a file
+      overwrite each other, as in 2.x; one warning then names the hosts
+      whose copies were lost (`execo.overwrites`).
     """
 
     def _new_transfer(self, host: Host, address: str, sources: List[str], destination: str,
