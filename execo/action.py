@@ -174,6 +174,16 @@ class Action(Described):
         """Every process of the action, in host order for remote actions."""
         return self._processes
 
+    @processes.setter
+    def processes(self, processes: Iterable[ProcessBase]) -> None:
+        """As in execo 2.x, scripts merge results by assigning processes
+        (``a.processes = a.processes + b.processes``): ``ok``, `stats`,
+        reports and `gathered` then speak of these processes."""
+        for process in self._processes:
+            if self._end_counter in process.lifecycle_handlers:
+                process.lifecycle_handlers.remove(self._end_counter)
+        self._set_processes(processes)
+
     def _set_processes(self, processes: Iterable[ProcessBase]) -> None:
         self._processes = list(processes)
         for process in self._processes:
@@ -326,6 +336,29 @@ class Action(Described):
         """
         from execo.gather import gather
         return gather(self, stream)
+
+    @property
+    def start_date(self) -> Optional[float]:
+        """When the first process started (a unix time; None before)."""
+        return self.stats()['start_date']
+
+    @property
+    def end_date(self) -> Optional[float]:
+        """When the last process ended (None until the action has ended)."""
+        return self.stats()['end_date'] if self.ended else None
+
+    @property
+    def duration(self) -> Optional[float]:
+        """Seconds from `start_date` to `end_date` (None until the end), as
+        saved results have it."""
+        start, end = self.start_date, self.end_date
+        return None if start is None or end is None else end - start
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows an evaluated action as a table of its processes
+        (`execo.html_view`), as it shows a `Report`."""
+        from execo.html_view import action_html
+        return action_html(self)
 
     def stats(self) -> Dict[str, Any]:
         """Counters summed over the processes (see `execo.stats`)."""

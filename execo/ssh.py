@@ -313,6 +313,9 @@ class SshProcess(ConnectionRetries, Process):
     failure) sets ``error`` and an ``error_reason`` quoting ssh's message.
     A connection that fails before the remote command started is tried
     again (`execo.retry`); ``connect_attempts`` counts the attempts.
+    ``cwd`` and ``env`` are the local ``ssh``'s, as in execo 2.x; the
+    remote command's are `execo.remote.Remote`'s ``remote_cwd`` and
+    ``remote_env``.
     """
 
     _retry_marker = True
