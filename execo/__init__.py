@@ -36,7 +36,7 @@ from execo.action_group import (ParallelActions, SequentialActions, wait_all_act
 from execo.factory import default_action_factory, get_fileget, get_fileput, get_remote
 from execo.remote import Get, Put, Remote, filter_bad_hosts
 from execo.report import Report
-from execo.results import load_results
+from execo.report import load_results
 from execo.taktuk import TaktukGet, TaktukPut, TaktukRemote
 from execo.chainput import ChainPut
 from execo.port_forwarder import PortForwarder

@@ -15,17 +15,19 @@ ssh or taktuk in `execo.factory`.
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from execo import fanout
+import execo.fanout as fanout
 from execo.conductor import wait_event
 from execo.exception import ActionsFailed, ProcessesFailed
 from execo.failures import summary
-from execo.keywords import FullSignature, action_signature, check_keywords, process_keywords
+from execo.gather import Gathered, gather
+from execo.keywords import FullSignature, action_signature, check_keywords, process_signature
 from execo.log import Described, logger, style
 from execo.output import STDOUT
 from execo.process import Process
@@ -36,16 +38,27 @@ from execo.stats import aggregate_stats
 from execo.time_utils import format_date, get_seconds
 from execo.exception import ExecoValueError
 
-if TYPE_CHECKING:
-    from execo.action_group import (ParallelActions, SequentialActions,  # noqa: F401
-                                    wait_all_actions, wait_any_actions)
-    from execo.gather import Gathered
-
 __all__ = ["Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
            "ProcessesFailed", "SequentialActions", "split_action_kwargs",
            "wait_all_actions", "wait_any_actions"]
 
 ACTION_KWARGS = ("lifecycle_handlers", "name", "default_expect_timeout", "fanout", "progress")
+
+_process_keywords: Optional[frozenset] = None
+
+
+def process_keywords() -> frozenset:
+    """The keywords every local process takes (`Process`'s), its command aside."""
+    global _process_keywords
+    if _process_keywords is None:
+        _process_keywords = frozenset(process_signature(Process).parameters) - {"cmd"}
+    return _process_keywords
+
+
+def signature_of_action(cls: type) -> inspect.Signature:
+    """An action class's full signature (`execo.keywords.action_signature`
+    over `Action` and `Process`)."""
+    return action_signature(cls, Action, Process)
 
 
 def split_action_kwargs(kwargs: Dict[str, Any],
@@ -132,7 +145,7 @@ class Action(Described):
 
     # inspect.signature, help() and IPython list every keyword an action
     # takes, its processes' included (execo.keywords)
-    __signature__ = FullSignature(action_signature)
+    __signature__ = FullSignature(signature_of_action)
 
     # Notified whenever any action ends: wait_any/wait_all_actions sleep on it
     # (execo.action_group).
@@ -308,7 +321,7 @@ class Action(Described):
         """Started, ended, and ok."""
         return self.started and self.ended and self.ok
 
-    def gathered(self, stream: str = "stdout") -> "Gathered":
+    def gathered(self, stream: str = "stdout") -> Gathered:
         """The processes grouped by identical output, hosts folded into
         node sets, as ``clubak -b`` shows them; ``.failures`` groups the
         failed hosts by reason (see `execo.gather`).
@@ -319,7 +332,6 @@ class Action(Described):
         ---------------
         hi
         """
-        from execo.gather import gather
         return gather(self, stream)
 
     def stats(self) -> Dict[str, Any]:
@@ -345,7 +357,7 @@ class Action(Described):
         return action_to_dict(self)
 
     def to_json(self, indent: Optional[int] = None) -> str:
-        """`to_dict` as JSON; `execo.results.load_results` reads it back."""
+        """`to_dict` as JSON; `execo.report.load_results` reads it back."""
         from execo.results import to_json
         return to_json(self, indent)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterator, Mapping, NamedTuple, Optional
 
-from execo import config
+import execo.config as config
 from execo.host import Host, HostLike, check_address
 from execo.exception import ExecoValueError
 

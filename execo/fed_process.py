@@ -22,7 +22,7 @@ import os
 import time
 from typing import Any, List, Optional
 
-from execo import kill_policy
+import execo.kill_policy as kill_policy
 from execo.conductor import get_conductor
 from execo.host import Host, HostLike
 from execo.log import logger, style

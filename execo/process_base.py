@@ -11,29 +11,28 @@ wake-ups of the threads blocked in `wait`.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import threading
 import time
 import traceback
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional
 
-from execo import failures, kill_policy
+import execo.failures as failures
+import execo.kill_policy as kill_policy
+from execo.argv import Command, check_command, name_from_cmdline
 from execo.conductor import TimerHandle, get_conductor, wait_event
-from execo.config import configuration
+from execo.expect import Expecting
 from execo.keywords import FullSignature, check_keywords, process_signature
+from execo.kill_policy import kill_after_interrupt
 from execo.log import Described, logger, style
+from execo.stats import process_stats
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
-                          OutputString, StreamDispatcher, compact_output, compile_regexes,
-                          stream_name)
+                          OutputString, StreamDispatcher, compact_output, stream_name)
 from execo.time_utils import format_date, get_seconds
-from execo.exception import ExecoTypeError, ExecoValueError
+from execo.exception import ExecoValueError
 
 __all__ = ["Command", "ProcessBase", "ProcessLifecycleHandler", "check_command",
            "kill_after_interrupt", "name_from_cmdline"]
-
-Command = Union[str, Sequence[str]]
-
 
 class ProcessLifecycleHandler:
     """Notified of a process's start, end and reset.
@@ -52,34 +51,15 @@ class ProcessLifecycleHandler:
         pass
 
 
-def name_from_cmdline(cmdline: Command, width: int = 39) -> str:
-    text = cmdline if isinstance(cmdline, str) else " ".join(shlex.quote(arg) for arg in cmdline)
-    text = re.sub(r"\s+", " ", text.strip())
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
-def check_command(cmd: Any) -> Command:
-    if isinstance(cmd, str):
-        return cmd
-    if isinstance(cmd, (list, tuple)) and cmd and all(isinstance(arg, str) for arg in cmd):
-        return cmd
-    raise ExecoTypeError("a command is a string or a non-empty list of strings, not %r" % (cmd,))
-
-
-def kill_after_interrupt(target: Any) -> None:
-    """Kill a process or an action whose ``run()`` was interrupted, and give
-    it ``kill_timeout`` (+1 s) to end: the SIGKILL that follows an ignored
-    SIGTERM comes within it. A second Ctrl-C stops this wait."""
-    target.kill()
-    delay = get_seconds(configuration['kill_timeout'])
-    target.wait((delay or 0) + 1.0)
-
-
 _FLAG_NAMES = ("exit_code", "timeout", "error", "expect_fail", "write_error")
 
 
-class ProcessBase(Described):
+class ProcessBase(Expecting, Described):
     """A process's shared state. See `execo.process.Process` for the options."""
+
+    # Whether the process is a child of this interpreter, holding its pipes
+    # and pidfd here: the fan-out limit (execo.fanout) counts only those.
+    holds_a_local_child = False
 
     # inspect.signature, help() and IPython list the keywords that
     # subclasses pass down through **kwargs (execo.keywords)
@@ -157,8 +137,6 @@ class ProcessBase(Described):
         self._logged_failure: Optional[str] = None
         self._end_after_writes: Optional[tuple] = None  # an end waiting for file writes
         self._writes_given_up = False
-        self._fanout_queued = False  # waiting for a slot of the fan-out limit (execo.fanout)
-        self._fanout_share: Any = None  # the action share whose slot it holds
         self._timeout_timer: Optional[TimerHandle] = None
         self._force_kill_timer: Optional[TimerHandle] = None
         self._ended_event = threading.Event()
@@ -359,21 +337,7 @@ class ProcessBase(Described):
 
     def stats(self) -> Dict[str, Any]:
         """Counters in `execo.report.Report`'s format, for this one process."""
-        from execo.stats import empty_stats
-        stats = empty_stats()
-        stats.update(name=self.name, start_date=self.start_date, end_date=self.end_date,
-                     num_processes=1)
-        stats['num_started'] = int(self.started)
-        stats['num_ended'] = int(self.ended)
-        stats['num_errors'] = int(self.error)
-        stats['num_timeouts'] = int(self.timeouted)
-        stats['num_forced_kills'] = int(self.forced_kill)
-        stats['num_expect_fail'] = int(self.expect_fail)
-        stats['num_write_error'] = int(self.write_error)
-        stats['num_non_zero_exit_codes'] = int(self.ended and self.exit_code != 0)
-        stats['num_ok'] = int(self.ok)
-        stats['num_finished_ok'] = int(self.finished_ok)
-        return stats
+        return process_stats(self)
 
     # ---- waiting ----------------------------------------------------------
 
@@ -383,7 +347,7 @@ class ProcessBase(Described):
 
         Raises `execo.conductor.ConductorDied` if the thread that would
         end the process is gone."""
-        if not self.started and not self._fanout_queued and not self.ended:
+        if not self.started and not self._waits_for_a_slot() and not self.ended:
             raise ExecoValueError("cannot wait for %s: it was not started" % (self,))
         self._check_owner("wait for")
         wait_event(self._ended_event, get_seconds(timeout))
@@ -425,11 +389,13 @@ class ProcessBase(Described):
         ['kill_timeout']``; False/None: never), it gets SIGKILL. A killed
         process is not blamed for its exit code.
         """
-        if self._fanout_queued:
-            from execo import fanout
-            fanout.cancel([self])
         kill_policy.kill(self, sig, auto_force_kill_timeout)
         return self
+
+    def _waits_for_a_slot(self) -> bool:
+        """Queued by `execo.fanout`, to be started by it: only processes
+        that ``hold_a_local_child`` are."""
+        return False
 
     def _can_be_signalled(self) -> bool:
         """With ``_lock`` held: is there still something to signal?"""
@@ -463,70 +429,6 @@ class ProcessBase(Described):
         if self.running:
             self.kill()
         return False
-
-    # ---- expect -------------------------------------------------------------
-
-    def expect(self, regexes: Any, timeout: Any = False, stream: int = STDOUT,
-               backtrack: bool = True,
-               expect_output_handler: Optional[ExpectOutputHandler] = None
-               ) -> Tuple[Optional[int], Optional[re.Match]]:
-        """Wait until one of ``regexes`` matches the output, pexpect-style.
-
-        Returns ``(index of the regex, match)``, or ``(None, None)`` when the
-        timeout passes (False: ``default_expect_timeout``; None: no limit) or
-        the stream ends first, which also sets ``expect_fail``. Each thread
-        searches from the end of its previous match; the first search starts
-        at the beginning of the output if ``backtrack``, else at the next
-        output. The search runs on each arrival, and output arrives in
-        pieces of any size: a regex that ends where more of the same could
-        follow (``(\\d+)``) may match only part of it.
-        """
-        if timeout is False:
-            timeout = self.default_expect_timeout
-        timeout = get_seconds(timeout)
-        self._check_owner("expect on")
-        compiled = compile_regexes(regexes)
-        handler = self.watch_expect(stream, backtrack, expect_output_handler)
-        found = handler.expect(compiled, timeout, only=(self, stream)).get((self, stream))
-        if found is not None:
-            return found
-        self.expect_fail = True
-        message = "%s: %s %s" % (self.where(), style.emph("expect failed:"),
-                                 [r.pattern for r in compiled])
-        if self.nolog_expect_fail or self.ignore_expect_fail:
-            logger.debug(message)
-        else:
-            logger.warning(message)
-        if logger.isEnabledFor(10):
-            logger.debug("%s", self.dump())
-        return None, None
-
-    def watch_expect(self, stream: int = STDOUT, backtrack: bool = True,
-                     expect_output_handler: Optional[ExpectOutputHandler] = None
-                     ) -> ExpectOutputHandler:
-        """Start recording ``stream`` for this thread's expects, without
-        waiting. `expect` does it on its first call; an action calls it on
-        all its processes first, so that none misses output while another
-        is being waited for. Returns the handler (thread-local by default).
-        """
-        if self._expect_handlers is None:
-            with self._lock:
-                if self._expect_handlers is None:
-                    self._expect_handlers = threading.local()
-        handler = expect_output_handler or getattr(self._expect_handlers, "handler", None)
-        if handler is None:
-            handler = self._expect_handlers.handler = ExpectOutputHandler()
-            self._own_expect_handlers.append(handler)
-        handlers = self.stdout_handlers if stream == STDOUT else self.stderr_handlers
-        if handler not in handlers:
-            def prepare(history: str, ended: bool) -> None:
-                handler.start_watching(self, stream, history)
-                if ended:
-                    handler.read(self, stream, "", True, False)
-            # the dispatcher hands the history and adds the handler in one
-            # step: output arriving meanwhile is neither lost nor seen twice
-            self._dispatchers[stream].add_handler(handler, backtrack, prepare)
-        return handler
 
     # ---- display ------------------------------------------------------------
 
@@ -575,7 +477,7 @@ class ProcessBase(Described):
         return process_to_dict(self)
 
     def to_json(self, indent: Optional[int] = None) -> str:
-        """`to_dict` as JSON; `execo.results.load_results` reads it back."""
+        """`to_dict` as JSON; `execo.report.load_results` reads it back."""
         from execo.results import to_json
         return to_json(self, indent)
 

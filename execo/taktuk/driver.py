@@ -28,7 +28,7 @@ import signal
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
-from execo import kill_policy
+import execo.kill_policy as kill_policy
 from execo.argv import option_words
 from execo.conductor import TimerHandle, get_conductor
 from execo.connection import connection_target, resolve_connection_params
@@ -40,7 +40,7 @@ from execo.fed_process import FedProcess
 from execo.host_action import HostAction
 from execo.process_base import Command
 from execo.time_utils import get_seconds
-from execo.taktuk import protocol as wire
+import execo.taktuk.protocol as wire
 from execo.exception import ExecoValueError
 
 __all__ = ["TaktukAction", "TaktukProcess", "TaktukRoot", "connector_command",
