@@ -50,3 +50,8 @@ __all__ += [
     "Report", "load_results", "TaktukGet", "TaktukPut", "TaktukRemote", "ChainPut", "PortForwarder",
     "RemoteSerial", "Serial", "SerialSsh",
 ]
+
+# every transport above has declared its connection params: the keys the
+# user's configuration file gave can now be checked
+from execo.config import declarations_done  # noqa: E402
+declarations_done()

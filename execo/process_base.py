@@ -15,7 +15,7 @@ import shlex
 import threading
 import time
 import traceback
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import execo.failures as failures
 import execo.kill_policy as kill_policy
@@ -60,6 +60,12 @@ class ProcessBase(Expecting, Described):
     # Whether the process is a child of this interpreter, holding its pipes
     # and pidfd here: the fan-out limit (execo.fanout) counts only those.
     holds_a_local_child = False
+
+    # (the connection params given, them resolved, the host's rewritten
+    # address) for this run, handed by the action over hosts that made the
+    # process (execo.host_action): its transport neither merges nor
+    # rewrites again, unless its own params were replaced since
+    _run_connection: Optional[Tuple[Any, Any, str]] = None
 
     # inspect.signature, help() and IPython list the keywords that
     # subclasses pass down through **kwargs (execo.keywords)
