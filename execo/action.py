@@ -16,6 +16,7 @@ ssh or taktuk in `execo.factory`.
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import threading
 import time
@@ -27,14 +28,14 @@ from execo.conductor import wait_event
 from execo.exception import ActionsFailed, ProcessesFailed
 from execo.failures import summary
 from execo.gather import Gathered, gather
-from execo.keywords import FullSignature, action_signature, check_keywords, process_signature
-from execo.log import Described, logger, style
+from execo.keywords import FullSignature, action_signature, check_keywords
+from execo.log import Described, log_safely, logger, style
 from execo.output import STDOUT
 from execo.process import Process
 from execo.process_base import (Command, ProcessBase, ProcessLifecycleHandler,
                                 kill_after_interrupt, name_from_cmdline)
 from execo.progress import ProgressBar, progress_wanted
-from execo.stats import aggregate_stats
+from execo.stats import COUNTERS, aggregate_stats
 from execo.time_utils import format_date, get_seconds
 from execo.exception import ExecoValueError
 
@@ -51,7 +52,7 @@ def process_keywords() -> frozenset:
     """The keywords every local process takes (`Process`'s), its command aside."""
     global _process_keywords
     if _process_keywords is None:
-        _process_keywords = frozenset(process_signature(Process).parameters) - {"cmd"}
+        _process_keywords = frozenset(inspect.signature(Process).parameters) - {"cmd"}
     return _process_keywords
 
 
@@ -119,8 +120,8 @@ def _notify(handlers: List[Any], event: str, subject: Any) -> None:
         try:
             getattr(handler, event)(subject)
         except Exception:
-            logger.error("lifecycle handler %r.%s raised for %s:\n%s", handler, event,
-                         subject, traceback.format_exc())
+            log_safely(logging.ERROR, "lifecycle handler %r.%s raised for %s:\n%s", handler,
+                       event, subject, traceback.format_exc())
 
 
 class Action(Described):
@@ -210,18 +211,27 @@ class Action(Described):
             if self.ended:
                 return
             self.ended = True
+        try:
+            try:
+                self._log_end()
+            except Exception:
+                log_safely(logging.ERROR, "logging the end of %s failed:\n%s", self.name,
+                           traceback.format_exc())
+            if self._progress_bar is not None:
+                self._progress_bar.action_ended()
+            _notify(self.lifecycle_handlers, "end", self)
+        finally:  # whatever happened above, the waiters wake up
+            self._ended_event.set()
+            with Action._ended_condition:
+                Action._ended_condition.notify_all()
+
+    def _log_end(self) -> None:
         if len(self._failures) > 1:
             order = {id(process): index for index, process in enumerate(self._processes)}
             failures = sorted(self._failures, key=lambda process: order[id(process)])
-            logger.warning("%s", summary(self.name, failures, len(self._processes)))
-        if logger.isEnabledFor(10):
-            logger.debug("%s %s", style.emph("ended:"), self)
-        if self._progress_bar is not None:
-            self._progress_bar.action_ended()
-        _notify(self.lifecycle_handlers, "end", self)
-        self._ended_event.set()
-        with Action._ended_condition:
-            Action._ended_condition.notify_all()
+            log_safely(logging.WARNING, "%s", summary(self.name, failures, len(self._processes)))
+        if logger.isEnabledFor(logging.DEBUG):
+            log_safely(logging.DEBUG, "%s %s", style.emph("ended:"), self)
 
     # ---- control ------------------------------------------------------------
 
@@ -233,7 +243,8 @@ class Action(Described):
                                  % (self.name,))
             self.started = True
             self._owner_pid = os.getpid()
-        logger.debug("%s %s", style.emph("start:"), self)
+        if logger.isEnabledFor(logging.DEBUG):
+            log_safely(logging.DEBUG, "%s %s", style.emph("start:"), self)
         _notify(self.lifecycle_handlers, "start", self)
         if not self._in_group and progress_wanted(self.progress):
             self._progress_bar = ProgressBar(self)
@@ -408,9 +419,7 @@ class Action(Described):
         infos = ["name=%s" % (self.name,), "started=%s" % (self.started,),
                  "start_date=%s" % (format_date(stats['start_date']),),
                  "ended=%s" % (self.ended,), "end_date=%s" % (format_date(stats['end_date']),)]
-        infos.extend("%s=%d" % (key, stats[key]) for key in (
-            'num_processes', 'num_started', 'num_ended', 'num_timeouts', 'num_errors',
-            'num_forced_kills', 'num_non_zero_exit_codes', 'num_ok', 'num_finished_ok'))
+        infos.extend("%s=%d" % (key, stats[key]) for key in COUNTERS)
         infos.append("ok=%s" % (self.ok,))
         return infos
 

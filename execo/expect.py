@@ -13,7 +13,8 @@ import re
 import threading
 from typing import Any, Optional, Tuple
 
-from execo.log import logger, style
+import execo.failures as failures
+from execo.log import style
 from execo.output import STDOUT, ExpectOutputHandler, compile_regexes
 from execo.time_utils import get_seconds
 
@@ -55,14 +56,8 @@ class Expecting:
         if found is not None:
             return found
         self.expect_fail = True
-        message = "%s: %s %s" % (self.where(), style.emph("expect failed:"),
-                                 [r.pattern for r in compiled])
-        if self.nolog_expect_fail or self.ignore_expect_fail:
-            logger.debug(message)
-        else:
-            logger.warning(message)
-        if logger.isEnabledFor(10):
-            logger.debug("%s", self.dump())
+        failures.log_failure(self, "expect_fail", "%s: %s %s" % (
+            self.where(), style.emph("expect failed:"), [r.pattern for r in compiled]))
         return None, None
 
     def watch_expect(self, stream: int = STDOUT, backtrack: bool = True,

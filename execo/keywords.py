@@ -97,7 +97,7 @@ def action_signature(cls: type, action_class: type, process_class: type) -> insp
         return signature
     names = set(signature.parameters)
     extra = [p.replace(kind=_P.KEYWORD_ONLY)
-             for p in process_signature(process_class).parameters.values()
+             for p in inspect.signature(process_class).parameters.values()
              if p.name not in names and p.name != "cmd" and p.kind != _P.VAR_KEYWORD]
     return signature.replace(parameters=list(signature.parameters.values()) + extra)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import functools
+import logging
 import os
 import resource
 import signal
@@ -27,10 +28,11 @@ from typing import Any, Dict, List, Optional
 
 import execo.children as children
 import execo.exit_watchdog as exit_watchdog
+import execo.failures as failures
 import execo.fanout as fanout
 import execo.kill_policy as kill_policy
 from execo.conductor import get_conductor, wait_lock
-from execo.log import logger, style
+from execo.log import log_safely, logger, style
 from execo.output import STDERR, STDOUT
 from execo.process_base import Command, ProcessBase, ProcessLifecycleHandler
 from execo.shared_fd import SharedFd
@@ -204,8 +206,8 @@ class Process(ProcessBase):
                 refused_at_exit = True
         except Exception as exc:  # whatever it is, nobody may wait for this spawn forever
             if not isinstance(exc, (OSError, ValueError, subprocess.SubprocessError)):
-                logger.error("unexpected failure spawning %s:\n%s", self.name,
-                             traceback.format_exc())
+                log_safely(logging.ERROR, "unexpected failure spawning %s:\n%s", self.name,
+                           traceback.format_exc())
             failure = self._describe_spawn_error(exc)
         finally:
             self._spawn_gate = None
@@ -367,7 +369,7 @@ class Process(ProcessBase):
         except ProcessLookupError:
             pass
         except PermissionError as exc:
-            logger.debug("cannot send signal %s to %s: %s", sig, self, exc)
+            log_safely(logging.DEBUG, "cannot send signal %s to %s: %s", sig, self, exc)
 
     def kill(self, sig: int = signal.SIGTERM, auto_force_kill_timeout: Any = True) -> "Process":
         """Send ``sig`` to the process (and its process group), by the policy
@@ -422,13 +424,8 @@ class Process(ProcessBase):
 
     def _write_failed(self, reason: str) -> None:
         self.write_error = True
-        message = "%s: %s %s" % (self.where(), style.emph("write error:"), reason)
-        if self.nolog_write_error or self.ignore_write_error:
-            logger.debug(message)
-        else:
-            logger.warning(message)
-        if logger.isEnabledFor(10):
-            logger.debug("%s", self.dump())
+        failures.log_failure(self, "write_error", "%s: %s %s" % (
+            self.where(), style.emph("write error:"), reason))
 
     def _args(self) -> List[str]:
         args = super()._args()

@@ -10,6 +10,7 @@ wake-ups of the threads blocked in `wait`.
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import threading
@@ -24,7 +25,7 @@ from execo.conductor import TimerHandle, get_conductor, wait_event
 from execo.expect import Expecting
 from execo.keywords import FullSignature, check_keywords, process_signature
 from execo.kill_policy import kill_after_interrupt
-from execo.log import Described, logger, style
+from execo.log import Described, log_safely, logger, style
 from execo.stats import process_stats
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
                           OutputString, StreamDispatcher, compact_output, stream_name)
@@ -51,9 +52,6 @@ class ProcessLifecycleHandler:
         pass
 
 
-_FLAG_NAMES = ("exit_code", "timeout", "error", "expect_fail", "write_error")
-
-
 class ProcessBase(Expecting, Described):
     """A process's shared state. See `execo.process.Process` for the options."""
 
@@ -69,7 +67,8 @@ class ProcessBase(Expecting, Described):
 
     # inspect.signature, help() and IPython list the keywords that
     # subclasses pass down through **kwargs (execo.keywords)
-    __signature__ = FullSignature(process_signature)
+    __signature__ = FullSignature(
+        lambda cls: failures.with_switches(process_signature(cls)))
 
     def __init__(self, cmd: Command, timeout: Any = None,
                  ignore_exit_code: bool = False, nolog_exit_code: bool = False,
@@ -82,24 +81,18 @@ class ProcessBase(Expecting, Described):
                  lifecycle_handlers: Optional[List[ProcessLifecycleHandler]] = None,
                  stdout_handlers: Optional[List[Any]] = None,
                  stderr_handlers: Optional[List[Any]] = None,
-                 name: Optional[str] = None, **_unknown: Any) -> None:
-        if _unknown:  # a misspelled keyword, passed down by a subclass
-            check_keywords(type(self).__name__, _unknown,
+                 name: Optional[str] = None, **_more: Any) -> None:
+        given = dict(locals())
+        # the ignore_/nolog_ keywords of every kind of failure (execo.failures)
+        for switch in failures.SWITCHES:
+            setattr(self, switch, given[switch] if switch in given else _more.pop(switch, False))
+        if _more:  # a misspelled keyword, passed down by a subclass
+            check_keywords(type(self).__name__, _more,
                            type(self).__signature__.parameters)  # type: ignore[attr-defined]
         self.cmd = check_command(cmd)
         self.timeout = get_seconds(timeout)
         if self.timeout is not None and not self.timeout >= 0:  # nan too
             raise ExecoValueError("timeout must be a number of seconds >= 0, not %r" % (timeout,))
-        self.ignore_exit_code = ignore_exit_code
-        self.nolog_exit_code = nolog_exit_code
-        self.ignore_timeout = ignore_timeout
-        self.nolog_timeout = nolog_timeout
-        self.ignore_error = ignore_error
-        self.nolog_error = nolog_error
-        self.ignore_expect_fail = ignore_expect_fail
-        self.nolog_expect_fail = nolog_expect_fail
-        self.ignore_write_error = ignore_write_error
-        self.nolog_write_error = nolog_write_error
         self.default_expect_timeout = get_seconds(default_expect_timeout)
         self.default_stdout_handler = default_stdout_handler
         self.default_stderr_handler = default_stderr_handler
@@ -131,15 +124,11 @@ class ProcessBase(Expecting, Described):
         self._owner_pid: Optional[int] = None  # the process (os.getpid) that started it
         self.ended = False
         self.end_date: Optional[float] = None
-        self.error = False
+        # error, exit_code, timeouted, forced_kill, expect_fail, write_error...
+        self.__dict__.update(failures.INITIAL_FLAGS)
         self.error_reason: Optional[str] = None
-        self.exit_code: Optional[int] = None
         self.exit_signal: Optional[int] = None
-        self.timeouted = False
         self.killed = False
-        self.forced_kill = False
-        self.expect_fail = False
-        self.write_error = False
         self._logged_failure: Optional[str] = None
         self._end_after_writes: Optional[tuple] = None  # an end waiting for file writes
         self._writes_given_up = False
@@ -181,8 +170,8 @@ class ProcessBase(Expecting, Described):
         try:
             dispatcher.feed(data, eof, error)
         except Exception:
-            logger.error("%s handler raised on %s:\n%s", stream_name(stream), self,
-                         traceback.format_exc())
+            log_safely(logging.ERROR, "%s handler raised on %s:\n%s", stream_name(stream), self,
+                       traceback.format_exc())
 
     # ---- lifecycle (conductor thread) -----------------------------------
 
@@ -191,8 +180,8 @@ class ProcessBase(Expecting, Described):
             try:
                 getattr(handler, event)(self)
             except Exception:
-                logger.error("lifecycle handler %r.%s raised for %s:\n%s", handler, event,
-                             self, traceback.format_exc())
+                log_safely(logging.ERROR, "lifecycle handler %r.%s raised for %s:\n%s", handler,
+                           event, self, traceback.format_exc())
 
     def _set_ended(self, exit_code: Optional[int] = None, error_reason: Optional[str] = None,
                    end_date: Optional[float] = None) -> None:
@@ -219,9 +208,15 @@ class ProcessBase(Expecting, Described):
                 self.error_reason = error_reason
             self.end_date = end_date if end_date is not None else time.time()
             self.ended = True
-        self._log_end()
-        self._notify_lifecycle("end")
-        self._ended_event.set()
+        try:
+            try:
+                self._log_end()
+            except Exception:
+                log_safely(logging.ERROR, "logging the end of %s failed:\n%s", self.name,
+                           traceback.format_exc())
+            self._notify_lifecycle("end")
+        finally:  # whatever happened above, the waiters wake up
+            self._ended_event.set()
 
     def _end_waits_for_writes(self, *end: Any) -> bool:
         """True if the end is put off until the writes of this process's
@@ -272,17 +267,10 @@ class ProcessBase(Expecting, Described):
         return None
 
     def _log_end(self) -> None:
-        warn = ((self.error and not (self.nolog_error or self.ignore_error))
-                or (self.timeouted and not (self.nolog_timeout or self.ignore_timeout))
-                or (self.exit_code != 0 and not self.error and not self.killed
-                    and not (self.nolog_exit_code or self.ignore_exit_code)))
-        if warn:
-            reason = failures.describe(self) or "failed"
-            # the action's summary line groups what its processes logged
-            self._logged_failure = reason
-            logger.warning("%s", self.failure_line(reason))
-        if logger.isEnabledFor(10):
-            logger.debug("%s %s", style.emph("terminated:"), self.dump())
+        # the action's summary line groups what its processes logged
+        self._logged_failure = failures.log_end(self)
+        if logger.isEnabledFor(logging.DEBUG):
+            log_safely(logging.DEBUG, "%s %s", style.emph("terminated:"), self.dump())
 
     def failure_line(self, reason: Optional[str] = None) -> str:
         """The one line that reports this process's failure: where, why,
@@ -322,19 +310,10 @@ class ProcessBase(Expecting, Described):
 
         A process not yet ended is ok unless an expect or a write failed; an
         ended one also needs no error, no timeout and a zero exit code (a
-        process we killed on purpose is forgiven its exit code).
+        process we killed on purpose is forgiven its exit code). The kinds
+        of failure are those of `execo.failures.KINDS`.
         """
-        if self.expect_fail and not self.ignore_expect_fail:
-            return False
-        if self.write_error and not self.ignore_write_error:
-            return False
-        if not self.ended:
-            return True
-        return ((not self.error or self.ignore_error)
-                and (not self.timeouted or self.ignore_timeout)
-                # with an (ignored) error, the exit code is that failure's own
-                and (self.exit_code == 0 or self.ignore_exit_code or self.killed
-                     or self.error))
+        return failures.is_ok(self)
 
     @property
     def finished_ok(self) -> bool:
@@ -443,24 +422,17 @@ class ProcessBase(Expecting, Described):
         args = [style.command(repr(self.cmd))]
         if self.timeout is not None:
             args.append("timeout=%r" % (self.timeout,))
-        for flag in _FLAG_NAMES:
-            for prefix in ("ignore_", "nolog_"):
-                if getattr(self, prefix + flag):
-                    args.append("%s%s=True" % (prefix, flag))
+        args.extend("%s=True" % switch for switch in failures.SWITCHES if getattr(self, switch))
         return args
 
     def _infos(self) -> List[str]:
         infos = ["name=%s" % (self.name,), "started=%s" % (self.started,),
                  "start_date=%s" % (format_date(self.start_date),),
                  "ended=%s" % (self.ended,), "end_date=%s" % (format_date(self.end_date),),
-                 "killed=%s" % (self.killed,), "error=%s" % (self.error,),
-                 "error_reason=%s" % (self.error_reason,), "timeouted=%s" % (self.timeouted,),
-                 "expect_fail=%s" % (self.expect_fail,), "write_error=%s" % (self.write_error,),
-                 "exit_code=%s" % (self.exit_code,)]
+                 "killed=%s" % (self.killed,), "error_reason=%s" % (self.error_reason,)]
+        infos.extend("%s=%s" % (flag, getattr(self, flag)) for flag in failures.INITIAL_FLAGS)
         if self.exit_signal is not None:
             infos.append("exit_signal=%s" % (self.exit_signal,))
-        if self.forced_kill:
-            infos.append("forced_kill=True")
         infos.append("ok=%s" % (self.ok,))
         return infos
 

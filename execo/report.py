@@ -16,6 +16,7 @@ import json
 import sys
 from typing import Any, Dict, Iterable, List, Optional
 
+import execo.failures as failures
 import execo.stats as _stats
 from execo.results import (FORMAT, VERSION, LoadedAction, LoadedProcess, entry_to_dict,
                            report_to_dict, save_json, to_json)
@@ -25,22 +26,16 @@ from execo.exception import ExecoTypeError, ExecoValueError
 
 __all__ = ["LoadedReport", "Report", "from_dict", "load_results"]
 
-# (label, counter) of the things that went wrong, in the order shown.
-_PROBLEMS = (
-    ("error", "errors", "num_errors"),
-    ("timeout", "timeouts", "num_timeouts"),
-    ("forced kill", "forced kills", "num_forced_kills"),
-    ("exit!=0", "exit!=0", "num_non_zero_exit_codes"),
-    ("expect fail", "expect fails", "num_expect_fail"),
-    ("write error", "write errors", "num_write_error"),
-)
+# (one, several, counter) of the things that went wrong, in the order shown
+_PROBLEMS = tuple((kind.label[0], kind.label[1], kind.counter) for kind in failures.KINDS)
+
+# the counters of failures that count before the end (an expect, a write)
+_BEFORE_END = tuple(kind.counter for kind in failures.KINDS if kind.before_end)
 
 _WIDE_COLUMNS = (
-    ("procs", "num_processes"), ("startd", "num_started"), ("ended", "num_ended"),
-    ("errors", "num_errors"), ("timout", "num_timeouts"), ("fkilld", "num_forced_kills"),
-    ("exit!0", "num_non_zero_exit_codes"), ("expfld", "num_expect_fail"),
-    ("wrterr", "num_write_error"), ("ok", "num_ok"), ("finok", "num_finished_ok"),
-)
+    (("procs", "num_processes"), ("startd", "num_started"), ("ended", "num_ended"))
+    + tuple((kind.label[2], kind.counter) for kind in failures.KINDS)
+    + (("ok", "num_ok"), ("finok", "num_finished_ok")))
 
 _NARROW_NAME = 28
 _NARROW_WIDTH = 79
@@ -194,7 +189,7 @@ class Report:
             return line
         # not ok only because some have not finished: a warning, not an error
         only_unfinished = (stats['num_ok'] == stats['num_ended']
-                           and not stats['num_expect_fail'] and not stats['num_write_error'])
+                           and not any(stats.get(counter) for counter in _BEFORE_END))
         return style.report_warn(line) if only_unfinished else style.report_error(line)
 
     @staticmethod

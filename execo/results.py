@@ -23,6 +23,7 @@ import os
 import tempfile
 from typing import Any, Dict, List, Optional
 
+import execo.failures as failures
 import execo.stats as _stats
 from execo.exception import ExecoValueError
 from execo.host import Host
@@ -201,19 +202,24 @@ class LoadedProcess:
     def to_json(self, indent: Optional[int] = None) -> str:
         return to_json(self, indent)
 
+    @property
+    def error(self) -> bool:
+        """As far as the saved fields tell: failed, neither by a timeout nor
+        by its exit code."""
+        return bool(not self.ok and not self.timeouted and self.exit_code in (0, None)
+                    and self.ended)
+
+    def __getattr__(self, name: str) -> Any:
+        # the flags of the kinds of failure the saved fields do not hold
+        # (forced_kill, expect_fail...): as before any run
+        if name in failures.INITIAL_FLAGS:
+            return failures.INITIAL_FLAGS[name]
+        raise AttributeError("%r object has no attribute %r" % (type(self).__name__, name))
+
     def stats(self) -> Dict[str, Any]:
-        """Counters as a live process gives them, as far as the saved fields
-        tell (errors other than timeouts and exit codes count as errors)."""
-        stats = _stats.empty_stats()
-        failed_otherwise = (not self.ok and not self.timeouted
-                            and self.exit_code in (0, None) and self.ended)
-        stats.update(name=self.name, start_date=self.start_date, end_date=self.end_date,
-                     num_processes=1, num_started=int(self.started),
-                     num_ended=int(self.ended), num_errors=int(failed_otherwise),
-                     num_timeouts=int(self.timeouted),
-                     num_non_zero_exit_codes=int(self.ended and self.exit_code != 0),
-                     num_ok=int(bool(self.ok)), num_finished_ok=int(self.finished_ok))
-        return stats
+        """Counters as a live process gives them (`execo.stats`), as far as
+        the saved fields tell."""
+        return _stats.process_stats(self)
 
     def __repr__(self) -> str:
         return "<%s %s(%r on %s, ok=%s, exit_code=%s%s)>" % (

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable
 
+import execo.failures as failures
+
 __all__ = ["COUNTERS", "aggregate_stats", "empty_stats", "process_stats"]
 
-COUNTERS = ('num_processes', 'num_started', 'num_ended', 'num_errors', 'num_timeouts',
-            'num_forced_kills', 'num_non_zero_exit_codes', 'num_expect_fail',
-            'num_write_error', 'num_ok', 'num_finished_ok')
+# one counter per kind of failure (execo.failures.KINDS), between these
+COUNTERS = (('num_processes', 'num_started', 'num_ended') + failures.COUNTERS
+            + ('num_ok', 'num_finished_ok'))
 
 
 def empty_stats() -> Dict[str, Any]:
@@ -42,18 +44,12 @@ def aggregate_stats(name: Any, sub_stats: Iterable[Dict[str, Any]]) -> Dict[str,
 
 
 def process_stats(process: Any) -> Dict[str, Any]:
-    """The counters of one process (live: `execo.process_base.ProcessBase`)."""
+    """The counters of one process, live (`execo.process_base.ProcessBase`)
+    or loaded (`execo.results.LoadedProcess`)."""
     stats = empty_stats()
     stats.update(name=process.name, start_date=process.start_date, end_date=process.end_date,
-                 num_processes=1)
-    stats['num_started'] = int(process.started)
-    stats['num_ended'] = int(process.ended)
-    stats['num_errors'] = int(process.error)
-    stats['num_timeouts'] = int(process.timeouted)
-    stats['num_forced_kills'] = int(process.forced_kill)
-    stats['num_expect_fail'] = int(process.expect_fail)
-    stats['num_write_error'] = int(process.write_error)
-    stats['num_non_zero_exit_codes'] = int(process.ended and process.exit_code != 0)
-    stats['num_ok'] = int(process.ok)
-    stats['num_finished_ok'] = int(process.finished_ok)
+                 num_processes=1, num_started=int(process.started),
+                 num_ended=int(process.ended), num_ok=int(bool(process.ok)),
+                 num_finished_ok=int(bool(process.finished_ok)))
+    stats.update(failures.counts(process))
     return stats
