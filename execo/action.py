@@ -20,7 +20,6 @@ import logging
 import os
 import threading
 import time
-import traceback
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import execo.fanout as fanout
@@ -29,7 +28,7 @@ from execo.exception import ActionsFailed, ProcessesFailed
 from execo.failures import summary
 from execo.gather import Gathered, gather
 from execo.keywords import FullSignature, action_signature, check_keywords
-from execo.log import Described, log_safely, logger, style
+from execo.log import Described, call_safely, log_safely, logger, style
 from execo.output import STDOUT
 from execo.process import Process
 from execo.process_base import (Command, ProcessBase, ProcessLifecycleHandler,
@@ -117,11 +116,8 @@ class _ProcessEndCounter(ProcessLifecycleHandler):
 
 def _notify(handlers: List[Any], event: str, subject: Any) -> None:
     for handler in list(handlers):
-        try:
-            getattr(handler, event)(subject)
-        except Exception:
-            log_safely(logging.ERROR, "lifecycle handler %r.%s raised for %s:\n%s", handler,
-                       event, subject, traceback.format_exc())
+        call_safely(lambda: getattr(handler, event)(subject),
+                    "lifecycle handler %r.%s raised for %s", handler, event, subject)
 
 
 class Action(Described):
@@ -212,11 +208,7 @@ class Action(Described):
                 return
             self.ended = True
         try:
-            try:
-                self._log_end()
-            except Exception:
-                log_safely(logging.ERROR, "logging the end of %s failed:\n%s", self.name,
-                           traceback.format_exc())
+            call_safely(self._log_end, "logging the end of %s failed", self.name)
             if self._progress_bar is not None:
                 self._progress_bar.action_ended()
             _notify(self.lifecycle_handlers, "end", self)

@@ -11,7 +11,8 @@ from typing import Any
 from execo.config import configuration
 from execo.progress import bars_cleared
 
-__all__ = ["ConsoleHandler", "Described", "colorize", "log_safely", "logger", "style"]
+__all__ = ["ConsoleHandler", "Described", "call_safely", "colorize", "log_safely", "logger",
+           "style"]
 
 _ANSI = {
     'default': 0, 'bold': 1, 'underline': 4, 'blink': 5, 'reverse': 7, 'concealed': 8,
@@ -181,6 +182,16 @@ def log_safely(level: int, message: str, *args: Any) -> None:
         logger.log(level, message, *args, stacklevel=2)
     except Exception:
         _say_logging_is_broken()
+
+
+def call_safely(function: Any, message: str, *args: Any) -> None:
+    """``function()``; what it raises is logged as an error (``message %
+    args``, then the traceback), never raised: for the callbacks of a
+    user and the steps of an end, which must not stop the next one."""
+    try:
+        function()
+    except Exception:
+        log_safely(logging.ERROR, message + ":\n%s", *args, traceback.format_exc())
 
 
 def _say_logging_is_broken() -> None:

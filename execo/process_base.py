@@ -25,7 +25,7 @@ from execo.conductor import TimerHandle, get_conductor, wait_event
 from execo.expect import Expecting
 from execo.keywords import FullSignature, check_keywords, process_signature
 from execo.kill_policy import kill_after_interrupt
-from execo.log import Described, log_safely, logger, style
+from execo.log import Described, call_safely, log_safely, logger, style
 from execo.stats import process_stats
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
                           OutputString, StreamDispatcher, compact_output, stream_name)
@@ -177,11 +177,8 @@ class ProcessBase(Expecting, Described):
 
     def _notify_lifecycle(self, event: str) -> None:
         for handler in list(self.lifecycle_handlers):
-            try:
-                getattr(handler, event)(self)
-            except Exception:
-                log_safely(logging.ERROR, "lifecycle handler %r.%s raised for %s:\n%s", handler,
-                           event, self, traceback.format_exc())
+            call_safely(lambda: getattr(handler, event)(self),
+                        "lifecycle handler %r.%s raised for %s", handler, event, self)
 
     def _set_ended(self, exit_code: Optional[int] = None, error_reason: Optional[str] = None,
                    end_date: Optional[float] = None) -> None:
@@ -209,11 +206,7 @@ class ProcessBase(Expecting, Described):
             self.end_date = end_date if end_date is not None else time.time()
             self.ended = True
         try:
-            try:
-                self._log_end()
-            except Exception:
-                log_safely(logging.ERROR, "logging the end of %s failed:\n%s", self.name,
-                           traceback.format_exc())
+            call_safely(self._log_end, "logging the end of %s failed", self)
             self._notify_lifecycle("end")
         finally:  # whatever happened above, the waiters wake up
             self._ended_event.set()
