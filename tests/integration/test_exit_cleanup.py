@@ -213,9 +213,12 @@ def test_a_killed_watchdog_is_replaced_at_the_next_spawn(script):
     leaves none."""
     s = script(WATCHDOG_KILLED)
     assert _wait_until(lambda: len(_marked(s.mark)) == 4, 30), _marked(s.mark)
+    # the bookkeeping of the spawn after the kill (written when the
+    # conductor next sleeps) found the watchdog dead and started another
+    assert _wait_until(lambda: _watchdogs_of(s.proc.pid) not in ([], [s.info["first"]]), 5), \
+        _watchdogs_of(s.proc.pid)
     s.end(signal.SIGKILL)
     assert _wait_until(lambda: not _marked(s.mark), LOCAL_GRACE), _marked(s.mark)
-    assert s.info["watchdog"] not in (None, s.info["first"])
 
 
 REMOTE_CHILDREN = PRELUDE + r"""
