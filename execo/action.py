@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import execo.fanout as fanout
 from execo.conductor import wait_event
@@ -32,11 +32,11 @@ from execo.log import Described, call_safely, log_safely, logger, style
 from execo.output import STDOUT
 from execo.process import Process
 from execo.process_base import (Command, ProcessBase, ProcessLifecycleHandler,
-                                kill_after_interrupt, name_from_cmdline)
+                                check_command, kill_after_interrupt, name_from_cmdline)
 from execo.progress import ProgressBar, progress_wanted
 from execo.stats import COUNTERS, aggregate_stats
-from execo.time_utils import format_date, get_seconds
-from execo.exception import ExecoValueError
+from execo.time_utils import format_date, get_seconds, get_timeout
+from execo.exception import ExecoTypeError, ExecoValueError
 
 __all__ = ["Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
            "ProcessesFailed", "SequentialActions", "split_action_kwargs",
@@ -73,6 +73,9 @@ def split_action_kwargs(kwargs: Dict[str, Any],
     the ``owner``'s name, a keyword that neither takes is refused at once,
     naming the closest one (`execo.keywords.check_keywords`).
     """
+    if process_args is not None and not isinstance(process_args, Mapping):
+        raise ExecoTypeError("process_args is a dict of process keywords, not %r"
+                             % (process_args,))
     if owner is not None:
         accepted = process_keywords()
         check_keywords(owner, [k for k in kwargs if k not in ACTION_KWARGS], accepted)
@@ -153,6 +156,8 @@ class Action(Described):
                  fanout: Optional[int] = None, progress: Optional[bool] = None) -> None:
         self.lifecycle_handlers: List[ActionLifecycleHandler] = list(lifecycle_handlers or [])
         self.name: str = name if name is not None else "%s 0x%x" % (type(self).__name__, id(self))
+        if default_expect_timeout is not False:
+            get_timeout(default_expect_timeout, "default_expect_timeout")
         self.default_expect_timeout = default_expect_timeout
         self.fanout = fanout
         self.progress = progress
@@ -379,7 +384,7 @@ class Action(Described):
         """
         if timeout is False:
             timeout = self.default_expect_timeout
-        timeout = get_seconds(timeout)
+        timeout = get_timeout(timeout, "an expect's timeout")
         deadline = None if timeout is None else time.monotonic() + timeout
         for process in self.processes:
             process.watch_expect(stream, backtrack, expect_output_handler)
@@ -431,7 +436,7 @@ class Local(Action):
                  **kwargs: Any) -> None:
         action_kwargs, self.process_args = split_action_kwargs(kwargs, process_args,
                                                                type(self).__name__)
-        action_kwargs.setdefault("name", name_from_cmdline(cmd))
+        action_kwargs.setdefault("name", name_from_cmdline(check_command(cmd)))
         super().__init__(**action_kwargs)
         self.cmd = cmd
         self._set_processes([Process(cmd, **self.process_args)])

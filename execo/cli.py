@@ -146,6 +146,11 @@ def _action_class(args: argparse.Namespace, role: str) -> Any:
 
 
 def _make_action(args: argparse.Namespace, hosts: List[str], kwargs: Dict[str, Any]) -> Any:
+    from execo.substitution import has_expressions
+    for text in getattr(args, "command", None) or args.paths:
+        if has_expressions(text):  # a template is code: Python run here
+            raise _UsageError("%r: only {{{host}}} is replaced on the command line; "
+                              "{{expression}} is Python, which only scripts may run" % (text,))
     if args.subcommand == "run":
         return _action_class(args, "remote")(" ".join(args.command), hosts, **kwargs)
     if len(args.paths) < 2:

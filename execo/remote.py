@@ -10,6 +10,7 @@ to run on which host.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Dict, Iterable, List
 
 from execo.action import Action
@@ -17,6 +18,7 @@ from execo.host import Host, HostLike, get_hosts_list
 from execo.host_action import FromHostsTransfer, HostAction, HostCommand, ToHostsTransfer
 from execo.process_base import Command
 from execo.ssh import ScpProcess, SshProcess, remote_path, scp_command
+from execo.substitution import Literal
 from execo.transports import register_transport
 
 __all__ = ["Get", "Put", "Remote", "ScpProcess", "filter_bad_hosts"]
@@ -46,8 +48,18 @@ def _scp_argv_builder(action: HostAction, host: Host, address: str, files: List[
         scp = scp_command(params, host, address)
         if put:
             return scp + files + [remote_path(host, target, params, address)]
-        return scp + [remote_path(host, f, params, address) for f in files] + [target]
+        return scp + [remote_path(host, _pattern(f), params, address) for f in files] + [target]
     return build
+
+
+# scp (in its default sftp mode) expands the remote names of a copy from a
+# host as glob patterns, as 2.x's remote shell did: scripts rely on
+# Get(hosts, ["/tmp/results/*"]). A `literal` name is a name: escaped.
+_GLOB_CHARACTERS = re.compile(r"([\\*?\[\]])")
+
+
+def _pattern(name: str) -> str:
+    return _GLOB_CHARACTERS.sub(r"\\\1", name) if isinstance(name, Literal) else name
 
 
 class Put(ToHostsTransfer, Remote):
@@ -57,7 +69,8 @@ class Put(ToHostsTransfer, Remote):
     True
 
     :param local_files: local paths (substituted per host: each host may
-      get its own file).
+      get its own file; a name wrapped in `~execo.substitution.literal`
+      is not).
     :param remote_location: where to copy them on each host (substituted).
 
     A `Remote` too, as in execo 2.x (``isinstance`` checks of old scripts),
@@ -77,7 +90,10 @@ class Get(FromHostsTransfer, Remote):
     >>> Get(["node-1"], ["/tmp/out.log"], "logs/{{{host}}}/").run().ok  # doctest: +SKIP
     True
 
-    :param remote_files: remote paths (substituted per host).
+    :param remote_files: remote paths (substituted per host), glob patterns
+      as for scp (``/tmp/results/*``); a name wrapped in
+      `~execo.substitution.literal` is neither substituted nor expanded:
+      wrap every name obtained from a node.
     :param local_location: local destination (substituted per host, so
       that the files of each host can land in their own, existing,
       directory).
