@@ -30,7 +30,8 @@ __all__ = [
 ]
 
 # Actions, substitutions and reports
-from execo.action import Action, ActionLifecycleHandler, ActionsFailed, Local, ProcessesFailed
+from execo.action import Action, ActionLifecycleHandler, ActionsFailed, ProcessesFailed
+from execo.local import Local
 from execo.action_group import (ParallelActions, SequentialActions, wait_all_actions,
                                 wait_any_actions)
 from execo.factory import default_action_factory, get_fileget, get_fileput, get_remote

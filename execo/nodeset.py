@@ -173,14 +173,49 @@ def fold_hosts(hosts: Iterable[Any]) -> str:
         return ",".join(dict.fromkeys(names))
 
 
+_READABLE: List[Any] = []  # the NodeSet subclass, made when first needed
+
+
+def _readable_nodeset_class() -> Any:
+    """ClusterShell's `NodeSet`, with a repr that shows its hosts.
+
+    NodeSet has no repr of its own: at the IPython prompt a gathered
+    result read ``<ClusterShell.NodeSet.NodeSet at 0x...>``. The subclass
+    is made on first use, so that ``import execo`` does not load
+    ClusterShell."""
+    if not _READABLE:
+        from ClusterShell.NodeSet import NodeSet
+
+        class ReadableNodeSet(NodeSet):
+            """A `NodeSet` whose repr is ``NodeSet('node-[1-3]')``."""
+
+            def __repr__(self) -> str:
+                return "NodeSet(%r)" % (str(self),)
+
+            def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+                printer.text(repr(self))
+
+            def __reduce__(self) -> Any:  # a class made in a function: pickled by its hosts
+                return nodeset_of, (list(self),)
+
+        _READABLE.append(ReadableNodeSet)
+    return _READABLE[0]
+
+
 def nodeset_of(hosts: Iterable[Any]) -> Any:
     """A ClusterShell `NodeSet` of ``hosts``, or None when a name cannot be
-    held by one (IPv6 literals...) or ClusterShell cannot be imported."""
+    held by one (IPv6 literals...) or ClusterShell cannot be imported. Its
+    repr shows the folded hosts.
+
+    >>> nodeset_of(["node-2", "node-1", "node-3"])
+    NodeSet('node-[1-3]')
+    """
     module = _cluster_shell()
     if module is None:
         return None
     try:
-        return module.NodeSet.fromlist([str(getattr(h, "address", h)) for h in hosts],
-                                       resolver=module.RESOLVER_NOGROUP)
+        nodes = _readable_nodeset_class()(resolver=module.RESOLVER_NOGROUP)
+        nodes.updaten([str(getattr(h, "address", h)) for h in hosts])
+        return nodes
     except (module.NodeSetException, ValueError, TypeError):
         return None

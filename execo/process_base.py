@@ -433,6 +433,19 @@ class ProcessBase(Expecting, Described):
 
     # ---- results as data ----------------------------------------------------
 
+    @property
+    def duration(self) -> Optional[float]:
+        """Seconds from start to end, as saved results have it (None until
+        the process has ended)."""
+        if self.start_date is None or self.end_date is None:
+            return None
+        return self.end_date - self.start_date
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows an evaluated process as a table (`execo.html_view`)."""
+        from execo.html_view import process_html
+        return process_html(self)
+
     def _user_command(self) -> str:
         """The command as the user gave it, for saved results."""
         return self.cmd if isinstance(self.cmd, str) else shlex.join(self.cmd)

@@ -254,6 +254,11 @@ class LoadedProcess:
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
 
+    def _repr_html_(self) -> str:
+        """Jupyter shows it as it shows a live process."""
+        from execo.html_view import process_html
+        return process_html(self)
+
 
 class LoadedAction:
     """An action read back from saved results: ``name``, ``ok``, dates and
@@ -273,6 +278,11 @@ class LoadedAction:
     @property
     def finished_ok(self) -> bool:
         return self.started and self.ended and self.ok
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows it as it shows a live action."""
+        from execo.html_view import action_html
+        return action_html(self)
 
     def to_dict(self) -> Dict[str, Any]:
         return {"type": self.type_name, "name": self.name, "ok": self.ok,

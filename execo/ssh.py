@@ -311,6 +311,9 @@ class SshProcess(Process):
     keyword wins if given), ``shell`` is ignored since the remote login
     shell always runs the command. An ssh exit code of 255 (connection
     failure) sets ``error`` and an ``error_reason`` quoting ssh's message.
+    ``cwd`` and ``env`` are the local ``ssh``'s, as in execo 2.x; the
+    remote command's are `execo.remote.Remote`'s ``remote_cwd`` and
+    ``remote_env``.
     """
 
     def __init__(self, cmd: Command, host: HostLike,

@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 import shlex
 import sys
+from collections import abc
 from types import FrameType
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -131,12 +132,27 @@ def _evaluate(expression: str, template: str, namespace: Dict[str, Any]) -> Sequ
         raise SubstitutionError(expression, template,
                                 "%s: %s" % (type(exc).__name__, exc)) from exc
     if not (hasattr(value, "__len__") and hasattr(value, "__getitem__")):
-        raise SubstitutionError(expression, template,
-                                "gives %s %r, not a sequence to index by host position"
-                                % (type(value).__name__, value))
+        value = _ordered_as_list(value, expression, template)
     if len(value) == 0:
         raise SubstitutionError(expression, template, "gives an empty sequence")
     return value
+
+
+def _ordered_as_list(value: Any, expression: str, template: str) -> List[Any]:
+    """A sized iterable with a defined order (``d.keys()``, ``d.values()``:
+    lists in Python 2, whose scripts write them so) taken as a list; an
+    unordered one (a set) is refused, since host i would get whatever
+    element the set happens to yield i-th."""
+    ordered_views = (abc.KeysView, abc.ItemsView, abc.ValuesView)
+    if isinstance(value, abc.Set) and not isinstance(value, ordered_views):
+        raise SubstitutionError(expression, template,
+                                "gives %s %r, which has no order to index by host position: "
+                                "sort it ({{sorted(...)}})" % (type(value).__name__, value))
+    if not (hasattr(value, "__len__") and hasattr(value, "__iter__")):
+        raise SubstitutionError(expression, template,
+                                "gives %s %r, not a sequence to index by host position"
+                                % (type(value).__name__, value))
+    return list(value)
 
 
 class Template:

@@ -42,7 +42,9 @@ class TaktukRemote(TaktukAction, HostCommand):
     ``/bin/sh`` on each host, prefixed with the watchdog of `execo.ssh`
     that kills them when the connection is lost. Process keywords that
     only make sense locally (``pty``, ``shell``, ``cwd``...) are ignored,
-    and writing to a host's stdin is not supported (``write_error``).
+    and writing to a host's stdin is not supported (``write_error``). The
+    connection param ``'pty': True`` runs each command under util-linux's
+    ``script`` on its host, for the terminal output ssh ``-tt`` gives.
     Host addresses must not contain taktuk's host-list characters
     (brackets, commas, slashes, spaces).
     """
@@ -58,6 +60,13 @@ class TaktukRemote(TaktukAction, HostCommand):
     def _host_arguments(self, index: int, params: Mapping[str, Any]) -> List[str]:
         cmd = self._processes[index].cmd
         text = cmd if isinstance(cmd, str) else shlex.join(cmd)
+        if params.get('pty'):
+            # taktuk runs commands on pipes and has no pty to offer: util-linux's
+            # script(1) on the host gives the command the terminal ssh -tt would
+            # (lines end in \r\n, stderr joins stdout, as execo 2.x's Remote).
+            # The watchdog stays: nothing hangs that terminal up if taktuk dies.
+            text = "script -qec %s /dev/null" % (shlex.quote(text),)
+            params = dict(params, pty=False)
         return ["-[", "exec", "[", wire.encode_command(remote_command(text, params)), "]", "-]"]
 
 

@@ -213,7 +213,7 @@ class TaktukAction(HostAction):
         # Hosts sharing a connector (login, keyfile, port) are grouped, so
         # that each connector is given once. Positions follow this order,
         # not the action's.
-        targets = [(connection_target(p.host, params, self._addresses[index]), index)
+        targets = [(connection_target(p.host, params, self._run_address(p.host)), index)
                    for index, p in enumerate(self._processes)]
         targets.sort(key=lambda item: (item[0].user is not None, item[0].user or "", item[1]))
         connector = None
