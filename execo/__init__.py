@@ -30,14 +30,15 @@ __all__ = [
 ]
 
 # Actions, substitutions and reports
-from execo.action import Action, ActionLifecycleHandler, ActionsFailed, Local, ProcessesFailed
+from execo.action import Action, ActionLifecycleHandler, ActionsFailed, ProcessesFailed
+from execo.local import Local
 from execo.action_group import (ParallelActions, SequentialActions, wait_all_actions,
                                 wait_any_actions)
 from execo.factory import default_action_factory, get_fileget, get_fileput, get_remote
 from execo.remote import Get, Put, Remote, filter_bad_hosts
 from execo.substitution import literal
 from execo.report import Report
-from execo.results import load_results
+from execo.report import load_results
 from execo.taktuk import TaktukGet, TaktukPut, TaktukRemote
 from execo.chainput import ChainPut
 from execo.port_forwarder import PortForwarder
@@ -51,3 +52,8 @@ __all__ += [
     "Report", "load_results", "TaktukGet", "TaktukPut", "TaktukRemote", "ChainPut", "PortForwarder",
     "RemoteSerial", "Serial", "SerialSsh",
 ]
+
+# every transport above has declared its connection params: the keys the
+# user's configuration file gave can now be checked
+from execo.config import declarations_done  # noqa: E402
+declarations_done()

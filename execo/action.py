@@ -8,44 +8,57 @@ Event and by one class-wide Condition.
 
 Groups of actions (`ParallelActions`, `SequentialActions`) and the
 waits over many actions (`wait_any_actions`, `wait_all_actions`) live in
-`execo.action_group`, and are served from here too. Remote actions
+`execo.action_group`, `Local` in `execo.local`, and are served from here
+too (`execo.compat`). Remote actions
 (`Remote`, `Put`, `Get`) live in `execo.remote`, the factories that pick
 ssh or taktuk in `execo.factory`.
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
 import os
 import threading
 import time
-import traceback
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from execo import fanout
+import execo.fanout as fanout
 from execo.conductor import wait_event
 from execo.exception import ActionsFailed, ProcessesFailed
 from execo.failures import summary
-from execo.keywords import FullSignature, action_signature, check_keywords, process_keywords
-from execo.log import Described, logger, style
+from execo.gather import Gathered, gather
+from execo.keywords import FullSignature, action_signature, check_keywords
+from execo.log import Described, call_safely, log_safely, logger, style
 from execo.output import STDOUT
 from execo.process import Process
-from execo.process_base import (Command, ProcessBase, ProcessLifecycleHandler,
-                                check_command, kill_after_interrupt, name_from_cmdline)
+from execo.process_base import ProcessBase, ProcessLifecycleHandler, kill_after_interrupt
 from execo.progress import ProgressBar, progress_wanted
-from execo.stats import aggregate_stats
+from execo.stats import COUNTERS, aggregate_stats
 from execo.time_utils import format_date, get_seconds, get_timeout
 from execo.exception import ExecoTypeError, ExecoValueError
-
-if TYPE_CHECKING:
-    from execo.action_group import (ParallelActions, SequentialActions,  # noqa: F401
-                                    wait_all_actions, wait_any_actions)
-    from execo.gather import Gathered
 
 __all__ = ["Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
            "ProcessesFailed", "SequentialActions", "split_action_kwargs",
            "wait_all_actions", "wait_any_actions"]
 
 ACTION_KWARGS = ("lifecycle_handlers", "name", "default_expect_timeout", "fanout", "progress")
+
+_process_keywords: Optional[frozenset] = None
+
+
+def process_keywords() -> frozenset:
+    """The keywords every local process takes (`Process`'s), its command aside."""
+    global _process_keywords
+    if _process_keywords is None:
+        _process_keywords = frozenset(inspect.signature(Process).parameters) - {"cmd"}
+    return _process_keywords
+
+
+def signature_of_action(cls: type) -> inspect.Signature:
+    """An action class's full signature (`execo.keywords.action_signature`
+    over `Action` and `Process`)."""
+    return action_signature(cls, Action, Process)
 
 
 def split_action_kwargs(kwargs: Dict[str, Any],
@@ -106,11 +119,8 @@ class _ProcessEndCounter(ProcessLifecycleHandler):
 
 def _notify(handlers: List[Any], event: str, subject: Any) -> None:
     for handler in list(handlers):
-        try:
-            getattr(handler, event)(subject)
-        except Exception:
-            logger.error("lifecycle handler %r.%s raised for %s:\n%s", handler, event,
-                         subject, traceback.format_exc())
+        call_safely(lambda: getattr(handler, event)(subject),
+                    "lifecycle handler %r.%s raised for %s", handler, event, subject)
 
 
 class Action(Described):
@@ -135,7 +145,7 @@ class Action(Described):
 
     # inspect.signature, help() and IPython list every keyword an action
     # takes, its processes' included (execo.keywords)
-    __signature__ = FullSignature(action_signature)
+    __signature__ = FullSignature(signature_of_action)
 
     # Notified whenever any action ends: wait_any/wait_all_actions sleep on it
     # (execo.action_group).
@@ -212,18 +222,23 @@ class Action(Described):
             if self.ended:
                 return
             self.ended = True
+        try:
+            call_safely(self._log_end, "logging the end of %s failed", self.name)
+            if self._progress_bar is not None:
+                self._progress_bar.action_ended()
+            _notify(self.lifecycle_handlers, "end", self)
+        finally:  # whatever happened above, the waiters wake up
+            self._ended_event.set()
+            with Action._ended_condition:
+                Action._ended_condition.notify_all()
+
+    def _log_end(self) -> None:
         if len(self._failures) > 1:
             order = {id(process): index for index, process in enumerate(self._processes)}
             failures = sorted(self._failures, key=lambda process: order[id(process)])
-            logger.warning("%s", summary(self.name, failures, len(self._processes)))
-        if logger.isEnabledFor(10):
-            logger.debug("%s %s", style.emph("ended:"), self)
-        if self._progress_bar is not None:
-            self._progress_bar.action_ended()
-        _notify(self.lifecycle_handlers, "end", self)
-        self._ended_event.set()
-        with Action._ended_condition:
-            Action._ended_condition.notify_all()
+            log_safely(logging.WARNING, "%s", summary(self.name, failures, len(self._processes)))
+        if logger.isEnabledFor(logging.DEBUG):
+            log_safely(logging.DEBUG, "%s %s", style.emph("ended:"), self)
 
     # ---- control ------------------------------------------------------------
 
@@ -235,7 +250,8 @@ class Action(Described):
                                  % (self.name,))
             self.started = True
             self._owner_pid = os.getpid()
-        logger.debug("%s %s", style.emph("start:"), self)
+        if logger.isEnabledFor(logging.DEBUG):
+            log_safely(logging.DEBUG, "%s %s", style.emph("start:"), self)
         _notify(self.lifecycle_handlers, "start", self)
         if not self._in_group and progress_wanted(self.progress):
             self._progress_bar = ProgressBar(self)
@@ -323,7 +339,7 @@ class Action(Described):
         """Started, ended, and ok."""
         return self.started and self.ended and self.ok
 
-    def gathered(self, stream: str = "stdout") -> "Gathered":
+    def gathered(self, stream: str = "stdout") -> Gathered:
         """The processes grouped by identical output, hosts folded into
         node sets, as ``clubak -b`` shows them; ``.failures`` groups the
         failed hosts by reason (see `execo.gather`).
@@ -334,7 +350,6 @@ class Action(Described):
         ---------------
         hi
         """
-        from execo.gather import gather
         return gather(self, stream)
 
     @property
@@ -383,7 +398,7 @@ class Action(Described):
         return action_to_dict(self)
 
     def to_json(self, indent: Optional[int] = None) -> str:
-        """`to_dict` as JSON; `execo.results.load_results` reads it back."""
+        """`to_dict` as JSON; `execo.report.load_results` reads it back."""
         from execo.results import to_json
         return to_json(self, indent)
 
@@ -434,38 +449,9 @@ class Action(Described):
         infos = ["name=%s" % (self.name,), "started=%s" % (self.started,),
                  "start_date=%s" % (format_date(stats['start_date']),),
                  "ended=%s" % (self.ended,), "end_date=%s" % (format_date(stats['end_date']),)]
-        infos.extend("%s=%d" % (key, stats[key]) for key in (
-            'num_processes', 'num_started', 'num_ended', 'num_timeouts', 'num_errors',
-            'num_forced_kills', 'num_non_zero_exit_codes', 'num_ok', 'num_finished_ok'))
+        infos.extend("%s=%d" % (key, stats[key]) for key in COUNTERS)
         infos.append("ok=%s" % (self.ok,))
         return infos
-
-
-class Local(Action):
-    """One local process, as an action (to mix it with remote ones).
-
-    >>> Local("echo hi", ignore_exit_code=True).run().ok
-    True
-
-    :param cmd: as for `Process`.
-    :param process_args: keyword arguments of the `Process`; any keyword
-      that `Action` does not take is added to them.
-    """
-
-    def __init__(self, cmd: Command, process_args: Optional[Dict[str, Any]] = None,
-                 **kwargs: Any) -> None:
-        action_kwargs, self.process_args = split_action_kwargs(kwargs, process_args,
-                                                               type(self).__name__)
-        action_kwargs.setdefault("name", name_from_cmdline(check_command(cmd)))
-        super().__init__(**action_kwargs)
-        self.cmd = cmd
-        self._set_processes([Process(cmd, **self.process_args)])
-
-    def _args(self) -> List[str]:
-        args = [style.command(repr(self.cmd))] + super()._args()
-        if self.process_args:
-            args.append("process_args=%r" % (self.process_args,))
-        return args
 
 
 def _check_owner(action: Action) -> None:

@@ -37,7 +37,7 @@ from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, Name
                     Sequence, Tuple)
 
 from execo.action import Action, split_action_kwargs
-from execo.connection import make_connection_params, pick_connection_params, rewrite_address
+from execo.connection import pick_connection_params, resolve_connection_params, rewrite_address
 from execo.host import Host, HostLike, get_hosts_list
 from execo.log import logger, style
 from execo.nodeset import fold_hosts
@@ -119,14 +119,55 @@ class HostAction(Action):
         Action.__init__(self, **action_kwargs)
         self.connection_params = connection_params
         self._templates_made: Dict[Tuple[type, str], Template] = {}
-        self._set_addresses()
+        self._set_addresses(resolve_connection_params(connection_params))
         self._prepare_transport()
 
-    def _set_addresses(self) -> None:
-        params = make_connection_params(self.connection_params)
+    def _set_addresses(self, params: Mapping[str, Any]) -> None:
+        """Rewrite each host's address once, by ``params``, resolved."""
+        self._run_params = params
         # {{{host}}} is the address ssh connects to, once rewritten
         self._addresses = [rewrite_address(h.address, params) for h in self._hosts]
+        self._run_addresses: Dict[Host, str] = dict(zip(self._hosts, self._addresses))
         self._hosts_changed = False
+
+    # ---- connection params, resolved once per run ------------------------------
+
+    def start(self) -> "HostAction":
+        if not self.started:  # else Action.start refuses
+            self._resolve_run()
+        Action.start(self)
+        return self
+
+    def _resolve_run(self) -> None:
+        """Resolve the connection params once for this run, and rewrite each
+        host's address once: the defaults of now apply (as to a process
+        started alone), and each process of these hosts is handed the
+        params and its host's address, neither merged nor rewritten again.
+        A rewrite changed since the action was built changes ``{{{host}}}``
+        too: the processes are then built again, so that the address
+        rendered and the address connected to are the same. Hosts assigned
+        since (`hosts`) wait for the next ``reset()``, as their processes do."""
+        params = resolve_connection_params(self.connection_params)
+        if self._hosts_changed:
+            self._run_params = params
+        else:
+            rendered = self._addresses
+            self._set_addresses(params)
+            if self._addresses != rendered:
+                with gc_paused():
+                    self.processes = []
+                    self._prepare_transport()
+                    self._build_processes()
+        for process in self._processes:
+            address = self._run_addresses.get(process.host)
+            if address is not None:  # a process of another action's (assigned) resolves its own
+                process._run_connection = (self.connection_params, params, address)
+
+    def _run_address(self, host: Host) -> str:
+        """``host``'s address as this run connects to it (rewritten once)."""
+        address = self._run_addresses.get(host)
+        return address if address is not None else rewrite_address(host.address,
+                                                                    self._run_params)
 
     def _prepare_transport(self) -> None:
         """Per-transport state (and checks) needed before processes are made."""
@@ -203,7 +244,7 @@ class HostAction(Action):
             super()._reset_members()
             return
         self.processes = []  # the old ones are forgotten, not reset
-        self._set_addresses()
+        self._set_addresses(resolve_connection_params(self.connection_params))
         self._prepare_transport()
         self._build_processes()
 

@@ -15,7 +15,6 @@ import shlex
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 from execo.action import Action
-from execo.connection import resolve_connection_params
 from execo.exception import ExecoValueError
 from execo.host import Host, HostLike, get_hosts_list
 from execo.host_action import FromHostsTransfer, HostAction, HostCommand, ToHostsTransfer
@@ -107,15 +106,17 @@ class Remote(HostCommand):
         return args
 
 
-def _scp_argv_builder(action: HostAction, host: Host, files: List[str], target: str,
-                      put: bool) -> Callable[[], List[str]]:
-    """scp's argv, built from the connection params as they are when called."""
+def _scp_argv_builder(action: HostAction, host: Host, address: str, files: List[str],
+                      target: str, put: bool) -> Callable[[], List[str]]:
+    """scp's argv, from the connection params the action resolved for its
+    run (`execo.host_action.HostAction._resolve_run`), and ``address``,
+    the host's, rewritten by the same resolution."""
     def build() -> List[str]:
-        params = resolve_connection_params(action.connection_params)
+        params = action._run_params
+        scp = scp_command(params, host, address)
         if put:
-            return scp_command(params, host) + files + [remote_path(host, target, params)]
-        return scp_command(params, host) + [remote_path(host, _pattern(f), params)
-                                            for f in files] + [target]
+            return scp + files + [remote_path(host, target, params, address)]
+        return scp + [remote_path(host, _pattern(f), params, address) for f in files] + [target]
     return build
 
 
@@ -147,7 +148,7 @@ class Put(ToHostsTransfer, Remote):
     def _new_transfer(self, host: Host, address: str, sources: List[str], destination: str,
                       args: Dict[str, Any]) -> ScpProcess:
         args.setdefault("name", "scp to %s:%s" % (address, destination))
-        return ScpProcess(_scp_argv_builder(self, host, sources, destination, put=True),
+        return ScpProcess(_scp_argv_builder(self, host, address, sources, destination, put=True),
                           host, self.connection_params, **args)
 
 
@@ -171,7 +172,8 @@ class Get(FromHostsTransfer, Remote):
     def _new_transfer(self, host: Host, address: str, sources: List[str], destination: str,
                       args: Dict[str, Any]) -> ScpProcess:
         args.setdefault("name", "scp from %s to %s" % (address, destination))
-        return ScpProcess(_scp_argv_builder(self, host, sources, destination, put=False),
+        return ScpProcess(_scp_argv_builder(self, host, address, sources, destination,
+                                            put=False),
                           host, self.connection_params, **args)
 
 

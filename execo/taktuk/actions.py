@@ -19,7 +19,7 @@ from execo.process_base import Command
 from execo.ssh import remote_command
 from execo.substitution import Literal
 from execo.taktuk.driver import TaktukAction, TaktukProcess, taktuk_command
-from execo.taktuk import protocol as wire
+import execo.taktuk.protocol as wire
 from execo.transports import register_transport
 
 __all__ = ["TaktukGet", "TaktukProcess", "TaktukPut", "TaktukRemote", "taktuk_command"]
