@@ -421,7 +421,7 @@ class SshProcess(ConnectionRetries, Process):
 
     def setup_endpoint(self) -> Optional[Tuple[Hashable, int, bool]]:
         """Where this connection is set up, for `execo.endpoint_gate`."""
-        return setup_endpoint(self.host, resolve_connection_params(self.connection_params))
+        return setup_endpoint(self.host, _params_of_run(self, self.connection_params))
 
     def _deliver_output(self, stream: int, data: bytes, eof: bool = False,
                         error: bool = False) -> None:
@@ -500,12 +500,12 @@ class ScpProcess(ConnectionRetries, Process):
 
     def setup_endpoint(self) -> Optional[Tuple[Hashable, int, bool]]:
         """Where this connection is set up, for `execo.endpoint_gate`."""
-        return setup_endpoint(self.host, resolve_connection_params(self._connection_params),
+        return setup_endpoint(self.host, _params_of_run(self, self._connection_params),
                               tool="scp")
 
     def _spawn_args(self) -> List[str]:
         self.cmd = self._build_argv()
-        self._retry = retry_policy(resolve_connection_params(self._connection_params))
+        self._retry = retry_policy(_params_of_run(self, self._connection_params))
         return list(self.cmd)
 
     def _failure_reason(self, exit_code: Optional[int]) -> Optional[str]:
@@ -524,6 +524,15 @@ class ScpProcess(ConnectionRetries, Process):
     def _user_command(self) -> str:
         # scp's argv carries every ssh option: its name says what it copies
         return self.name
+
+
+def _params_of_run(process: Process, given: Optional[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The connection params the process's action resolved for this run
+    (`execo.host_action`), else ``given`` resolved now."""
+    run = getattr(process, "_run_connection", None)
+    if run is not None and run[0] is given:
+        return run[1]
+    return resolve_connection_params(given)
 
 
 def get_process(cmd: Command, host: Optional[HostLike] = None,
