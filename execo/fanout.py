@@ -38,7 +38,7 @@ import resource
 import threading
 from typing import Any, Deque, Iterable, List, Optional
 
-from execo import endpoint_gate
+import execo.endpoint_gate as endpoint_gate
 from execo.conductor import get_conductor
 from execo.config import configuration
 from execo.process_base import ProcessBase, ProcessLifecycleHandler
