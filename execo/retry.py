@@ -58,7 +58,7 @@ _MARKER_LINE_ENDS = (b"\n", b"\r\n")
 _HELD_LIMIT = 1 << 16
 
 RETRY_PARAMS = {
-    'connect_attempts': 6,
+    'connect_attempts': 10,
     'connect_retry_delay': 0.25,
     'connect_retry_max_delay': 5.0,
 }
