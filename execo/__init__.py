@@ -36,7 +36,7 @@ from execo.action_group import (ParallelActions, SequentialActions, wait_all_act
 from execo.factory import default_action_factory, get_fileget, get_fileput, get_remote
 from execo.remote import Get, Put, Remote, filter_bad_hosts
 from execo.report import Report
-from execo.results import load_results
+from execo.report import load_results
 from execo.taktuk import TaktukGet, TaktukPut, TaktukRemote
 from execo.chainput import ChainPut
 from execo.port_forwarder import PortForwarder
@@ -50,3 +50,8 @@ __all__ += [
     "Report", "load_results", "TaktukGet", "TaktukPut", "TaktukRemote", "ChainPut", "PortForwarder",
     "RemoteSerial", "Serial", "SerialSsh",
 ]
+
+# every transport above has declared its connection params: the keys the
+# user's configuration file gave can now be checked
+from execo.config import declarations_done  # noqa: E402
+declarations_done()

@@ -15,37 +15,50 @@ ssh or taktuk in `execo.factory`.
 
 from __future__ import annotations
 
+import inspect
+import logging
 import os
 import threading
 import time
-import traceback
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from execo import fanout
+import execo.fanout as fanout
 from execo.conductor import wait_event
 from execo.exception import ActionsFailed, ProcessesFailed
 from execo.failures import summary
-from execo.keywords import FullSignature, action_signature, check_keywords, process_keywords
-from execo.log import Described, logger, style
+from execo.gather import Gathered, gather
+from execo.keywords import FullSignature, action_signature, check_keywords
+from execo.log import Described, call_safely, log_safely, logger, style
 from execo.output import STDOUT
 from execo.process import Process
 from execo.process_base import (Command, ProcessBase, ProcessLifecycleHandler,
                                 kill_after_interrupt, name_from_cmdline)
 from execo.progress import ProgressBar, progress_wanted
-from execo.stats import aggregate_stats
+from execo.stats import COUNTERS, aggregate_stats
 from execo.time_utils import format_date, get_seconds
 from execo.exception import ExecoValueError
-
-if TYPE_CHECKING:
-    from execo.action_group import (ParallelActions, SequentialActions,  # noqa: F401
-                                    wait_all_actions, wait_any_actions)
-    from execo.gather import Gathered
 
 __all__ = ["Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
            "ProcessesFailed", "SequentialActions", "split_action_kwargs",
            "wait_all_actions", "wait_any_actions"]
 
 ACTION_KWARGS = ("lifecycle_handlers", "name", "default_expect_timeout", "fanout", "progress")
+
+_process_keywords: Optional[frozenset] = None
+
+
+def process_keywords() -> frozenset:
+    """The keywords every local process takes (`Process`'s), its command aside."""
+    global _process_keywords
+    if _process_keywords is None:
+        _process_keywords = frozenset(inspect.signature(Process).parameters) - {"cmd"}
+    return _process_keywords
+
+
+def signature_of_action(cls: type) -> inspect.Signature:
+    """An action class's full signature (`execo.keywords.action_signature`
+    over `Action` and `Process`)."""
+    return action_signature(cls, Action, Process)
 
 
 def split_action_kwargs(kwargs: Dict[str, Any],
@@ -103,11 +116,8 @@ class _ProcessEndCounter(ProcessLifecycleHandler):
 
 def _notify(handlers: List[Any], event: str, subject: Any) -> None:
     for handler in list(handlers):
-        try:
-            getattr(handler, event)(subject)
-        except Exception:
-            logger.error("lifecycle handler %r.%s raised for %s:\n%s", handler, event,
-                         subject, traceback.format_exc())
+        call_safely(lambda: getattr(handler, event)(subject),
+                    "lifecycle handler %r.%s raised for %s", handler, event, subject)
 
 
 class Action(Described):
@@ -132,7 +142,7 @@ class Action(Described):
 
     # inspect.signature, help() and IPython list every keyword an action
     # takes, its processes' included (execo.keywords)
-    __signature__ = FullSignature(action_signature)
+    __signature__ = FullSignature(signature_of_action)
 
     # Notified whenever any action ends: wait_any/wait_all_actions sleep on it
     # (execo.action_group).
@@ -197,18 +207,23 @@ class Action(Described):
             if self.ended:
                 return
             self.ended = True
+        try:
+            call_safely(self._log_end, "logging the end of %s failed", self.name)
+            if self._progress_bar is not None:
+                self._progress_bar.action_ended()
+            _notify(self.lifecycle_handlers, "end", self)
+        finally:  # whatever happened above, the waiters wake up
+            self._ended_event.set()
+            with Action._ended_condition:
+                Action._ended_condition.notify_all()
+
+    def _log_end(self) -> None:
         if len(self._failures) > 1:
             order = {id(process): index for index, process in enumerate(self._processes)}
             failures = sorted(self._failures, key=lambda process: order[id(process)])
-            logger.warning("%s", summary(self.name, failures, len(self._processes)))
-        if logger.isEnabledFor(10):
-            logger.debug("%s %s", style.emph("ended:"), self)
-        if self._progress_bar is not None:
-            self._progress_bar.action_ended()
-        _notify(self.lifecycle_handlers, "end", self)
-        self._ended_event.set()
-        with Action._ended_condition:
-            Action._ended_condition.notify_all()
+            log_safely(logging.WARNING, "%s", summary(self.name, failures, len(self._processes)))
+        if logger.isEnabledFor(logging.DEBUG):
+            log_safely(logging.DEBUG, "%s %s", style.emph("ended:"), self)
 
     # ---- control ------------------------------------------------------------
 
@@ -220,7 +235,8 @@ class Action(Described):
                                  % (self.name,))
             self.started = True
             self._owner_pid = os.getpid()
-        logger.debug("%s %s", style.emph("start:"), self)
+        if logger.isEnabledFor(logging.DEBUG):
+            log_safely(logging.DEBUG, "%s %s", style.emph("start:"), self)
         _notify(self.lifecycle_handlers, "start", self)
         if not self._in_group and progress_wanted(self.progress):
             self._progress_bar = ProgressBar(self)
@@ -308,7 +324,7 @@ class Action(Described):
         """Started, ended, and ok."""
         return self.started and self.ended and self.ok
 
-    def gathered(self, stream: str = "stdout") -> "Gathered":
+    def gathered(self, stream: str = "stdout") -> Gathered:
         """The processes grouped by identical output, hosts folded into
         node sets, as ``clubak -b`` shows them; ``.failures`` groups the
         failed hosts by reason (see `execo.gather`).
@@ -319,7 +335,6 @@ class Action(Described):
         ---------------
         hi
         """
-        from execo.gather import gather
         return gather(self, stream)
 
     def stats(self) -> Dict[str, Any]:
@@ -345,7 +360,7 @@ class Action(Described):
         return action_to_dict(self)
 
     def to_json(self, indent: Optional[int] = None) -> str:
-        """`to_dict` as JSON; `execo.results.load_results` reads it back."""
+        """`to_dict` as JSON; `execo.report.load_results` reads it back."""
         from execo.results import to_json
         return to_json(self, indent)
 
@@ -396,9 +411,7 @@ class Action(Described):
         infos = ["name=%s" % (self.name,), "started=%s" % (self.started,),
                  "start_date=%s" % (format_date(stats['start_date']),),
                  "ended=%s" % (self.ended,), "end_date=%s" % (format_date(stats['end_date']),)]
-        infos.extend("%s=%d" % (key, stats[key]) for key in (
-            'num_processes', 'num_started', 'num_ended', 'num_timeouts', 'num_errors',
-            'num_forced_kills', 'num_non_zero_exit_codes', 'num_ok', 'num_finished_ok'))
+        infos.extend("%s=%d" % (key, stats[key]) for key in COUNTERS)
         infos.append("ok=%s" % (self.ok,))
         return infos
 

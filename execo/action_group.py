@@ -23,9 +23,9 @@ import traceback
 from typing import Any, Dict, List, Optional, Sequence
 
 from execo.action import (ACTION_KWARGS, Action, ActionLifecycleHandler, _bar_written,
-                          _check_owner)
+                          _check_owner, signature_of_action)
 from execo.conductor import LIVENESS_PERIOD, check_conductor
-from execo.keywords import FullSignature, action_signature, check_keywords
+from execo.keywords import FullSignature, check_keywords
 from execo.log import logger
 from execo.process_base import ProcessBase
 from execo.stats import aggregate_stats
@@ -45,7 +45,7 @@ class _MemberEnded(ActionLifecycleHandler):
 
 
 def _group_signature(cls: type) -> inspect.Signature:
-    signature = action_signature(cls)
+    signature = signature_of_action(cls)
     return signature.replace(parameters=[p for p in signature.parameters.values()
                                          if p.name != "fanout"])
 

@@ -9,10 +9,16 @@ same everywhere.
 
 from __future__ import annotations
 
+import re
 import shlex
-from typing import Any, List
+from typing import Any, List, Sequence, Union
 
-__all__ = ["option_words", "printf_escape"]
+from execo.exception import ExecoTypeError
+
+__all__ = ["Command", "check_command", "name_from_cmdline", "option_words", "printf_escape"]
+
+Command = Union[str, Sequence[str]]
+"""A command: one string (split as a shell would, or run by one), or argv words."""
 
 # Bytes kept as they are by printf_escape; any other becomes an octal escape.
 _PRINTF_SAFE_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -42,3 +48,17 @@ def printf_escape(text: str) -> str:
     """
     return "".join(chr(byte) if byte in _PRINTF_SAFE_BYTES else "\\%03o" % byte
                    for byte in text.encode("utf-8"))
+
+
+def name_from_cmdline(cmdline: Command, width: int = 39) -> str:
+    text = cmdline if isinstance(cmdline, str) else " ".join(shlex.quote(arg) for arg in cmdline)
+    text = re.sub(r"\s+", " ", text.strip())
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def check_command(cmd: Any) -> Command:
+    if isinstance(cmd, str):
+        return cmd
+    if isinstance(cmd, (list, tuple)) and cmd and all(isinstance(arg, str) for arg in cmd):
+        return cmd
+    raise ExecoTypeError("a command is a string or a non-empty list of strings, not %r" % (cmd,))

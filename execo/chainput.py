@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional
 from execo.action import Action
 from execo.argv import printf_escape
 from execo.conductor import get_conductor
-from execo.connection import resolve_connection_params
+from execo.config import declare_connection_params
 from execo.fed_process import FedProcess
 from execo.host import Host
 from execo.host_action import ToHostsTransfer
@@ -39,6 +39,25 @@ from execo.ssh import ssh_command
 from execo.transports import register_transport
 
 __all__ = ["ChainPut"]
+
+# ChainPut's connection params; execo 2.x's netcat ChainPut had more,
+# accepted so that 2.x files load
+declare_connection_params({
+    'chainput_chain_retry': 10,
+    'nc': 'nc',
+    'chainput_nc_client_timeout': 5,
+    'chainput_nc_server_timeout': 30,
+    'chainput_host_retry': 5,
+    'chainput_try_delay': 1,
+}, {
+    'chainput_chain_retry': "ChainPut: rounds of new chains tried for the hosts a chain "
+                            "did not reach",
+    'nc': "no effect: ChainPut streams through ssh, not netcat (kept for execo 2.x files)",
+    'chainput_nc_client_timeout': "no effect (execo 2.x's netcat ChainPut)",
+    'chainput_nc_server_timeout': "no effect (execo 2.x's netcat ChainPut)",
+    'chainput_host_retry': "no effect (execo 2.x's netcat ChainPut)",
+    'chainput_try_delay': "no effect (execo 2.x's netcat ChainPut)",
+})
 
 # $1 index, $2 destination, $3 argv (shell words) reaching the next host,
 # or empty on the last host; $4... the next hop's own arguments. fd 5 is
@@ -132,8 +151,9 @@ class ChainPut(ToHostsTransfer):
         for position in range(len(chain)):
             index = chain[position]
             if position + 1 < len(chain):
-                following = self._processes[chain[position + 1]].host
-                next_ssh = shlex.join(ssh_command(following, params))
+                following = chain[position + 1]
+                next_ssh = shlex.join(ssh_command(self._processes[following].host, params,
+                                                  self._addresses[following]))
             else:
                 next_ssh = ""
             arguments[position] = [str(position), printf_escape(self._destinations[index]),
@@ -141,7 +161,7 @@ class ChainPut(ToHostsTransfer):
         return arguments
 
     def _round_command(self, chain: List[int]) -> str:
-        params = resolve_connection_params(self.connection_params)
+        params = self._run_params  # resolved when the run started (HostAction._resolve_run)
         per_hop = self._hop_arguments(chain, params)
         # the first hop's arguments, then, flattened, every later hop's:
         # each hop passes "$@" after its own three on to the next
@@ -151,7 +171,7 @@ class ChainPut(ToHostsTransfer):
         for path in self.local_files:
             absolute = os.path.abspath(path)
             archive += ["-C", os.path.dirname(absolute), os.path.basename(absolute)]
-        ssh = ssh_command(self._processes[chain[0]].host, params)
+        ssh = ssh_command(self._processes[chain[0]].host, params, self._addresses[chain[0]])
         return "%s | %s %s" % (
             shlex.join(archive), shlex.join(ssh), shlex.quote(remote))
 
@@ -160,8 +180,7 @@ class ChainPut(ToHostsTransfer):
             self._set_ended()
             return
         self._suspicions: Dict[int, int] = {}
-        self._rounds_left = int(resolve_connection_params(self.connection_params)
-                                .get('chainput_chain_retry', 10) or 1)
+        self._rounds_left = int(self._run_params.get('chainput_chain_retry', 10) or 1)
         now = time.time()
         for process in self._processes:
             process._begin(now)

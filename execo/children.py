@@ -21,7 +21,8 @@ import threading
 import time
 from typing import Any, Callable, Set
 
-from execo import exit_watchdog, writers
+import execo.exit_watchdog as exit_watchdog
+import execo.writers as writers
 from execo.conductor import ConductorDied, get_conductor
 from execo.config import configuration
 from execo.log import logger

@@ -28,6 +28,7 @@ import collections
 import errno
 import heapq
 import itertools
+import logging
 import os
 import resource
 import selectors
@@ -37,7 +38,7 @@ import time
 import traceback
 from typing import Any, Callable, Dict, List, Optional
 
-from execo.log import logger
+from execo.log import log_safely
 
 __all__ = ["Conductor", "ConductorDied", "LIVENESS_PERIOD", "MAX_SELECT_DELAY", "TimerHandle",
            "check_conductor", "get_conductor", "wait_event", "wait_lock"]
@@ -90,10 +91,11 @@ def _raise_fd_limit() -> None:
             hard = 1 << 20
         if soft != resource.RLIM_INFINITY and soft < hard:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            logger.debug("soft limit of open files raised from %d to %d (the hard limit)",
-                         soft, hard)
+            log_safely(logging.DEBUG,
+                       "soft limit of open files raised from %d to %d (the hard limit)",
+                       soft, hard)
     except (ValueError, OSError) as exc:
-        logger.debug("soft limit of open files left as it is: %s", exc)
+        log_safely(logging.DEBUG, "soft limit of open files left as it is: %s", exc)
 
 
 def _pidfd_usable() -> bool:
@@ -235,7 +237,8 @@ class Conductor:
         try:
             return os.pidfd_open(pid)
         except OSError as exc:
-            logger.warning("pidfd_open(%d) failed (%s): falling back to SIGCHLD", pid, exc)
+            log_safely(logging.WARNING, "pidfd_open(%d) failed (%s): falling back to SIGCHLD",
+                       pid, exc)
             return None
 
     # ---- the loop -------------------------------------------------------
@@ -245,8 +248,8 @@ class Conductor:
             self._serve()
         except BaseException as exc:  # only what _run lets through: SystemExit...
             self.death = "%s: %s" % (type(exc).__name__, exc)
-            logger.critical("the conductor thread dies, no process event will be handled any "
-                            "more:\n%s", traceback.format_exc())
+            log_safely(logging.CRITICAL, "the conductor thread dies, no process event will be "
+                       "handled any more:\n%s", traceback.format_exc())
         finally:
             if self.death is None:
                 self.death = "the loop returned"
@@ -300,7 +303,8 @@ class Conductor:
                 self._run(self._poll_children)
 
     def _select_failed(self) -> None:
-        logger.error("conductor: select failed, going on:\n%s", traceback.format_exc())
+        log_safely(logging.ERROR, "conductor: select failed, going on:\n%s",
+                   traceback.format_exc())
         # a failure that repeats must not spin a core while it is logged
         time.sleep(0.01)
 
@@ -309,7 +313,8 @@ class Conductor:
         try:
             callback(*args)
         except Exception:  # a user handler must never kill the conductor
-            logger.error("exception in conductor callback %r:\n%s", callback, traceback.format_exc())
+            log_safely(logging.ERROR, "exception in conductor callback %r:\n%s", callback,
+                       traceback.format_exc())
 
     def _on_wakeup(self) -> None:
         try:
@@ -357,7 +362,8 @@ class Conductor:
         if threading.current_thread() is not threading.main_thread():
             # Signal handlers can only be set from the main thread: exits are
             # then noticed through a slow poll, the last resort.
-            logger.warning("no pidfd and not in the main thread: child exits are polled")
+            log_safely(logging.WARNING,
+                       "no pidfd and not in the main thread: child exits are polled")
             self.call_later(0.05, self._slow_poll)
             return
         wake_w = self._wake_w
@@ -380,7 +386,8 @@ class Conductor:
         theirs = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         if theirs != -1:  # an event loop's, say: leave it theirs, and poll
             signal.set_wakeup_fd(theirs)
-            logger.warning("no pidfd, and the signal wake-up fd is taken: child exits are polled")
+            log_safely(logging.WARNING,
+                       "no pidfd, and the signal wake-up fd is taken: child exits are polled")
             self.call_later(0.05, self._slow_poll)
 
     def _slow_poll(self) -> None:

@@ -6,8 +6,10 @@ it, never at import time, so changing ``configuration['remote_tool']`` from
 an ipython prompt takes effect at the next call.
 
 Each key is documented once, in `CONFIGURATION_DOCS` and
-`CONNECTION_PARAMS_DOCS` below; every key of execo 2.8.2 is accepted, and
-those that have no effect here say so there.
+`CONNECTION_PARAMS_DOCS` below, or, for the connection params a single
+transport reads, beside that transport's command builder, which declares
+them (`declare_connection_params`); every key of execo 2.8.2 is accepted,
+and those that have no effect here say so there.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import logging
 import os
 import sys
 import warnings
-from typing import Any, Collection, Dict, Iterable, Mapping, MutableMapping, Optional, Tuple
+from typing import (Any, Collection, Dict, Iterable, List, Mapping, MutableMapping, Optional,
+                    Tuple)
 
 __all__ = ["CHAINPUT", "CONFIGURATION_DOCS", "CONFIG_FILE", "CONNECTION_PARAMS_DOCS", "SCP",
            "SSH", "TAKTUK", "ExecoConfigWarning", "WatchedDict", "check_keys", "configuration",
            "default_connection_params", "default_connexion_params", "documented_dicts",
-           "key_kind", "load_configuration", "merge_config", "register_known_keys"]
+           "declare_connection_params", "declarations_done", "key_kind", "load_configuration",
+           "merge_config", "register_known_keys"]
 
 SSH = 0
 SCP = 1
@@ -49,6 +53,10 @@ class ExecoConfigWarning(UserWarning):
 # documented later (an extension, a new feature) are known at once
 _KNOWN_KEYS: Dict[str, Tuple[Collection[str], Collection[str]]] = {}
 _warned_keys: set = set()
+# the connection params keys of the configuration file, checked once every
+# transport has declared its own (declarations_done, at the end of
+# execo/__init__.py)
+_deferred_checks: Optional[List[Tuple[str, List[Any], str]]] = []
 
 
 def register_known_keys(kind: str, documented: Collection[str],
@@ -150,56 +158,14 @@ configuration: Dict[str, Any] = WatchedDict({
     'progress': 'auto',
 }, kind='configuration')
 
-# Options that keep a testbed run unattended: never prompt for a password or
-# a host key, give up on a silent host after ConnectTimeout seconds, and
-# notice a dead peer through keepalives instead of hanging for hours. Host
-# keys are not checked: testbed nodes are redeployed and change keys (see
-# doc/failures.rst for the trade-off and how to check them). Nodes are
-# shared machines: the user's agent and display are never forwarded. The
-# key exchange prefers curve25519: OpenSSH 9's default (sntrup761, post-
-# quantum) costs the client about 3x more CPU per connection, which is what
-# limits a fan-out to hundreds of hosts (see BENCHMARKS.md). An explicit
-# list, not '^...', so that older clients accept it.
-_FAST_KEX = ("curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,"
-             "ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group16-sha512,"
-             "diffie-hellman-group14-sha256")
-_SSH_NONINTERACTIVE = (
-    '-o', 'KexAlgorithms=' + _FAST_KEX,
-    '-o', 'BatchMode=yes',
-    '-o', 'PasswordAuthentication=no',
-    '-o', 'ForwardAgent=no',
-    '-o', 'ForwardX11=no',
-    '-o', 'StrictHostKeyChecking=no',
-    '-o', 'UserKnownHostsFile=/dev/null',
-    '-o', 'LogLevel=ERROR',
-    '-o', 'ConnectTimeout=20',
-    '-o', 'ServerAliveInterval=20',
-    '-o', 'ServerAliveCountMax=3',
-)
-
+# The keys every transport reads; each transport declares its own beside
+# its command builder (declare_connection_params): execo.ssh, execo.taktuk,
+# execo.chainput, execo.port_forwarder.
 default_connection_params: Dict[str, Any] = {
     'user': None,
     'keyfile': None,
     'port': None,
-    'ssh': 'ssh',
-    'scp': 'scp',
-    'taktuk': 'taktuk',
-    'ssh_options': _SSH_NONINTERACTIVE,
-    'scp_options': _SSH_NONINTERACTIVE + ('-r', '-p'),
-    'taktuk_options': ('-s',),
-    'taktuk_connector': 'ssh',
-    'taktuk_connector_options': _SSH_NONINTERACTIVE,
     'host_rewrite_func': None,
-    'pty': False,
-    'kill_remote_on_disconnect': True,
-    'connection_sharing': False,
-    'nc': 'nc',
-    'chainput_nc_client_timeout': 5,
-    'chainput_nc_server_timeout': 30,
-    'chainput_host_retry': 5,
-    'chainput_chain_retry': 10,
-    'chainput_try_delay': 1,
-    'forwarding_timeout': 25,
 }
 default_connexion_params = default_connection_params
 
@@ -238,34 +204,7 @@ CONNECTION_PARAMS_DOCS: Dict[str, str] = {
     'user': "remote login (None: ssh's default)",
     'keyfile': "ssh private key (None: ssh's default)",
     'port': "ssh port (None: ssh's default)",
-    'ssh': "ssh client command",
-    'scp': "scp client command",
-    'taktuk': "taktuk command",
-    'ssh_options': "options given to ssh before the host (one string, or a sequence of "
-                   "words)",
-    'scp_options': "options given to scp",
-    'taktuk_options': "options given to taktuk before the hosts (-s self-propagation, "
-                      "-w window...)",
-    'taktuk_connector': "command taktuk uses to reach a host",
-    'taktuk_connector_options': "options of the taktuk connector",
     'host_rewrite_func': "function(address) -> address actually connected to",
-    'pty': "allocate a remote pseudo-terminal (ssh -tt), as execo 2.x did",
-    'kill_remote_on_disconnect': "prefix remote commands with a small sh watchdog that "
-                                 "SIGHUPs them when their ssh connection is gone, so that "
-                                 "they can be killed without a pty (execo.ssh); needs a "
-                                 "POSIX login shell",
-    'connection_sharing': "opt-in ssh ControlMaster: False, or seconds a shared connection "
-                          "stays open after its last use (True: 60); killing a remote "
-                          "command then needs 'pty': True",
-    'chainput_chain_retry': "ChainPut: rounds of new chains tried for the hosts a chain "
-                            "did not reach",
-    'nc': "no effect: ChainPut streams through ssh, not netcat (kept for execo 2.x files)",
-    'chainput_nc_client_timeout': "no effect (execo 2.x's netcat ChainPut)",
-    'chainput_nc_server_timeout': "no effect (execo 2.x's netcat ChainPut)",
-    'chainput_host_retry': "no effect (execo 2.x's netcat ChainPut)",
-    'chainput_try_delay': "no effect (execo 2.x's netcat ChainPut)",
-    'forwarding_timeout': "seconds a PortForwarder (execo.port_forwarder) may take to open "
-                          "its local port",
 }
 
 # name -> (the dict, its keys' documentation); extensions add theirs
@@ -347,7 +286,11 @@ def load_configuration(filename: Any = None, dicts_confs: Any = None) -> None:
     for target, name in dicts_confs or ():
         value = namespace.get(name)
         if isinstance(value, dict):
-            check_keys(key_kind(name), value, where="%s of %s" % (name, filename))
+            where = "%s of %s" % (name, filename)
+            if _deferred_checks is not None and key_kind(name) == 'connection params':
+                _deferred_checks.append((key_kind(name), list(value), where))
+            else:
+                check_keys(key_kind(name), value, where=where)
             merge_config(target, value)
 
 
@@ -356,6 +299,36 @@ load_configuration({
     'default_connection_params': default_connection_params,
     'default_connexion_params': default_connection_params,
 })
+
+
+def declare_connection_params(defaults: Mapping[str, Any], docs: Mapping[str, str]) -> None:
+    """A transport's own connection params, declared beside its command
+    builder: their defaults join `default_connection_params` (a value the
+    user's configuration file gave first is kept) and their documentation
+    `CONNECTION_PARAMS_DOCS`. A new transport, or a new key of one, edits
+    its own module only.
+
+    >>> declare_connection_params({'doc_example_retries': 2},
+    ...                           {'doc_example_retries': "tries of the example transport"})
+    >>> default_connection_params['doc_example_retries']
+    2
+    """
+    if set(defaults) != set(docs):
+        raise ValueError("connection params declared without documentation, or documented "
+                         "without a default: %s" % sorted(set(defaults) ^ set(docs)))
+    for key, value in defaults.items():
+        default_connection_params.setdefault(key, value)
+    CONNECTION_PARAMS_DOCS.update(docs)
+
+
+def declarations_done() -> None:
+    """``import execo`` is complete, every transport has declared its keys:
+    check the keys the configuration file gave (deferred until now, so
+    that a transport's key is not taken for a typo)."""
+    global _deferred_checks
+    pending, _deferred_checks = _deferred_checks, None
+    for kind, keys, where in pending or ():
+        check_keys(kind, keys, where=where)
 
 
 def get_user_config_filename() -> str:

@@ -2,11 +2,19 @@
 
 A connection params dict holds only what differs from
 `execo.config.default_connection_params`. It is resolved -- merged over
-every default into a `ResolvedConnectionParams` -- once per command line,
-when a process starts, so a change to the defaults (from
+every default into a `ResolvedConnectionParams`, by the one merge of
+`resolve_connection_params` (`make_connection_params` is its 2.x name) --
+once per run: an action over hosts resolves when it starts and rewrites
+each host's address once (`execo.host_action.HostAction._resolve_run`),
+then hands each process the params and its address; a process started
+on its own resolves when it starts. So a change to the defaults (from
 ``~/.execo.conf.py``, an ipython prompt or a test bed's ``install()``)
-reaches every object created before it but started after it; the argv
-builders take the resolved params as they are.
+reaches every object created before it but started after it, and the
+argv builders take the resolved params as they are.
+
+Which keys exist: those every transport reads are declared in
+`execo.config`; each transport declares its own beside its argv builder
+(`execo.config.declare_connection_params`).
 
 Both spellings of execo's history are accepted at the public edge (the
 constructors and functions users call): ``connection_params=`` and
@@ -23,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterator, Mapping, NamedTuple, Optional
 
-from execo import config
+import execo.config as config
 from execo.host import Host, HostLike, check_address
 from execo.exception import ExecoValueError
 
@@ -49,20 +57,12 @@ ConnexionParams = ConnectionParams
 def make_connection_params(connection_params: Optional[Mapping[str, Any]] = None,
                            default_params: Optional[Mapping[str, Any]] = None
                            ) -> Dict[str, Any]:
-    """A fresh dict: the global defaults, then ``default_params``, then
-    ``connection_params`` on top.
-
-    The global defaults are read now, not when the module was imported.
+    """execo 2.x's name: `resolve_connection_params`, as a fresh dict.
 
     >>> make_connection_params({'user': 'root'})['user']
     'root'
     """
-    params = dict(config.default_connection_params)
-    if default_params:
-        params.update(default_params)
-    if connection_params:
-        params.update(connection_params)
-    return params
+    return dict(resolve_connection_params(connection_params, default_params))
 
 
 def pick_connection_params(connection_params: Optional[Mapping[str, Any]] = None,
@@ -127,7 +127,19 @@ def resolve_connection_params(connection_params: Optional[Mapping[str, Any]] = N
     """
     if isinstance(connection_params, ResolvedConnectionParams) and default_params is None:
         return connection_params
-    return ResolvedConnectionParams(make_connection_params(connection_params, default_params))
+    return ResolvedConnectionParams(_merge(connection_params, default_params))
+
+
+def _merge(connection_params: Optional[Mapping[str, Any]],
+           default_params: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """The one merge of the defaults: the global ones (read now), then
+    ``default_params``, then ``connection_params`` on top."""
+    params = dict(config.default_connection_params)
+    if default_params:
+        params.update(default_params)
+    if connection_params:
+        params.update(connection_params)
+    return params
 
 
 def rewrite_address(address: str, params: Mapping[str, Any]) -> str:
@@ -159,13 +171,18 @@ def _given(value: Any) -> bool:
     return value is not None and value is not False and value != ""
 
 
-def connection_target(host: HostLike, params: Mapping[str, Any]) -> ConnectionTarget:
-    """Resolve ``host`` against full ``params`` (from `make_connection_params`).
+def connection_target(host: HostLike, params: Mapping[str, Any],
+                      address: Optional[str] = None) -> ConnectionTarget:
+    """Resolve ``host`` against full ``params`` (from `resolve_connection_params`);
+    ``address``: the host's address already rewritten (by the action that
+    resolved this run's params), not to be rewritten again.
 
-    >>> connection_target(Host("n1", port=2222), make_connection_params({'user': 'me'}))
+    >>> connection_target(Host("n1", port=2222), resolve_connection_params({'user': 'me'}))
     ConnectionTarget(address='n1', user='me', keyfile=None, port=2222)
     """
     host = host if isinstance(host, Host) else Host(host)
+    if address is None:
+        address = rewrite_address(host.address, params)
 
     def pick(field: str) -> Any:
         for value in (getattr(host, field), params.get(field)):
@@ -174,5 +191,5 @@ def connection_target(host: HostLike, params: Mapping[str, Any]) -> ConnectionTa
         return None
 
     port = pick('port')
-    return ConnectionTarget(rewrite_address(host.address, params), pick('user'),
-                            pick('keyfile'), int(port) if port is not None else None)
+    return ConnectionTarget(address, pick('user'), pick('keyfile'),
+                            int(port) if port is not None else None)

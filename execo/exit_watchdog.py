@@ -29,7 +29,9 @@ The ledger is a pipe, so it can fill: when it is half full, or a write does
 not fit, a new watchdog is started with what is alive now (one spawn per
 some 30 000 children with a 1 MiB pipe), then the old one is killed (by
 pid: it is our child, and acts only at end of file). Should we die between
-the two, both kill the same children.
+the two, both kill the same children. A watchdog killed by someone else is
+noticed at the next write (a child started or ended) and replaced the same
+way, the new one told of every child alive.
 
 Lines are written by the conductor thread just before it next sleeps, so
 that a burst of spawns costs one write; and by a thread that waits for a
@@ -46,6 +48,7 @@ of its own, it gets its own watchdog. No signal handler is installed.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import shutil
 import signal
@@ -53,7 +56,7 @@ import threading
 from typing import Dict, List, Optional, Tuple
 
 from execo.config import configuration
-from execo.log import logger
+from execo.log import log_safely
 from execo.time_utils import get_seconds
 
 __all__ = ["WATCHDOG_PROGRAM", "arm", "child_ended", "child_started", "flush", "flush_pending",
@@ -173,7 +176,8 @@ def _start() -> bool:
         _pid, _ledger_fd, _bell_fd, size = _spawn()
     except OSError as exc:
         _failed = True
-        logger.warning("no exit watchdog (%s): children are killed at a normal exit only", exc)
+        log_safely(logging.WARNING, "no exit watchdog (%s): children are killed at a normal "
+                   "exit only", exc)
         return False
     _room = size // 2  # a write may not fill a page of the pipe: keep a margin
     return True
@@ -240,10 +244,9 @@ def _write_pending() -> None:
             written = os.write(_ledger_fd, _pending)
         except BlockingIOError:
             written = 0
-        except OSError as exc:  # it died: nothing to tell any more
-            logger.warning("the exit watchdog is gone (%s): children are killed at a normal "
-                           "exit only", exc)
-            _close()
+        except OSError as exc:  # it died (killed by someone): a new one, told of every child
+            log_safely(logging.WARNING, "the exit watchdog is gone (%s): starting another", exc)
+            _hand_over()
             return
         if written == len(_pending):
             _room -= written
@@ -259,8 +262,8 @@ def _hand_over() -> None:
     try:
         pid, ledger_fd, bell_fd, size = _spawn()
     except OSError as exc:
-        logger.warning("no new exit watchdog (%s): the children started from now on are "
-                       "killed at a normal exit only", exc)
+        log_safely(logging.WARNING, "no new exit watchdog (%s): the children started from now "
+                   "on are killed at a normal exit only", exc)
         _pending.clear()
         return
     old_pid, old_fds = _pid, (_ledger_fd, _bell_fd)
@@ -276,8 +279,8 @@ def _hand_over() -> None:
         written = 0
     if written < len(_pending) and not _overflow_logged:
         _overflow_logged = True
-        logger.warning("%d children are more than the exit watchdog can be told of: some "
-                       "would be left behind by a SIGKILL", len(_live))
+        log_safely(logging.WARNING, "%d children are more than the exit watchdog can be told "
+                   "of: some would be left behind by a SIGKILL", len(_live))
     _room = max(0, size // 2 - written)
     _pending.clear()
     # Killed before its pipes are closed: it acts at their end of file, and

@@ -1,5 +1,13 @@
-"""Failures in one line: what the log, an action's summary and saved
-results say about a process that is not ok.
+"""What a failure is, in one table, and failures in one line: what the
+log, an action's summary, the stats, a report and saved results say about
+a process that is not ok.
+
+Each kind of failure is one row of `KINDS`: the process's flag, its
+``ignore_``/``nolog_`` keywords, its stats counter, a report's words for
+it, its reason's text, and whether it counts before the process ends.
+Every reader goes through this table (`is_ok`, `describe`, `log_failure`,
+`counts`; `execo.stats`, `execo.report`, the process keywords): a new kind
+is one row, and its flag set where the failure is seen.
 
 A fan-out of hundreds of hosts must not bury the script's output: each
 failed process is one log line (where, why, the first line of its
@@ -13,12 +21,148 @@ grouped by it (`summary`, and ``error_reason`` in saved results).
 
 from __future__ import annotations
 
+import inspect
+import logging
 import signal
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from execo.log import style
+from execo.log import log_safely, logger, style
 
-__all__ = ["describe", "line", "signal_name", "summary", "where"]
+__all__ = ["COUNTERS", "INITIAL_FLAGS", "KINDS", "Kind", "SWITCHES", "counts", "describe", "is_ok", "line",
+           "log_end", "log_failure", "signal_name", "summary", "where", "with_switches"]
+
+
+class Kind(NamedTuple):
+    """One kind of failure: a row of `KINDS`."""
+    name: str  # its keywords are ignore_<name> and nolog_<name>
+    flag: str  # the process's attribute that records it
+    initial: Any  # the flag's value before a run
+    counter: str  # its stats counter (execo.stats)
+    label: Tuple[str, str, str]  # a report's words: one, several, the wide column
+    happened: Callable[[Any], bool]  # on a process, live or loaded
+    reason: Callable[[Any], Optional[str]]  # why, in a few words without the host
+    rank: int  # of several, the lowest rank's reason is the one said
+    before_end: bool = False  # makes a process not ok while it still runs
+    excused: Callable[[Any], bool] = lambda process: False  # forgiven, though it happened
+    switches: bool = True  # False: counted and reported, never a failure by itself
+
+
+def _timeout_reason(process: Any) -> str:
+    timeout = getattr(process, "timeout", None)
+    return "timeout after %g s" % (timeout,) if timeout is not None else "timeout"
+
+
+def _exit_reason(process: Any) -> Optional[str]:
+    if getattr(process, "exit_signal", None) is not None:
+        return "killed by %s" % (signal_name(process.exit_signal),)
+    if process.exit_code is not None:
+        return "exit %d" % (process.exit_code,)
+    return None
+
+
+# The report shows them in this order; forced kills are counted, and are
+# no failure: the kill that forced them is the user's, or a timeout's.
+KINDS: Tuple[Kind, ...] = (
+    Kind("error", "error", False, "num_errors", ("error", "errors", "errors"),
+         lambda p: bool(p.error), lambda p: p._error_summary(), rank=1),
+    Kind("timeout", "timeouted", False, "num_timeouts", ("timeout", "timeouts", "timout"),
+         lambda p: bool(p.timeouted), _timeout_reason, rank=0),
+    Kind("forced_kill", "forced_kill", False, "num_forced_kills",
+         ("forced kill", "forced kills", "fkilld"), lambda p: bool(p.forced_kill),
+         lambda p: None, rank=9, switches=False),
+    # a process killed on purpose is not blamed for its exit code; with an
+    # error, the exit code is that error's own
+    Kind("exit_code", "exit_code", None, "num_non_zero_exit_codes",
+         ("exit!=0", "exit!=0", "exit!0"), lambda p: p.ended and p.exit_code != 0,
+         _exit_reason, rank=2, excused=lambda p: p.killed or p.error),
+    Kind("expect_fail", "expect_fail", False, "num_expect_fail",
+         ("expect fail", "expect fails", "expfld"), lambda p: bool(p.expect_fail),
+         lambda p: "expect failed", rank=3, before_end=True),
+    Kind("write_error", "write_error", False, "num_write_error",
+         ("write error", "write errors", "wrterr"), lambda p: bool(p.write_error),
+         lambda p: "write failed", rank=4, before_end=True),
+)
+
+_FAILURES = tuple(kind for kind in KINDS if kind.switches)
+_BY_RANK = tuple(sorted(_FAILURES, key=lambda kind: kind.rank))
+_AT_END = tuple(kind for kind in _FAILURES if not kind.before_end)
+_BY_NAME = {kind.name: kind for kind in _FAILURES}
+SWITCHES: Tuple[str, ...] = tuple(prefix + kind.name for kind in _FAILURES
+                                  for prefix in ("ignore_", "nolog_"))
+"""Every process keyword that ignores a failure or keeps it out of the log."""
+COUNTERS: Tuple[str, ...] = tuple(kind.counter for kind in KINDS)
+INITIAL_FLAGS: Dict[str, Any] = {kind.flag: kind.initial for kind in KINDS}
+
+
+def _ignored(process: Any, kind: Kind) -> bool:
+    return bool(getattr(process, "ignore_" + kind.name, False))
+
+
+def is_ok(process: Any) -> bool:
+    """No failure that is not ignored: before the end, only those that
+    count then (an expect, a write); after it, any."""
+    ended = process.ended
+    for kind in _FAILURES:
+        if (ended or kind.before_end) and kind.happened(process) \
+                and not kind.excused(process) and not _ignored(process, kind):
+            return False
+    return True
+
+
+def describe(process: Any) -> Optional[str]:
+    """What went wrong with ``process``, whether or not it is to be
+    ignored; None if nothing did. An ``error`` is worded by the process's
+    transport (``_error_summary``)."""
+    for kind in _BY_RANK:
+        if kind.happened(process):
+            reason = kind.reason(process)
+            if reason is not None:
+                return reason
+    return None
+
+
+def counts(process: Any) -> Dict[str, int]:
+    """Each kind's counter for one process: 1 if it happened."""
+    return {kind.counter: int(kind.happened(process)) for kind in KINDS}
+
+
+def log_failure(process: Any, kind_name: str, message: str) -> None:
+    """Log a failure of ``process`` as it is seen: a warning, unless the
+    process has ``nolog_<kind>`` or ``ignore_<kind>`` (then at DEBUG), and
+    its dump at DEBUG. Never raises (`execo.log.log_safely`): it is called
+    while processes end."""
+    kind = _BY_NAME[kind_name]
+    quiet = getattr(process, "nolog_" + kind.name, False) or _ignored(process, kind)
+    log_safely(logging.DEBUG if quiet else logging.WARNING, "%s", message)
+    if logger.isEnabledFor(logging.DEBUG):
+        log_safely(logging.DEBUG, "%s", process.dump())
+
+
+def log_end(process: Any) -> Optional[str]:
+    """At a process's end: the failure line of the first failure to be
+    logged (none ignored, none ``nolog_``, none excused), as a warning;
+    the reason logged (an action's summary groups by it), or None."""
+    for kind in _AT_END:
+        if kind.happened(process) and not kind.excused(process) \
+                and not _ignored(process, kind) and not getattr(process, "nolog_" + kind.name):
+            reason = describe(process) or "failed"
+            log_safely(logging.WARNING, "%s", line(process, reason))
+            return reason
+    return None
+
+
+def with_switches(signature: inspect.Signature) -> inspect.Signature:
+    """``signature`` with a keyword-only parameter (default False) for each
+    of `SWITCHES` it lacks, before its ``**kwargs``: a new kind's keywords
+    show in ``help()`` and are accepted by every process and action."""
+    parameters = list(signature.parameters.values())
+    names = {p.name for p in parameters}
+    tail = [p for p in parameters if p.kind == inspect.Parameter.VAR_KEYWORD]
+    head = [p for p in parameters if p.kind != inspect.Parameter.VAR_KEYWORD]
+    added = [inspect.Parameter(switch, inspect.Parameter.KEYWORD_ONLY, default=False)
+             for switch in SWITCHES if switch not in names]
+    return signature.replace(parameters=head + added + tail) if added else signature
+
 
 _STDERR_WIDTH = 200
 
@@ -33,26 +177,6 @@ def signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return "signal %d" % (number,)
-
-
-def describe(process: Any) -> Optional[str]:
-    """What went wrong with ``process``, whether or not it is to be
-    ignored; None if nothing did. An ``error`` is worded by the process's
-    transport (``_error_summary``)."""
-    if process.timeouted:
-        return ("timeout after %g s" % (process.timeout,) if process.timeout is not None
-                else "timeout")
-    if process.error:
-        return process._error_summary()
-    if process.exit_signal is not None:
-        return "killed by %s" % (signal_name(process.exit_signal),)
-    if process.exit_code not in (0, None):
-        return "exit %d" % (process.exit_code,)
-    if process.expect_fail:
-        return "expect failed"
-    if process.write_error:
-        return "write failed"
-    return None
 
 
 def where(process: Any) -> str:

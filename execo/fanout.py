@@ -17,7 +17,9 @@ to the hard limit by the conductor, see `execo.conductor`): a fan-out that
 fits is never slowed down, one that does not fit is queued. ``None`` (or
 0) means no limit.
 
-Only local children (`execo.process.Process`) are counted: the hosts of a
+Only local children are counted (a process's class says so by its flag
+``holds_a_local_child``, as `execo.process.Process` does; the flag, not
+the type, so that this module stays below the processes): the hosts of a
 multiplexed action (taktuk, ChainPut) share one local process, and a
 process a user starts on his own is his to count.
 
@@ -34,7 +36,6 @@ from typing import Any, Deque, Iterable, List, Optional
 
 from execo.conductor import get_conductor
 from execo.config import configuration
-from execo.process import Process
 from execo.process_base import ProcessBase, ProcessLifecycleHandler
 
 __all__ = ["FDS_PER_CHILD", "RESERVED_FDS", "cancel", "fanout_limit", "launch", "running_count"]
@@ -81,7 +82,7 @@ class _Share:
 
     def __init__(self, limit: Optional[int]) -> None:
         self.limit = limit
-        self.waiting: Deque[Process] = collections.deque()
+        self.waiting: Deque[ProcessBase] = collections.deque()
         self.running = 0
 
 
@@ -108,7 +109,7 @@ def launch(processes: Iterable[ProcessBase], action_limit: Any = None) -> None:
     share = _Share(_as_limit(action_limit, "fanout"))
     direct: List[ProcessBase] = []
     for process in processes:
-        if isinstance(process, Process) and not process.started:
+        if process.holds_a_local_child and not process.started:
             if _release_handler not in process.lifecycle_handlers:
                 process.lifecycle_handlers.append(_release_handler)
             process._fanout_queued = True
@@ -128,7 +129,7 @@ def cancel(processes: Iterable[ProcessBase]) -> None:
     never started, as ``killed`` (a kill of its action forgives it, as it
     forgives a running process its exit code)."""
     targets = set(id(p) for p in processes)
-    dropped: List[Process] = []
+    dropped: List[ProcessBase] = []
     with _lock:
         for share in _shares:
             kept = collections.deque()
@@ -167,7 +168,7 @@ def _pump() -> None:
     """Start as many waiting processes as the limits allow."""
     global _running
     limit = fanout_limit()
-    ready: List[Process] = []
+    ready: List[ProcessBase] = []
     with _lock:
         for share in list(_shares):
             while share.waiting and (limit is None or _running < limit) \

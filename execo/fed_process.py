@@ -22,10 +22,11 @@ import os
 import time
 from typing import Any, List, Optional
 
-from execo import kill_policy
+import execo.failures as failures
+import execo.kill_policy as kill_policy
 from execo.conductor import get_conductor
 from execo.host import Host, HostLike
-from execo.log import logger, style
+from execo.log import style
 from execo.process_base import Command, ProcessBase
 from execo.exception import ExecoValueError
 
@@ -59,12 +60,8 @@ class FedProcess(ProcessBase):
 
     def write(self, s: Any) -> "FedProcess":
         self.write_error = True
-        message = "%s writing to %s is not supported: %s" % (
-            style.emph("write error:"), type(self).__name__, self)
-        if self.nolog_write_error or self.ignore_write_error:
-            logger.debug(message)
-        else:
-            logger.warning(message)
+        failures.log_failure(self, "write_error", "%s writing to %s is not supported: %s" % (
+            style.emph("write error:"), type(self).__name__, self))
         return self
 
     # ---- called by the feeder ------------------------------------------------

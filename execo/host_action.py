@@ -34,7 +34,7 @@ from types import FrameType
 from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
 from execo.action import Action, split_action_kwargs
-from execo.connection import make_connection_params, pick_connection_params, rewrite_address
+from execo.connection import pick_connection_params, resolve_connection_params, rewrite_address
 from execo.host import Host, HostLike, get_hosts_list
 from execo.log import style
 from execo.nodeset import fold_hosts
@@ -93,10 +93,42 @@ class HostAction(Action):
             action_kwargs["name"] = default_name(self)
         Action.__init__(self, **action_kwargs)
         self.connection_params = connection_params
-        params = make_connection_params(connection_params)
+        self._run_params = resolve_connection_params(connection_params)
         # {{{host}}} is the address ssh connects to, once rewritten
-        self._addresses = [rewrite_address(h.address, params) for h in self._hosts]
+        self._addresses = [rewrite_address(h.address, self._run_params) for h in self._hosts]
         self._prepare_transport()
+
+    # ---- connection params, resolved once per run ------------------------------
+
+    def start(self) -> "HostAction":
+        if not self.started:  # else Action.start refuses
+            self._resolve_run()
+        Action.start(self)
+        return self
+
+    def _resolve_run(self) -> None:
+        """Resolve the connection params once for this run, and rewrite each
+        host's address once: the defaults of now apply (as to a process
+        started alone), and each process is handed the params and its
+        host's address, neither merged nor rewritten again. A rewrite
+        changed since the action was built changes ``{{{host}}}`` too: the
+        processes are then built again, so that the address rendered and
+        the address connected to are the same."""
+        params = resolve_connection_params(self.connection_params)
+        addresses = [rewrite_address(h.address, params) for h in self._hosts]
+        self._run_params = params
+        if addresses != self._addresses:
+            self._addresses = addresses
+            for process in self._processes:
+                process.lifecycle_handlers.remove(self._end_counter)
+            self._prepare_transport()
+            self._set_processes(self._build_processes())
+        for process, address in zip(self._processes, addresses):
+            process._run_connection = (self.connection_params, params, address)
+
+    def _build_processes(self) -> List[ProcessBase]:
+        """Every host's process, rendered with the addresses of now."""
+        raise NotImplementedError
 
     def _prepare_transport(self) -> None:
         """Per-transport state (and checks) needed before processes are made."""
@@ -237,7 +269,10 @@ class HostCommand(HostAction):
         self._given_kwargs = dict(kwargs, connection_params=chosen, process_args=process_args)
         HostAction.__init__(self, hosts, chosen, process_args, kwargs,
                             lambda action: name_from_cmdline(cmd))
-        self._set_processes(self._command_processes(cmd))
+        self._set_processes(self._build_processes())
+
+    def _build_processes(self) -> List[ProcessBase]:
+        return self._command_processes(self.cmd)
 
     def _given_for(self, hosts: List[Host]) -> tuple:
         return (self.cmd, hosts)
@@ -263,10 +298,17 @@ class _FileTransfer(HostAction):
         setattr(self, self._destination_attribute, destination)
         HostAction.__init__(self, hosts, connection_params, process_args, kwargs,
                             lambda action: action._name_format % len(action.hosts))
-        shares = self._fan_out(files if self._per_host_sources else [], [destination])
-        self._set_processes([self._new_transfer(
+        self._set_processes(self._build_processes())
+
+    def _build_processes(self) -> List[ProcessBase]:
+        files = getattr(self, self._sources_attribute)
+        if not files:
+            return []
+        shares = self._fan_out(files if self._per_host_sources else [],
+                               [getattr(self, self._destination_attribute)])
+        return [self._new_transfer(
             share.host, share.address, share.groups[0] if self._per_host_sources else files,
-            share.groups[1][0], share.process_args) for share in shares] if files else [])
+            share.groups[1][0], share.process_args) for share in shares]
 
     def _new_transfer(self, host: Host, address: str, sources: List[str], destination: str,
                       args: Dict[str, Any]) -> ProcessBase:

@@ -19,8 +19,7 @@ from typing import Any, Callable, Collection, Dict, Iterable, List, Optional
 
 from execo.exception import ExecoTypeError
 
-__all__ = ["FullSignature", "action_signature", "check_keywords", "process_keywords",
-           "process_signature"]
+__all__ = ["FullSignature", "action_signature", "check_keywords", "process_signature"]
 
 _P = inspect.Parameter
 
@@ -82,26 +81,14 @@ def process_signature(cls: type) -> inspect.Signature:
     return _chain(_process_inits(cls))
 
 
-_process_keywords: Optional[frozenset] = None
-
-
-def process_keywords() -> frozenset:
-    """The keywords every local process takes (`execo.process.Process`'s)."""
-    global _process_keywords
-    if _process_keywords is None:
-        from execo.process import Process
-        _process_keywords = frozenset(process_signature(Process).parameters) - {"cmd"}
-    return _process_keywords
-
-
-def action_signature(cls: type) -> inspect.Signature:
-    """The action's own parameters, then `Action`'s, then, for actions
-    whose keywords reach their processes (those taking ``process_args``),
-    the processes' keywords (their command aside)."""
-    from execo.action import Action
-    from execo.process import Process
+def action_signature(cls: type, action_class: type, process_class: type) -> inspect.Signature:
+    """The action's own parameters, then those of ``action_class`` (the
+    base every action derives from), then, for actions whose keywords
+    reach their processes (those taking ``process_args``), the keywords of
+    ``process_class`` (its command aside). The classes are given, not
+    imported: this module is below every one of them."""
     own = _own_init(cls)
-    action_init = vars(Action)["__init__"]
+    action_init = vars(action_class)["__init__"]
     functions: List[Callable[..., Any]] = [own] if own is not None else []
     if own is not action_init:
         functions.append(action_init)
@@ -110,7 +97,7 @@ def action_signature(cls: type) -> inspect.Signature:
         return signature
     names = set(signature.parameters)
     extra = [p.replace(kind=_P.KEYWORD_ONLY)
-             for p in process_signature(Process).parameters.values()
+             for p in inspect.signature(process_class).parameters.values()
              if p.name not in names and p.name != "cmd" and p.kind != _P.VAR_KEYWORD]
     return signature.replace(parameters=list(signature.parameters.values()) + extra)
 

@@ -28,7 +28,8 @@ from execo.conductor import get_conductor
 from execo.config import configuration
 from execo.time_utils import get_seconds
 
-__all__ = ["ESCALATED_SIGNALS", "arm_timeout", "disarm", "force_kill_delay", "kill"]
+__all__ = ["ESCALATED_SIGNALS", "arm_timeout", "disarm", "force_kill_delay", "kill",
+           "kill_after_interrupt"]
 
 ESCALATED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -93,3 +94,12 @@ def disarm(process: Any) -> None:
         if timer is not None:
             timer.cancel()
             setattr(process, name, None)
+
+
+def kill_after_interrupt(target: Any) -> None:
+    """Kill a process or an action whose ``run()`` was interrupted, and give
+    it ``kill_timeout`` (+1 s) to end: the SIGKILL that follows an ignored
+    SIGTERM comes within it. A second Ctrl-C stops this wait."""
+    target.kill()
+    delay = get_seconds(configuration['kill_timeout'])
+    target.wait((delay or 0) + 1.0)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import traceback
+from typing import Any
 
 from execo.config import configuration
 from execo.progress import bars_cleared
 
-__all__ = ["ConsoleHandler", "Described", "colorize", "logger", "style"]
+__all__ = ["ConsoleHandler", "Described", "call_safely", "colorize", "log_safely", "logger",
+           "style"]
 
 _ANSI = {
     'default': 0, 'bold': 1, 'underline': 4, 'blink': 5, 'reverse': 7, 'concealed': 8,
@@ -162,6 +166,45 @@ else:
 logger.setLevel(configuration.get('log_level', logging.WARNING))
 if hasattr(configuration, 'watchers'):
     configuration.watchers['log_level'] = logger.setLevel
+
+
+_broken_logging_said = False
+
+
+def log_safely(level: int, message: str, *args: Any) -> None:
+    """``logger.log(level, message, *args)`` where nothing may break: in
+    the conductor thread, and while a process or an action ends (a waiter
+    sleeps until that end is recorded). logging protects a handler's
+    ``emit`` only when the handler catches (``handleError``); a Filter, or
+    an ``emit`` of the program's own that raises, raises here. That is
+    written to stderr once, and the caller goes on."""
+    try:
+        logger.log(level, message, *args, stacklevel=2)
+    except Exception:
+        _say_logging_is_broken()
+
+
+def call_safely(function: Any, message: str, *args: Any) -> None:
+    """``function()``; what it raises is logged as an error (``message %
+    args``, then the traceback), never raised: for the callbacks of a
+    user and the steps of an end, which must not stop the next one."""
+    try:
+        function()
+    except Exception:
+        log_safely(logging.ERROR, message + ":\n%s", *args, traceback.format_exc())
+
+
+def _say_logging_is_broken() -> None:
+    global _broken_logging_said
+    if _broken_logging_said:
+        return
+    _broken_logging_said = True
+    try:
+        os.write(2, ("execo: a log record could not be logged (a logging filter or "
+                     "handler raised); execo goes on without it:\n%s"
+                     % (traceback.format_exc(),)).encode("utf-8", "replace"))
+    except Exception:  # nowhere left to say it
+        pass
 
 
 # execo 2.x names this module served (see execo.compat)

@@ -3,7 +3,10 @@
 Experimenters name machines by ranges, as their clusters do; ClusterShell's
 `NodeSet` is the field's standard parser and folder of that notation, so
 execo uses it rather than a grammar of its own. It is imported when a node
-set is first parsed or folded, never by ``import execo``.
+set is first parsed or folded, never by ``import execo``. Where it cannot
+be imported (execo run from a checkout by a system Python), folding for
+display falls back to plain lists of names, with one warning: a summary
+line is worth less than the end of the action it ends.
 
 In execo 2.x a string was always one host: only strings that can only be a
 node set are expanded here, those holding a comma or a numeric range in
@@ -13,8 +16,11 @@ colon, no range: it stays one host, as does every plain name.
 
 from __future__ import annotations
 
+import logging
 import re
-from typing import Any, Iterable, List
+from typing import Any, Iterable, List, Optional
+
+from execo.log import log_safely
 
 __all__ = ["count_hosts", "expand_nodeset", "fold_hosts", "is_nodeset", "nodeset_of"]
 
@@ -92,6 +98,24 @@ def _no_groups() -> Any:
     return RESOLVER_NOGROUP
 
 
+_absence_said = False
+
+
+def _cluster_shell() -> Optional[Any]:
+    """ClusterShell's NodeSet module, or None (said once) where it cannot
+    be imported."""
+    global _absence_said
+    try:
+        from ClusterShell import NodeSet
+    except ImportError as exc:
+        if not _absence_said:
+            _absence_said = True
+            log_safely(logging.WARNING, "ClusterShell cannot be imported (%s): host lists are "
+                       "shown unfolded; pip install ClusterShell to fold them", exc)
+        return None
+    return NodeSet
+
+
 def fold_hosts(hosts: Iterable[Any]) -> str:
     """Host names (strings, `Host`, or anything whose ``str`` is a name)
     folded into one node set, for people to read.
@@ -104,21 +128,23 @@ def fold_hosts(hosts: Iterable[Any]) -> str:
     names = [str(getattr(host, "address", host)) for host in hosts]
     if not names:
         return ""
-    from ClusterShell.NodeSet import NodeSet, NodeSetException
-
+    module = _cluster_shell()
+    if module is None:
+        return ",".join(dict.fromkeys(names))
     try:
-        return str(NodeSet.fromlist(names, resolver=_no_groups()))
-    except (NodeSetException, ValueError, TypeError):
+        return str(module.NodeSet.fromlist(names, resolver=module.RESOLVER_NOGROUP))
+    except (module.NodeSetException, ValueError, TypeError):
         return ",".join(dict.fromkeys(names))
 
 
 def nodeset_of(hosts: Iterable[Any]) -> Any:
     """A ClusterShell `NodeSet` of ``hosts``, or None when a name cannot be
-    held by one (IPv6 literals...)."""
-    from ClusterShell.NodeSet import NodeSet, NodeSetException
-
+    held by one (IPv6 literals...) or ClusterShell cannot be imported."""
+    module = _cluster_shell()
+    if module is None:
+        return None
     try:
-        return NodeSet.fromlist([str(getattr(h, "address", h)) for h in hosts],
-                                resolver=_no_groups())
-    except (NodeSetException, ValueError, TypeError):
+        return module.NodeSet.fromlist([str(getattr(h, "address", h)) for h in hosts],
+                                       resolver=module.RESOLVER_NOGROUP)
+    except (module.NodeSetException, ValueError, TypeError):
         return None

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import codecs
 import io
+import logging
 import re
 import threading
 import time
+import traceback
 from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple, Union
 
 from execo.conductor import LIVENESS_PERIOD, check_conductor
 from execo.exception import ExecoTypeError, ExecoValueError
+from execo.log import log_safely
 from execo.writers import WriteAccount, is_writer
 
 __all__ = ["CapturedOutput", "DECODE_ERRORS", "EMPTY_OUTPUT", "ENCODING",
@@ -221,7 +224,7 @@ class StreamDispatcher:
     """
 
     __slots__ = ("process", "stream", "handlers", "capture", "_decoder", "_splitter",
-                 "writes", "eof", "_lock", "_tail")
+                 "writes", "eof", "_lock", "_tail", "_failed")
 
     def __init__(self, process: Any, stream: int, handlers: List[OutputHandler],
                  capture: Optional[CapturedOutput]) -> None:
@@ -238,6 +241,7 @@ class StreamDispatcher:
         self.writes: Optional[WriteAccount] = None  # made at the first file-like handler
         self.eof = False
         self._lock = threading.Lock()
+        self._failed: Optional[set] = None  # ids of the handlers that raised
 
     def _new_decoder(self) -> codecs.IncrementalDecoder:
         decoder = new_decoder()
@@ -294,7 +298,10 @@ class StreamDispatcher:
                     line_handlers = []
                 line_handlers.append(handler)
             else:
-                self._deliver(handler, data, text, eof, error)
+                try:
+                    self._deliver(handler, data, text, eof, error)
+                except Exception:
+                    self._handler_raised(handler)
         if line_handlers:
             if self._splitter is None:
                 self._splitter = LineSplitter()
@@ -305,9 +312,24 @@ class StreamDispatcher:
                     lines.append(last)
             for line in lines:
                 for handler in line_handlers:
-                    handler.read_line(self.process, self.stream, line)
+                    try:
+                        handler.read_line(self.process, self.stream, line)
+                    except Exception:
+                        self._handler_raised(handler)
         if final and self.writes is not None:
             self.writes.end()
+
+    def _handler_raised(self, handler: Any) -> None:
+        """A handler raised: the other handlers still get the chunk, and it
+        gets the next lines. Said once per handler and stream: one that
+        fails on every line must not bury the log."""
+        if self._failed is None:
+            self._failed = set()
+        if id(handler) in self._failed:
+            return
+        self._failed.add(id(handler))
+        log_safely(logging.ERROR, "%s handler %r raised on %s (said once):\n%s",
+                   stream_name(self.stream), handler, self.process, traceback.format_exc())
 
     def _deliver(self, handler: Any, data: bytes, text: str, eof: bool, error: bool) -> None:
         if isinstance(handler, ProcessOutputHandler):

@@ -25,8 +25,8 @@ import threading
 from typing import Any, List, Mapping, Optional
 
 from execo.action import ProcessesFailed
-from execo.config import configuration
-from execo.connection import make_connection_params
+from execo.config import configuration, declare_connection_params
+from execo.connection import resolve_connection_params
 from execo.host import Host, HostLike
 from execo.output import ProcessOutputHandler
 from execo.process_base import ProcessLifecycleHandler
@@ -40,6 +40,10 @@ _READY_MARKER = "execo-port-forwarder-ready"
 # a year: the forward lasts until it is killed
 _REMOTE_COMMAND = "echo %s && exec sleep 31536000" % _READY_MARKER
 _DEFAULT_FORWARDING_TIMEOUT = 25.0
+declare_connection_params({'forwarding_timeout': 25}, {
+    'forwarding_timeout': "seconds a PortForwarder (execo.port_forwarder) may take to open "
+                          "its local port",
+})
 _BIND_CONFLICT = ("Address already in use", "cannot listen to port")
 # beyond this many ports in use in a row, something else is wrong
 _MAX_PORT_TRIES = 20
@@ -127,7 +131,7 @@ class PortForwarder(SshProcess):
     def forwarding_timeout(self) -> Optional[float]:
         """Seconds allowed to set the forward up: the connection params'
         ``forwarding_timeout``, else ``configuration['forwarding_timeout']``."""
-        params = make_connection_params(self.connection_params)
+        params = resolve_connection_params(self.connection_params)
         timeout = params.get('forwarding_timeout')
         if timeout is None:
             timeout = configuration.get('forwarding_timeout', _DEFAULT_FORWARDING_TIMEOUT)

@@ -15,24 +15,28 @@ from __future__ import annotations
 import errno
 import fcntl
 import functools
+import logging
 import os
 import resource
-import shlex
-import shutil
 import signal
+import shlex
 import subprocess
-import termios
 import threading
 import time
 import traceback
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
-from execo import children, exit_watchdog, kill_policy
+import execo.children as children
+import execo.exit_watchdog as exit_watchdog
+import execo.failures as failures
+import execo.fanout as fanout
+import execo.kill_policy as kill_policy
 from execo.conductor import get_conductor, wait_lock
-from execo.log import logger, style
+from execo.log import log_safely, logger, style
 from execo.output import STDERR, STDOUT
 from execo.process_base import Command, ProcessBase, ProcessLifecycleHandler
 from execo.shared_fd import SharedFd
+from execo.spawn import close_quietly, spawn_child
 from execo.exception import ExecoTypeError, ExecoValueError
 
 __all__ = ["Process", "ProcessBase", "ProcessLifecycleHandler", "STDOUT", "STDERR"]
@@ -48,10 +52,6 @@ _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux's value, not in Py
 # for any pipe buffer, bounded in case a grandchild keeps writing forever.
 DRAIN_LIMIT = 1 << 24
 
-_DEFAULT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ", "SIGXFZ")
-                         if hasattr(signal, name))
-
-
 @functools.lru_cache(maxsize=1024)
 def _split_command(cmd: str) -> tuple:
     """shlex.split, cached: experiments run the same command many times."""
@@ -59,34 +59,6 @@ def _split_command(cmd: str) -> tuple:
         return tuple(shlex.split(cmd))
     except ValueError as exc:
         raise ExecoValueError("cannot split command %r: %s" % (cmd, exc)) from None
-
-
-def _our_environment() -> Any:
-    """Our environment, for posix_spawn. ``os.environ`` decodes and
-    re-encodes every variable on each spawn (a sixth of the cost of
-    starting ``true``); its underlying dict of bytes is what the OS holds
-    and is kept in step by ``os.environ`` itself."""
-    return getattr(os.environ, "_data", os.environ)
-
-
-_found_executables: Dict[Tuple[str, str], str] = {}
-
-
-def _find_executable(name: str, search_path: str) -> Optional[str]:
-    """Where a PATH search finds ``name`` (None: nowhere). Hits are
-    remembered: otherwise each spawn tries every PATH directory with a
-    failing execve. Misses are not, so a program installed later is found."""
-    if "/" in name:
-        return name
-    key = (name, search_path)
-    found = _found_executables.get(key)
-    if found is None:
-        found = shutil.which(name, path=search_path)
-        if found is not None:
-            if len(_found_executables) > 1024:
-                _found_executables.clear()
-            _found_executables[key] = found
-    return found
 
 
 def _grow_pipe(fd: int) -> int:
@@ -97,21 +69,6 @@ def _grow_pipe(fd: int) -> int:
         return fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_GROWN_SIZE)
     except OSError:
         return PIPE_START_SIZE + 1
-
-
-def _become_tty_owner() -> None:
-    # In the child, after setsid: make the pty slave (fd 0) our controlling
-    # terminal, as programs run "on a terminal" expect.
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
-def _close_quietly(*fds: Optional[int]) -> None:
-    for fd in fds:
-        if fd is not None:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
 
 class Process(ProcessBase):
@@ -145,6 +102,8 @@ class Process(ProcessBase):
     :param lifecycle_handlers: `ProcessLifecycleHandler` objects.
     """
 
+    holds_a_local_child = True
+
     def __init__(self, cmd: Command, shell: bool = False, pty: bool = False,
                  kill_subprocesses: Optional[bool] = None, cwd: Optional[str] = None,
                  env: Optional[Dict[str, str]] = None, **kwargs: Any) -> None:
@@ -171,6 +130,8 @@ class Process(ProcessBase):
         self._paused: set = set()  # fds not read while their writes are behind
         self._pidfd: Optional[int] = None
         self._reaped = False
+        self._fanout_queued = False  # waiting for a slot of the fan-out limit (execo.fanout)
+        self._fanout_share: Any = None  # the action share whose slot it holds
 
     # ---- what to run ------------------------------------------------------
 
@@ -245,8 +206,8 @@ class Process(ProcessBase):
                 refused_at_exit = True
         except Exception as exc:  # whatever it is, nobody may wait for this spawn forever
             if not isinstance(exc, (OSError, ValueError, subprocess.SubprocessError)):
-                logger.error("unexpected failure spawning %s:\n%s", self.name,
-                             traceback.format_exc())
+                log_safely(logging.ERROR, "unexpected failure spawning %s:\n%s", self.name,
+                           traceback.format_exc())
             failure = self._describe_spawn_error(exc)
         finally:
             self._spawn_gate = None
@@ -282,68 +243,14 @@ class Process(ProcessBase):
         return str(args[0]) if args else ""
 
     def _spawn(self, args: Any) -> None:
-        # Everything the child inherits is decided here: its own session
-        # (and process group, so that kill() reaches its children), only its
-        # three standard fds from us (ours are all close-on-exec), default
-        # SIGPIPE/SIGXFSZ dispositions (python ignores them), and stdin
-        # always a pipe or pty of ours, never our terminal (ssh would read
-        # our keystrokes).
-        out_r = out_w = err_r = err_w = in_r = in_w = None
-        try:
-            err_r, err_w = os.pipe()
-            if self.pty:
-                in_w, in_r = os.openpty()  # master, slave
-                out_r, out_w = in_w, in_r
-            else:
-                in_r, in_w = os.pipe()
-                out_r, out_w = os.pipe()
-            if self.pty or self.cwd is not None or min(in_r, out_w, err_w) <= 2:
-                self._pid = self._spawn_with_popen(args, in_r, out_w, err_w)
-            else:
-                self._pid = self._spawn_with_posix_spawn(args, in_r, out_w, err_w)
-        except BaseException:
-            _close_quietly(*{out_r, out_w, err_r, err_w, in_r, in_w} - {None})
-            raise
-        _close_quietly(*{in_r, out_w, err_w})  # a pty's slave is both stdin and stdout
+        child = spawn_child(args, self.shell, self.pty, self.cwd, self.env)
+        self._pid, self._popen = child.pid, child.popen
         self._pidfd = get_conductor().open_pidfd(self._pid)
-        os.set_blocking(out_r, False)
-        os.set_blocking(err_r, False)
-        self._readers = {out_r: STDOUT, err_r: STDERR}
-        self._read_sizes = {out_r: PIPE_START_SIZE, err_r: PIPE_START_SIZE}
-        self._stdin = SharedFd(in_w)
-
-    def _spawn_with_posix_spawn(self, args: Any, stdin: int, stdout: int, stderr: int) -> int:
-        """The fast path: vfork+exec in C, several times cheaper than Popen."""
-        argv = ["/bin/sh", "-c", args] if self.shell else args
-        env = self.env if self.env is not None else _our_environment()
-        options = dict(file_actions=[(os.POSIX_SPAWN_DUP2, stdin, 0),
-                                     (os.POSIX_SPAWN_DUP2, stdout, 1),
-                                     (os.POSIX_SPAWN_DUP2, stderr, 2)],
-                       setsid=True, setsigdef=_DEFAULT_SIGNALS)
-        # The PATH search is ours: posix_spawnp would search the PATH of our
-        # own environment, not of the child's ``env``.
-        search_path = self.env.get("PATH", os.defpath) if self.env is not None \
-            else os.environ.get("PATH", os.defpath)
-        for attempt in (1, 2):
-            executable = _find_executable(argv[0], search_path)
-            if executable is None:
-                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
-            try:
-                return os.posix_spawn(executable, argv, env, **options)
-            except FileNotFoundError:
-                if attempt == 2 or "/" in argv[0]:
-                    raise
-                # moved or removed since it was found: search again
-                _found_executables.pop((argv[0], search_path), None)
-        raise AssertionError("unreachable")
-
-    def _spawn_with_popen(self, args: Any, stdin: int, stdout: int, stderr: int) -> int:
-        """For what posix_spawn cannot do here: a cwd, a controlling tty."""
-        self._popen = subprocess.Popen(
-            args, shell=self.shell, stdin=stdin, stdout=stdout, stderr=stderr,
-            cwd=self.cwd, env=self.env, start_new_session=True, close_fds=True,
-            preexec_fn=_become_tty_owner if self.pty else None)
-        return self._popen.pid
+        os.set_blocking(child.stdout, False)
+        os.set_blocking(child.stderr, False)
+        self._readers = {child.stdout: STDOUT, child.stderr: STDERR}
+        self._read_sizes = {child.stdout: PIPE_START_SIZE, child.stderr: PIPE_START_SIZE}
+        self._stdin = SharedFd(child.stdin)
 
     # ---- conductor thread ---------------------------------------------------
 
@@ -465,7 +372,7 @@ class Process(ProcessBase):
         self._lock = threading.RLock()
         shared, self._stdin = self._stdin, None
         if shared is not None and shared.fd is not None:
-            _close_quietly(shared.fd)
+            close_quietly(shared.fd)
             shared.fd = None
 
     def _end_unstarted(self, reason: str) -> None:
@@ -482,7 +389,7 @@ class Process(ProcessBase):
         except ProcessLookupError:
             pass
         except PermissionError as exc:
-            logger.debug("cannot send signal %s to %s: %s", sig, self, exc)
+            log_safely(logging.DEBUG, "cannot send signal %s to %s: %s", sig, self, exc)
 
     def kill(self, sig: int = signal.SIGTERM, auto_force_kill_timeout: Any = True) -> "Process":
         """Send ``sig`` to the process (and its process group), by the policy
@@ -492,8 +399,13 @@ class Process(ProcessBase):
             logger.warning("%s not signalled: it was started by process %d before a fork(), "
                            "and is that process's to kill", self.name, self._owner_pid)
             return self
+        if self._fanout_queued:
+            fanout.cancel([self])
         self._wait_spawned()
         return super().kill(sig, auto_force_kill_timeout)
+
+    def _waits_for_a_slot(self) -> bool:
+        return self._fanout_queued
 
     def _can_be_signalled(self) -> bool:
         # With self._lock held and the child not reaped, its pid (and thus
@@ -532,13 +444,8 @@ class Process(ProcessBase):
 
     def _write_failed(self, reason: str) -> None:
         self.write_error = True
-        message = "%s: %s %s" % (self.where(), style.emph("write error:"), reason)
-        if self.nolog_write_error or self.ignore_write_error:
-            logger.debug(message)
-        else:
-            logger.warning(message)
-        if logger.isEnabledFor(10):
-            logger.debug("%s", self.dump())
+        failures.log_failure(self, "write_error", "%s: %s %s" % (
+            self.where(), style.emph("write error:"), reason))
 
     def _args(self) -> List[str]:
         args = super()._args()

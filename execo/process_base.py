@@ -10,30 +10,30 @@ wake-ups of the threads blocked in `wait`.
 
 from __future__ import annotations
 
+import logging
 import os
-import re
 import shlex
 import threading
 import time
 import traceback
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple
 
-from execo import failures, kill_policy
+import execo.failures as failures
+import execo.kill_policy as kill_policy
+from execo.argv import Command, check_command, name_from_cmdline
 from execo.conductor import TimerHandle, get_conductor, wait_event
-from execo.config import configuration
+from execo.expect import Expecting
 from execo.keywords import FullSignature, check_keywords, process_signature
-from execo.log import Described, logger, style
+from execo.kill_policy import kill_after_interrupt
+from execo.log import Described, call_safely, log_safely, logger, style
+from execo.stats import process_stats
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
-                          OutputString, StreamDispatcher, compact_output, compile_regexes,
-                          stream_name)
+                          OutputString, StreamDispatcher, compact_output, stream_name)
 from execo.time_utils import format_date, get_seconds
-from execo.exception import ExecoTypeError, ExecoValueError
+from execo.exception import ExecoValueError
 
 __all__ = ["Command", "ProcessBase", "ProcessLifecycleHandler", "check_command",
            "kill_after_interrupt", "name_from_cmdline"]
-
-Command = Union[str, Sequence[str]]
-
 
 class ProcessLifecycleHandler:
     """Notified of a process's start, end and reset.
@@ -52,38 +52,23 @@ class ProcessLifecycleHandler:
         pass
 
 
-def name_from_cmdline(cmdline: Command, width: int = 39) -> str:
-    text = cmdline if isinstance(cmdline, str) else " ".join(shlex.quote(arg) for arg in cmdline)
-    text = re.sub(r"\s+", " ", text.strip())
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
-def check_command(cmd: Any) -> Command:
-    if isinstance(cmd, str):
-        return cmd
-    if isinstance(cmd, (list, tuple)) and cmd and all(isinstance(arg, str) for arg in cmd):
-        return cmd
-    raise ExecoTypeError("a command is a string or a non-empty list of strings, not %r" % (cmd,))
-
-
-def kill_after_interrupt(target: Any) -> None:
-    """Kill a process or an action whose ``run()`` was interrupted, and give
-    it ``kill_timeout`` (+1 s) to end: the SIGKILL that follows an ignored
-    SIGTERM comes within it. A second Ctrl-C stops this wait."""
-    target.kill()
-    delay = get_seconds(configuration['kill_timeout'])
-    target.wait((delay or 0) + 1.0)
-
-
-_FLAG_NAMES = ("exit_code", "timeout", "error", "expect_fail", "write_error")
-
-
-class ProcessBase(Described):
+class ProcessBase(Expecting, Described):
     """A process's shared state. See `execo.process.Process` for the options."""
+
+    # Whether the process is a child of this interpreter, holding its pipes
+    # and pidfd here: the fan-out limit (execo.fanout) counts only those.
+    holds_a_local_child = False
+
+    # (the connection params given, them resolved, the host's rewritten
+    # address) for this run, handed by the action over hosts that made the
+    # process (execo.host_action): its transport neither merges nor
+    # rewrites again, unless its own params were replaced since
+    _run_connection: Optional[Tuple[Any, Any, str]] = None
 
     # inspect.signature, help() and IPython list the keywords that
     # subclasses pass down through **kwargs (execo.keywords)
-    __signature__ = FullSignature(process_signature)
+    __signature__ = FullSignature(
+        lambda cls: failures.with_switches(process_signature(cls)))
 
     def __init__(self, cmd: Command, timeout: Any = None,
                  ignore_exit_code: bool = False, nolog_exit_code: bool = False,
@@ -96,24 +81,18 @@ class ProcessBase(Described):
                  lifecycle_handlers: Optional[List[ProcessLifecycleHandler]] = None,
                  stdout_handlers: Optional[List[Any]] = None,
                  stderr_handlers: Optional[List[Any]] = None,
-                 name: Optional[str] = None, **_unknown: Any) -> None:
-        if _unknown:  # a misspelled keyword, passed down by a subclass
-            check_keywords(type(self).__name__, _unknown,
+                 name: Optional[str] = None, **_more: Any) -> None:
+        given = dict(locals())
+        # the ignore_/nolog_ keywords of every kind of failure (execo.failures)
+        for switch in failures.SWITCHES:
+            setattr(self, switch, given[switch] if switch in given else _more.pop(switch, False))
+        if _more:  # a misspelled keyword, passed down by a subclass
+            check_keywords(type(self).__name__, _more,
                            type(self).__signature__.parameters)  # type: ignore[attr-defined]
         self.cmd = check_command(cmd)
         self.timeout = get_seconds(timeout)
         if self.timeout is not None and not self.timeout >= 0:  # nan too
             raise ExecoValueError("timeout must be a number of seconds >= 0, not %r" % (timeout,))
-        self.ignore_exit_code = ignore_exit_code
-        self.nolog_exit_code = nolog_exit_code
-        self.ignore_timeout = ignore_timeout
-        self.nolog_timeout = nolog_timeout
-        self.ignore_error = ignore_error
-        self.nolog_error = nolog_error
-        self.ignore_expect_fail = ignore_expect_fail
-        self.nolog_expect_fail = nolog_expect_fail
-        self.ignore_write_error = ignore_write_error
-        self.nolog_write_error = nolog_write_error
         self.default_expect_timeout = get_seconds(default_expect_timeout)
         self.default_stdout_handler = default_stdout_handler
         self.default_stderr_handler = default_stderr_handler
@@ -145,20 +124,14 @@ class ProcessBase(Described):
         self._owner_pid: Optional[int] = None  # the process (os.getpid) that started it
         self.ended = False
         self.end_date: Optional[float] = None
-        self.error = False
+        # error, exit_code, timeouted, forced_kill, expect_fail, write_error...
+        self.__dict__.update(failures.INITIAL_FLAGS)
         self.error_reason: Optional[str] = None
-        self.exit_code: Optional[int] = None
         self.exit_signal: Optional[int] = None
-        self.timeouted = False
         self.killed = False
-        self.forced_kill = False
-        self.expect_fail = False
-        self.write_error = False
         self._logged_failure: Optional[str] = None
         self._end_after_writes: Optional[tuple] = None  # an end waiting for file writes
         self._writes_given_up = False
-        self._fanout_queued = False  # waiting for a slot of the fan-out limit (execo.fanout)
-        self._fanout_share: Any = None  # the action share whose slot it holds
         self._timeout_timer: Optional[TimerHandle] = None
         self._force_kill_timer: Optional[TimerHandle] = None
         self._ended_event = threading.Event()
@@ -197,18 +170,15 @@ class ProcessBase(Described):
         try:
             dispatcher.feed(data, eof, error)
         except Exception:
-            logger.error("%s handler raised on %s:\n%s", stream_name(stream), self,
-                         traceback.format_exc())
+            log_safely(logging.ERROR, "%s handler raised on %s:\n%s", stream_name(stream), self,
+                       traceback.format_exc())
 
     # ---- lifecycle (conductor thread) -----------------------------------
 
     def _notify_lifecycle(self, event: str) -> None:
         for handler in list(self.lifecycle_handlers):
-            try:
-                getattr(handler, event)(self)
-            except Exception:
-                logger.error("lifecycle handler %r.%s raised for %s:\n%s", handler, event,
-                             self, traceback.format_exc())
+            call_safely(lambda: getattr(handler, event)(self),
+                        "lifecycle handler %r.%s raised for %s", handler, event, self)
 
     def _set_ended(self, exit_code: Optional[int] = None, error_reason: Optional[str] = None,
                    end_date: Optional[float] = None) -> None:
@@ -235,9 +205,11 @@ class ProcessBase(Described):
                 self.error_reason = error_reason
             self.end_date = end_date if end_date is not None else time.time()
             self.ended = True
-        self._log_end()
-        self._notify_lifecycle("end")
-        self._ended_event.set()
+        try:
+            call_safely(self._log_end, "logging the end of %s failed", self)
+            self._notify_lifecycle("end")
+        finally:  # whatever happened above, the waiters wake up
+            self._ended_event.set()
 
     def _end_waits_for_writes(self, *end: Any) -> bool:
         """True if the end is put off until the writes of this process's
@@ -288,17 +260,10 @@ class ProcessBase(Described):
         return None
 
     def _log_end(self) -> None:
-        warn = ((self.error and not (self.nolog_error or self.ignore_error))
-                or (self.timeouted and not (self.nolog_timeout or self.ignore_timeout))
-                or (self.exit_code != 0 and not self.error and not self.killed
-                    and not (self.nolog_exit_code or self.ignore_exit_code)))
-        if warn:
-            reason = failures.describe(self) or "failed"
-            # the action's summary line groups what its processes logged
-            self._logged_failure = reason
-            logger.warning("%s", self.failure_line(reason))
-        if logger.isEnabledFor(10):
-            logger.debug("%s %s", style.emph("terminated:"), self.dump())
+        # the action's summary line groups what its processes logged
+        self._logged_failure = failures.log_end(self)
+        if logger.isEnabledFor(logging.DEBUG):
+            log_safely(logging.DEBUG, "%s %s", style.emph("terminated:"), self.dump())
 
     def failure_line(self, reason: Optional[str] = None) -> str:
         """The one line that reports this process's failure: where, why,
@@ -338,19 +303,10 @@ class ProcessBase(Described):
 
         A process not yet ended is ok unless an expect or a write failed; an
         ended one also needs no error, no timeout and a zero exit code (a
-        process we killed on purpose is forgiven its exit code).
+        process we killed on purpose is forgiven its exit code). The kinds
+        of failure are those of `execo.failures.KINDS`.
         """
-        if self.expect_fail and not self.ignore_expect_fail:
-            return False
-        if self.write_error and not self.ignore_write_error:
-            return False
-        if not self.ended:
-            return True
-        return ((not self.error or self.ignore_error)
-                and (not self.timeouted or self.ignore_timeout)
-                # with an (ignored) error, the exit code is that failure's own
-                and (self.exit_code == 0 or self.ignore_exit_code or self.killed
-                     or self.error))
+        return failures.is_ok(self)
 
     @property
     def finished_ok(self) -> bool:
@@ -359,21 +315,7 @@ class ProcessBase(Described):
 
     def stats(self) -> Dict[str, Any]:
         """Counters in `execo.report.Report`'s format, for this one process."""
-        from execo.stats import empty_stats
-        stats = empty_stats()
-        stats.update(name=self.name, start_date=self.start_date, end_date=self.end_date,
-                     num_processes=1)
-        stats['num_started'] = int(self.started)
-        stats['num_ended'] = int(self.ended)
-        stats['num_errors'] = int(self.error)
-        stats['num_timeouts'] = int(self.timeouted)
-        stats['num_forced_kills'] = int(self.forced_kill)
-        stats['num_expect_fail'] = int(self.expect_fail)
-        stats['num_write_error'] = int(self.write_error)
-        stats['num_non_zero_exit_codes'] = int(self.ended and self.exit_code != 0)
-        stats['num_ok'] = int(self.ok)
-        stats['num_finished_ok'] = int(self.finished_ok)
-        return stats
+        return process_stats(self)
 
     # ---- waiting ----------------------------------------------------------
 
@@ -383,7 +325,7 @@ class ProcessBase(Described):
 
         Raises `execo.conductor.ConductorDied` if the thread that would
         end the process is gone."""
-        if not self.started and not self._fanout_queued and not self.ended:
+        if not self.started and not self._waits_for_a_slot() and not self.ended:
             raise ExecoValueError("cannot wait for %s: it was not started" % (self,))
         self._check_owner("wait for")
         wait_event(self._ended_event, get_seconds(timeout))
@@ -425,11 +367,13 @@ class ProcessBase(Described):
         ['kill_timeout']``; False/None: never), it gets SIGKILL. A killed
         process is not blamed for its exit code.
         """
-        if self._fanout_queued:
-            from execo import fanout
-            fanout.cancel([self])
         kill_policy.kill(self, sig, auto_force_kill_timeout)
         return self
+
+    def _waits_for_a_slot(self) -> bool:
+        """Queued by `execo.fanout`, to be started by it: only processes
+        that ``hold_a_local_child`` are."""
+        return False
 
     def _can_be_signalled(self) -> bool:
         """With ``_lock`` held: is there still something to signal?"""
@@ -464,70 +408,6 @@ class ProcessBase(Described):
             self.kill()
         return False
 
-    # ---- expect -------------------------------------------------------------
-
-    def expect(self, regexes: Any, timeout: Any = False, stream: int = STDOUT,
-               backtrack: bool = True,
-               expect_output_handler: Optional[ExpectOutputHandler] = None
-               ) -> Tuple[Optional[int], Optional[re.Match]]:
-        """Wait until one of ``regexes`` matches the output, pexpect-style.
-
-        Returns ``(index of the regex, match)``, or ``(None, None)`` when the
-        timeout passes (False: ``default_expect_timeout``; None: no limit) or
-        the stream ends first, which also sets ``expect_fail``. Each thread
-        searches from the end of its previous match; the first search starts
-        at the beginning of the output if ``backtrack``, else at the next
-        output. The search runs on each arrival, and output arrives in
-        pieces of any size: a regex that ends where more of the same could
-        follow (``(\\d+)``) may match only part of it.
-        """
-        if timeout is False:
-            timeout = self.default_expect_timeout
-        timeout = get_seconds(timeout)
-        self._check_owner("expect on")
-        compiled = compile_regexes(regexes)
-        handler = self.watch_expect(stream, backtrack, expect_output_handler)
-        found = handler.expect(compiled, timeout, only=(self, stream)).get((self, stream))
-        if found is not None:
-            return found
-        self.expect_fail = True
-        message = "%s: %s %s" % (self.where(), style.emph("expect failed:"),
-                                 [r.pattern for r in compiled])
-        if self.nolog_expect_fail or self.ignore_expect_fail:
-            logger.debug(message)
-        else:
-            logger.warning(message)
-        if logger.isEnabledFor(10):
-            logger.debug("%s", self.dump())
-        return None, None
-
-    def watch_expect(self, stream: int = STDOUT, backtrack: bool = True,
-                     expect_output_handler: Optional[ExpectOutputHandler] = None
-                     ) -> ExpectOutputHandler:
-        """Start recording ``stream`` for this thread's expects, without
-        waiting. `expect` does it on its first call; an action calls it on
-        all its processes first, so that none misses output while another
-        is being waited for. Returns the handler (thread-local by default).
-        """
-        if self._expect_handlers is None:
-            with self._lock:
-                if self._expect_handlers is None:
-                    self._expect_handlers = threading.local()
-        handler = expect_output_handler or getattr(self._expect_handlers, "handler", None)
-        if handler is None:
-            handler = self._expect_handlers.handler = ExpectOutputHandler()
-            self._own_expect_handlers.append(handler)
-        handlers = self.stdout_handlers if stream == STDOUT else self.stderr_handlers
-        if handler not in handlers:
-            def prepare(history: str, ended: bool) -> None:
-                handler.start_watching(self, stream, history)
-                if ended:
-                    handler.read(self, stream, "", True, False)
-            # the dispatcher hands the history and adds the handler in one
-            # step: output arriving meanwhile is neither lost nor seen twice
-            self._dispatchers[stream].add_handler(handler, backtrack, prepare)
-        return handler
-
     # ---- display ------------------------------------------------------------
 
     def _args(self) -> List[str]:
@@ -535,24 +415,17 @@ class ProcessBase(Described):
         args = [style.command(repr(self.cmd))]
         if self.timeout is not None:
             args.append("timeout=%r" % (self.timeout,))
-        for flag in _FLAG_NAMES:
-            for prefix in ("ignore_", "nolog_"):
-                if getattr(self, prefix + flag):
-                    args.append("%s%s=True" % (prefix, flag))
+        args.extend("%s=True" % switch for switch in failures.SWITCHES if getattr(self, switch))
         return args
 
     def _infos(self) -> List[str]:
         infos = ["name=%s" % (self.name,), "started=%s" % (self.started,),
                  "start_date=%s" % (format_date(self.start_date),),
                  "ended=%s" % (self.ended,), "end_date=%s" % (format_date(self.end_date),),
-                 "killed=%s" % (self.killed,), "error=%s" % (self.error,),
-                 "error_reason=%s" % (self.error_reason,), "timeouted=%s" % (self.timeouted,),
-                 "expect_fail=%s" % (self.expect_fail,), "write_error=%s" % (self.write_error,),
-                 "exit_code=%s" % (self.exit_code,)]
+                 "killed=%s" % (self.killed,), "error_reason=%s" % (self.error_reason,)]
+        infos.extend("%s=%s" % (flag, getattr(self, flag)) for flag in failures.INITIAL_FLAGS)
         if self.exit_signal is not None:
             infos.append("exit_signal=%s" % (self.exit_signal,))
-        if self.forced_kill:
-            infos.append("forced_kill=True")
         infos.append("ok=%s" % (self.ok,))
         return infos
 
@@ -575,7 +448,7 @@ class ProcessBase(Described):
         return process_to_dict(self)
 
     def to_json(self, indent: Optional[int] = None) -> str:
-        """`to_dict` as JSON; `execo.results.load_results` reads it back."""
+        """`to_dict` as JSON; `execo.report.load_results` reads it back."""
         from execo.results import to_json
         return to_json(self, indent)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Iterable, List
 
 from execo.action import Action
-from execo.connection import resolve_connection_params
 from execo.host import Host, HostLike, get_hosts_list
 from execo.host_action import FromHostsTransfer, HostAction, HostCommand, ToHostsTransfer
 from execo.process_base import Command
@@ -37,16 +36,22 @@ class Remote(HostCommand):
         return SshProcess(cmd, host, connection_params=self.connection_params, **args)
 
 
-def _scp_argv_builder(action: HostAction, host: Host, files: List[str], target: str,
-                      put: bool) -> Callable[[], List[str]]:
-    """scp's argv, built from the connection params as they are when called."""
+def _scp_argv_builder(action: HostAction, host: Host, address: str, files: List[str],
+                      target: str, put: bool) -> Callable[[], List[str]]:
+    """scp's argv, from the connection params the action resolved for its
+    run (`execo.host_action.HostAction._resolve_run`), and ``address``,
+    the host's, rewritten by the same resolution."""
     def build() -> List[str]:
-        params = resolve_connection_params(action.connection_params)
+        params = action._run_params
+        scp = scp_command(params, host, address)
         if put:
-            return scp_command(params, host) + files + [remote_path(host, target, params)]
-        return scp_command(params, host) + [remote_path(host, f, params) for f in files] \
-            + [target]
+            return scp + files + [remote_path(host, target, params, address)]
+        return scp + [remote_path(host, f, params, address) for f in files] + [target]
     return build
+
+
+def _params_of_run(action: HostAction) -> Callable[[], Any]:
+    return lambda: action._run_params
 
 
 class Put(ToHostsTransfer, Remote):
@@ -66,8 +71,8 @@ class Put(ToHostsTransfer, Remote):
     def _new_transfer(self, host: Host, address: str, sources: List[str], destination: str,
                       args: Dict[str, Any]) -> ScpProcess:
         args.setdefault("name", "scp to %s:%s" % (address, destination))
-        return ScpProcess(_scp_argv_builder(self, host, sources, destination, put=True),
-                          host, self.connection_params, **args)
+        return ScpProcess(_scp_argv_builder(self, host, address, sources, destination, put=True),
+                          host, _params_of_run(self), **args)
 
 
 class Get(FromHostsTransfer, Remote):
@@ -85,8 +90,9 @@ class Get(FromHostsTransfer, Remote):
     def _new_transfer(self, host: Host, address: str, sources: List[str], destination: str,
                       args: Dict[str, Any]) -> ScpProcess:
         args.setdefault("name", "scp from %s to %s" % (address, destination))
-        return ScpProcess(_scp_argv_builder(self, host, sources, destination, put=False),
-                          host, self.connection_params, **args)
+        return ScpProcess(_scp_argv_builder(self, host, address, sources, destination,
+                                            put=False),
+                          host, _params_of_run(self), **args)
 
 
 def filter_bad_hosts(action: Action, hosts: Iterable[HostLike]) -> List[HostLike]:

@@ -3,37 +3,39 @@
 A report holds the objects it was given, not a copy of their counters: it
 can be built before the actions run and printed after, and always shows
 their current state.
+
+A report saved to a file (`execo.results` turns it into plain data) is
+read back here, by `load_results`, as a `LoadedReport` of loaded actions
+and processes.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import sys
 from typing import Any, Dict, Iterable, List, Optional
 
-from execo import stats as _stats
+import execo.failures as failures
+import execo.stats as _stats
+from execo.results import (FORMAT, VERSION, LoadedAction, LoadedProcess, entry_to_dict,
+                           report_to_dict, save_json, to_json)
 from execo.log import style
 from execo.time_utils import format_date, format_duration
-from execo.exception import ExecoTypeError
+from execo.exception import ExecoTypeError, ExecoValueError
 
-__all__ = ["Report"]
+__all__ = ["LoadedReport", "Report", "from_dict", "load_results"]
 
-# (label, counter) of the things that went wrong, in the order shown.
-_PROBLEMS = (
-    ("error", "errors", "num_errors"),
-    ("timeout", "timeouts", "num_timeouts"),
-    ("forced kill", "forced kills", "num_forced_kills"),
-    ("exit!=0", "exit!=0", "num_non_zero_exit_codes"),
-    ("expect fail", "expect fails", "num_expect_fail"),
-    ("write error", "write errors", "num_write_error"),
-)
+# (one, several, counter) of the things that went wrong, in the order shown
+_PROBLEMS = tuple((kind.label[0], kind.label[1], kind.counter) for kind in failures.KINDS)
+
+# the counters of failures that count before the end (an expect, a write)
+_BEFORE_END = tuple(kind.counter for kind in failures.KINDS if kind.before_end)
 
 _WIDE_COLUMNS = (
-    ("procs", "num_processes"), ("startd", "num_started"), ("ended", "num_ended"),
-    ("errors", "num_errors"), ("timout", "num_timeouts"), ("fkilld", "num_forced_kills"),
-    ("exit!0", "num_non_zero_exit_codes"), ("expfld", "num_expect_fail"),
-    ("wrterr", "num_write_error"), ("ok", "num_ok"), ("finok", "num_finished_ok"),
-)
+    (("procs", "num_processes"), ("startd", "num_started"), ("ended", "num_ended"))
+    + tuple((kind.label[2], kind.counter) for kind in failures.KINDS)
+    + (("ok", "num_ok"), ("finok", "num_finished_ok")))
 
 _NARROW_NAME = 28
 _NARROW_WIDTH = 79
@@ -138,23 +140,19 @@ class Report:
         """Everything the report holds, as plain data: the totals
         (``stats``) and each entry's ``to_dict()`` (``actions``), in a
         versioned format (see `execo.results`)."""
-        from execo.results import report_to_dict
         return report_to_dict(self)
 
     def to_json(self, indent: Optional[int] = None) -> str:
-        from execo.results import to_json
         return to_json(self, indent)
 
     def save(self, path: str) -> None:
         """Write the results to ``path`` (JSON, replaced at once);
         `Report.load` or `execo.load_results` read them back."""
-        from execo.results import save_json
         save_json(self, path)
 
     @staticmethod
     def load(path: str) -> Any:
         """The results saved in ``path``, loaded (see `execo.results`)."""
-        from execo.results import load_results
         return load_results(path)
 
     # ---- display ----------------------------------------------------------
@@ -191,7 +189,7 @@ class Report:
             return line
         # not ok only because some have not finished: a warning, not an error
         only_unfinished = (stats['num_ok'] == stats['num_ended']
-                           and not stats['num_expect_fail'] and not stats['num_write_error'])
+                           and not any(stats.get(counter) for counter in _BEFORE_END))
         return style.report_warn(line) if only_unfinished else style.report_error(line)
 
     @staticmethod
@@ -271,6 +269,70 @@ class Report:
         return "<Report(<%d entries>, name=%r, start_date=%r, end_date=%r, %s)>" % (
             len(self._objects), self._name, format_date(stats['start_date']),
             format_date(stats['end_date']), counters)
+
+
+class LoadedReport(Report):
+    """A `Report` read back from a file: its table (``to_string()``) shows
+    the saved counters; its entries are loaded actions, processes, reports."""
+
+    def __init__(self, data: Dict[str, Any]) -> None:
+        super().__init__()
+        self.name = data["name"]
+        self._saved_stats: Dict[str, Any] = data["stats"]
+        self._objects = [_entry_from_dict(entry) for entry in data["actions"]]
+
+    def stats(self) -> Dict[str, Any]:
+        return self._saved_stats
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"format": FORMAT, "version": VERSION, "name": self.name,
+                "stats": self._saved_stats,
+                "actions": [entry_to_dict(obj) for obj in self._objects]}
+
+
+def _entry_from_dict(data: Dict[str, Any]) -> Any:
+    if data.get("type") == "stats" and "stats" in data:
+        return data["stats"]
+    return from_dict(data)
+
+
+def from_dict(data: Any) -> Any:
+    """The loaded object for a dict made by ``to_dict()`` (a list of them:
+    a list of loaded objects)."""
+    if isinstance(data, list):
+        return [from_dict(item) for item in data]
+    if not isinstance(data, dict):
+        raise ExecoValueError("saved results are dicts or lists of them, not %r" % (data,))
+    if "format" in data:
+        if data["format"] != FORMAT:
+            raise ExecoValueError("not execo results: format %r" % (data["format"],))
+        if not isinstance(data.get("version"), int) or data["version"] > VERSION:
+            raise ExecoValueError("results of format version %r: this execo reads version "
+                                  "%d and older; upgrade execo to read them"
+                                  % (data.get("version"), VERSION))
+        return LoadedReport(data)
+    if "processes" in data:
+        return LoadedAction(data)
+    return LoadedProcess(data)
+
+
+def load_results(path: str) -> Any:
+    """The results saved in ``path`` (by ``Report.save()``, or any
+    ``to_json()`` written to a file), loaded back.
+
+    >>> from execo import Local, Report
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "results.json")
+    >>> Report([Local("echo hi").run()]).save(path)
+    >>> load_results(path).to_dict()["actions"][0]["processes"][0]["stdout"]
+    'hi\\n'
+    """
+    with open(path) as saved:
+        try:
+            data = json.load(saved)
+        except ValueError as exc:
+            raise ExecoValueError("%s holds no saved results: %s" % (path, exc)) from None
+    return from_dict(data)
 
 
 # execo 2.x names this module served (see execo.compat)

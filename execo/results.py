@@ -2,7 +2,7 @@
 files, and back.
 
 An experiment's results outlive the script: ``Report.save(path)`` writes
-them, `load_results` reads them back as objects with the attributes of
+them, `execo.report.load_results` reads them back as objects with the attributes of
 live ones (``host``, ``stdout``, ``ok``, ``exit_code``...) and the same
 ``to_dict()``. The fields are fixed (see doc/watching.rst); the file
 carries a format name and a version, and a file of a newer version is
@@ -21,18 +21,17 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional
 
-from execo import stats as _stats
+import execo.failures as failures
+import execo.stats as _stats
 from execo.exception import ExecoValueError
 from execo.host import Host
 from execo.log import style
 from execo.output import DECODE_ERRORS, ENCODING, OutputString
-from execo.report import Report
 
-__all__ = ["FORMAT", "VERSION", "LoadedAction", "LoadedProcess", "LoadedReport",
-           "action_to_dict", "from_dict", "load_results", "process_to_dict",
-           "report_to_dict", "save_json", "to_json"]
+__all__ = ["FORMAT", "VERSION", "LoadedAction", "LoadedProcess", "action_to_dict",
+           "entry_to_dict", "process_to_dict", "report_to_dict", "save_json", "to_json"]
 
 FORMAT = "execo-report"
 VERSION = 1
@@ -113,7 +112,7 @@ def action_to_dict(action: Any) -> Dict[str, Any]:
     }
 
 
-def _entry_to_dict(obj: Any) -> Dict[str, Any]:
+def entry_to_dict(obj: Any) -> Dict[str, Any]:
     if isinstance(obj, dict):
         return {"type": "stats", "stats": _plain(obj)}
     return obj.to_dict()
@@ -125,14 +124,14 @@ def _plain(data: Any) -> Any:
     return json.loads(json.dumps(data, default=str))
 
 
-def report_to_dict(report: Report) -> Dict[str, Any]:
+def report_to_dict(report: Any) -> Dict[str, Any]:
     """A report's results: the totals and every entry's results."""
     return {
         "format": FORMAT,
         "version": VERSION,
         "name": str(report.name),
         "stats": _plain(report.stats()),
-        "actions": [_entry_to_dict(obj) for obj in report._objects],
+        "actions": [entry_to_dict(obj) for obj in report._objects],
     }
 
 
@@ -210,19 +209,24 @@ class LoadedProcess:
     def to_json(self, indent: Optional[int] = None) -> str:
         return to_json(self, indent)
 
+    @property
+    def error(self) -> bool:
+        """As far as the saved fields tell: failed, neither by a timeout nor
+        by its exit code."""
+        return bool(not self.ok and not self.timeouted and self.exit_code in (0, None)
+                    and self.ended)
+
+    def __getattr__(self, name: str) -> Any:
+        # the flags of the kinds of failure the saved fields do not hold
+        # (forced_kill, expect_fail...): as before any run
+        if name in failures.INITIAL_FLAGS:
+            return failures.INITIAL_FLAGS[name]
+        raise AttributeError("%r object has no attribute %r" % (type(self).__name__, name))
+
     def stats(self) -> Dict[str, Any]:
-        """Counters as a live process gives them, as far as the saved fields
-        tell (errors other than timeouts and exit codes count as errors)."""
-        stats = _stats.empty_stats()
-        failed_otherwise = (not self.ok and not self.timeouted
-                            and self.exit_code in (0, None) and self.ended)
-        stats.update(name=self.name, start_date=self.start_date, end_date=self.end_date,
-                     num_processes=1, num_started=int(self.started),
-                     num_ended=int(self.ended), num_errors=int(failed_otherwise),
-                     num_timeouts=int(self.timeouted),
-                     num_non_zero_exit_codes=int(self.ended and self.exit_code != 0),
-                     num_ok=int(bool(self.ok)), num_finished_ok=int(self.finished_ok))
-        return stats
+        """Counters as a live process gives them (`execo.stats`), as far as
+        the saved fields tell."""
+        return _stats.process_stats(self)
 
     def __repr__(self) -> str:
         return "<%s %s(%r on %s, ok=%s, exit_code=%s%s)>" % (
@@ -275,70 +279,3 @@ class LoadedAction:
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
-
-
-class LoadedReport(Report):
-    """A `Report` read back from a file: its table (``to_string()``) shows
-    the saved counters; its entries are loaded actions, processes, reports."""
-
-    def __init__(self, data: Dict[str, Any]) -> None:
-        super().__init__()
-        self.name = data["name"]
-        self._saved_stats: Dict[str, Any] = data["stats"]
-        self._objects = [_entry_from_dict(entry) for entry in data["actions"]]
-
-    def stats(self) -> Dict[str, Any]:
-        return self._saved_stats
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {"format": FORMAT, "version": VERSION, "name": self.name,
-                "stats": self._saved_stats,
-                "actions": [_entry_to_dict(obj) for obj in self._objects]}
-
-
-Loaded = Union[LoadedReport, LoadedAction, LoadedProcess]
-
-
-def _entry_from_dict(data: Dict[str, Any]) -> Any:
-    if data.get("type") == "stats" and "stats" in data:
-        return data["stats"]
-    return from_dict(data)
-
-
-def from_dict(data: Any) -> Any:
-    """The loaded object for a dict made by ``to_dict()`` (a list of them:
-    a list of loaded objects)."""
-    if isinstance(data, list):
-        return [from_dict(item) for item in data]
-    if not isinstance(data, dict):
-        raise ExecoValueError("saved results are dicts or lists of them, not %r" % (data,))
-    if "format" in data:
-        if data["format"] != FORMAT:
-            raise ExecoValueError("not execo results: format %r" % (data["format"],))
-        if not isinstance(data.get("version"), int) or data["version"] > VERSION:
-            raise ExecoValueError("results of format version %r: this execo reads version "
-                                  "%d and older; upgrade execo to read them"
-                                  % (data.get("version"), VERSION))
-        return LoadedReport(data)
-    if "processes" in data:
-        return LoadedAction(data)
-    return LoadedProcess(data)
-
-
-def load_results(path: str) -> Any:
-    """The results saved in ``path`` (by ``Report.save()``, or any
-    ``to_json()`` written to a file), loaded back.
-
-    >>> from execo import Local, Report
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "results.json")
-    >>> Report([Local("echo hi").run()]).save(path)
-    >>> load_results(path).to_dict()["actions"][0]["processes"][0]["stdout"]
-    'hi\\n'
-    """
-    with open(path) as saved:
-        try:
-            data = json.load(saved)
-        except ValueError as exc:
-            raise ExecoValueError("%s holds no saved results: %s" % (path, exc)) from None
-    return from_dict(data)

@@ -41,7 +41,7 @@ import re
 import time
 from typing import Any, List, Mapping, Optional, Tuple
 
-from execo.config import CONNECTION_PARAMS_DOCS, default_connection_params
+from execo.config import declare_connection_params
 from execo.conductor import TimerHandle, get_conductor
 from execo.log import logger
 from execo.output import STDERR, STDOUT
@@ -70,9 +70,7 @@ _RETRY_PARAMS_DOCS = {
                            "retry, jittered",
     'connect_retry_max_delay': "at most this many seconds between two connection attempts",
 }
-for _key, _value in RETRY_PARAMS.items():
-    default_connection_params.setdefault(_key, _value)
-CONNECTION_PARAMS_DOCS.update(_RETRY_PARAMS_DOCS)
+declare_connection_params(RETRY_PARAMS, _RETRY_PARAMS_DOCS)
 
 # ssh's own words for a connection that failed before authentication, thus
 # before any remote command: the TCP connection refused or timed out, the

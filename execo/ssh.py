@@ -34,6 +34,7 @@ import time
 from typing import Any, Callable, List, Mapping, Optional
 
 from execo.argv import option_words
+from execo.config import declare_connection_params
 from execo.connection import connection_target, pick_connection_params, \
     resolve_connection_params
 from execo.host import Host, HostLike
@@ -43,8 +44,60 @@ from execo.retry import ConnectionRetries, marker_command, retry_policy
 from execo.log import style
 from execo.exception import ExecoValueError
 
-__all__ = ["ScpProcess", "SshProcess", "get_process", "remote_command", "remote_path", "scp_command",
-           "ssh_command", "ssh_failure_summary"]
+__all__ = ["NONINTERACTIVE_SSH_OPTIONS", "ScpProcess", "SshProcess", "get_process",
+           "remote_command", "remote_path", "scp_command", "ssh_command", "ssh_failure_summary"]
+
+# Options that keep a testbed run unattended: never prompt for a password or
+# a host key, give up on a silent host after ConnectTimeout seconds, and
+# notice a dead peer through keepalives instead of hanging for hours. Host
+# keys are not checked: testbed nodes are redeployed and change keys (see
+# doc/failures.rst for the trade-off and how to check them). Nodes are
+# shared machines: the user's agent and display are never forwarded. The
+# key exchange prefers curve25519: OpenSSH 9's default (sntrup761, post-
+# quantum) costs the client about 3x more CPU per connection, which is what
+# limits a fan-out to hundreds of hosts (see BENCHMARKS.md). An explicit
+# list, not '^...', so that older clients accept it.
+_FAST_KEX = ("curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,"
+             "ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group16-sha512,"
+             "diffie-hellman-group14-sha256")
+NONINTERACTIVE_SSH_OPTIONS = (
+    '-o', 'KexAlgorithms=' + _FAST_KEX,
+    '-o', 'BatchMode=yes',
+    '-o', 'PasswordAuthentication=no',
+    '-o', 'ForwardAgent=no',
+    '-o', 'ForwardX11=no',
+    '-o', 'StrictHostKeyChecking=no',
+    '-o', 'UserKnownHostsFile=/dev/null',
+    '-o', 'LogLevel=ERROR',
+    '-o', 'ConnectTimeout=20',
+    '-o', 'ServerAliveInterval=20',
+    '-o', 'ServerAliveCountMax=3',
+)
+
+# ssh's and scp's connection params, documented beside the builders below
+declare_connection_params({
+    'ssh': 'ssh',
+    'scp': 'scp',
+    'ssh_options': NONINTERACTIVE_SSH_OPTIONS,
+    'scp_options': NONINTERACTIVE_SSH_OPTIONS + ('-r', '-p'),
+    'pty': False,
+    'kill_remote_on_disconnect': True,
+    'connection_sharing': False,
+}, {
+    'ssh': "ssh client command",
+    'scp': "scp client command",
+    'ssh_options': "options given to ssh before the host (one string, or a sequence of "
+                   "words)",
+    'scp_options': "options given to scp",
+    'pty': "allocate a remote pseudo-terminal (ssh -tt), as execo 2.x did",
+    'kill_remote_on_disconnect': "prefix remote commands with a small sh watchdog that "
+                                 "SIGHUPs them when their ssh connection is gone, so that "
+                                 "they can be killed without a pty (execo.ssh); needs a "
+                                 "POSIX login shell",
+    'connection_sharing': "opt-in ssh ControlMaster: False, or seconds a shared connection "
+                          "stays open after its last use (True: 60); killing a remote "
+                          "command then needs 'pty': True",
+})
 
 # Started in a subshell that exits at once, so the loop is no job of the
 # remote shell (a user's bare ``wait`` must not wait for it) and does not
@@ -129,8 +182,8 @@ def _control_options(params: Mapping[str, Any]) -> List[str]:
             '-o', 'ControlPath=%s/%%C' % directory]
 
 
-def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] = None
-                ) -> List[str]:
+def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] = None,
+                address: Optional[str] = None) -> List[str]:
     """The argv that opens an ssh connection to ``host``, remote command excluded.
 
     The options end with ``--``: nothing after it (host, remote command)
@@ -141,7 +194,7 @@ def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] =
     ['ssh', '-l', 'u', '-p', '2222', '--', 'n1']
     """
     params = resolve_connection_params(connection_params)
-    target = connection_target(host, params)
+    target = connection_target(host, params, address)
     argv = (option_words(params['ssh']) + _control_options(params)
             + option_words(params.get('ssh_options')))
     if params.get('pty') and '-tt' not in argv:
@@ -157,7 +210,7 @@ def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] =
 
 
 def scp_command(connection_params: Optional[Mapping[str, Any]] = None,
-                host: Optional[HostLike] = None) -> List[str]:
+                host: Optional[HostLike] = None, address: Optional[str] = None) -> List[str]:
     """The argv of scp with its options and the keyfile/port for ``host``,
     ended by ``--``; sources and destination are the caller's (see
     `remote_path`), and a local file name starting with ``-`` is a path.
@@ -168,7 +221,7 @@ def scp_command(connection_params: Optional[Mapping[str, Any]] = None,
     params = resolve_connection_params(connection_params)
     argv = (option_words(params['scp']) + _control_options(params)
             + option_words(params.get('scp_options')))
-    target = connection_target(host if host is not None else Host("localhost"), params)
+    target = connection_target(host if host is not None else Host("localhost"), params, address)
     if target.keyfile is not None:
         argv += ['-i', str(target.keyfile)]
     if target.port is not None:
@@ -178,13 +231,14 @@ def scp_command(connection_params: Optional[Mapping[str, Any]] = None,
 
 
 def remote_path(host: HostLike, path: str,
-                connection_params: Optional[Mapping[str, Any]] = None) -> str:
+                connection_params: Optional[Mapping[str, Any]] = None,
+                address: Optional[str] = None) -> str:
     """``[user@]address:path`` as scp wants it; an IPv6 address is bracketed.
 
     >>> remote_path(Host("::1", user="u"), "/tmp/f")
     'u@[::1]:/tmp/f'
     """
-    target = connection_target(host, resolve_connection_params(connection_params))
+    target = connection_target(host, resolve_connection_params(connection_params), address)
     address = "[%s]" % target.address if ":" in target.address else target.address
     user = "%s@" % target.user if target.user is not None else ""
     return "%s%s:%s" % (user, address, path)
@@ -316,13 +370,17 @@ class SshProcess(ConnectionRetries, Process):
         return self.connection_params
 
     def _spawn_args(self) -> List[str]:
-        params = resolve_connection_params(self.connection_params)  # once per start
+        run = self._run_connection
+        if run is not None and run[0] is self.connection_params:  # its action's, resolved
+            _, params, address = run
+        else:
+            params, address = resolve_connection_params(self.connection_params), None
         self.pty = bool(params.get('pty')) if self._pty_given is None else self._pty_given
         self._retry = retry_policy(params)
         command = remote_command(self.cmd, params)
         if self._retry is not None:
             command = marker_command() + command
-        self.real_cmd = ssh_command(self.host, params) + [command]
+        self.real_cmd = ssh_command(self.host, params, address) + [command]
         return self.real_cmd
 
     def _failure_reason(self, exit_code: Optional[int]) -> Optional[str]:
@@ -382,15 +440,18 @@ class ScpProcess(ConnectionRetries, Process):
     """
 
     def __init__(self, build_argv: Callable[[], List[str]], host: Host,
-                 connection_params: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> None:
+                 run_params: Optional[Callable[[], Mapping[str, Any]]] = None,
+                 **kwargs: Any) -> None:
         self._build_argv = build_argv
-        self._connection_params = connection_params  # for the retries' keys
+        # the connection params of the run, for the retries' keys (execo.retry)
+        self._run_params = run_params
         super().__init__(build_argv(), **kwargs)
         self.host = host  # lets filter_bad_hosts and logs tell which host failed
 
     def _spawn_args(self) -> List[str]:
         self.cmd = self._build_argv()
-        self._retry = retry_policy(resolve_connection_params(self._connection_params))
+        self._retry = retry_policy(self._run_params() if self._run_params is not None
+                                   else resolve_connection_params(None))
         return list(self.cmd)
 
     def _failure_reason(self, exit_code: Optional[int]) -> Optional[str]:

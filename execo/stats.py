@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable
 
-__all__ = ["COUNTERS", "aggregate_stats", "empty_stats"]
+import execo.failures as failures
 
-COUNTERS = ('num_processes', 'num_started', 'num_ended', 'num_errors', 'num_timeouts',
-            'num_forced_kills', 'num_non_zero_exit_codes', 'num_expect_fail',
-            'num_write_error', 'num_ok', 'num_finished_ok')
+__all__ = ["COUNTERS", "aggregate_stats", "empty_stats", "process_stats"]
+
+# one counter per kind of failure (execo.failures.KINDS), between these
+COUNTERS = (('num_processes', 'num_started', 'num_ended') + failures.COUNTERS
+            + ('num_ok', 'num_finished_ok'))
 
 
 def empty_stats() -> Dict[str, Any]:
@@ -38,4 +40,16 @@ def aggregate_stats(name: Any, sub_stats: Iterable[Dict[str, Any]]) -> Dict[str,
             stats['end_date'] = end
     if not end_known:
         stats['end_date'] = None
+    return stats
+
+
+def process_stats(process: Any) -> Dict[str, Any]:
+    """The counters of one process, live (`execo.process_base.ProcessBase`)
+    or loaded (`execo.results.LoadedProcess`)."""
+    stats = empty_stats()
+    stats.update(name=process.name, start_date=process.start_date, end_date=process.end_date,
+                 num_processes=1, num_started=int(process.started),
+                 num_ended=int(process.ended), num_ok=int(bool(process.ok)),
+                 num_finished_ok=int(bool(process.finished_ok)))
+    stats.update(failures.counts(process))
     return stats

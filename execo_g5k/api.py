@@ -15,7 +15,6 @@ that talks to the API reports their absence.
 
 from __future__ import annotations
 
-import base64
 import getpass
 import logging
 import math
@@ -28,12 +27,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from execo_g5k.config import FromConfiguration, g5k_configuration
 from execo_g5k.exception import G5kError
+from execo_g5k.credentials import (KEYRING_SERVICE, keyring_password, offer_keyring_storage,
+                                    redact, register_secret)
 
 __all__ = ['APIConnection', 'APIException', 'KEYRING_SERVICE', 'forget_credentials']
 
 logger = logging.getLogger('execo.g5k.api')
-
-KEYRING_SERVICE = 'grid5000_api'
 
 # Retries of a failed request (beyond the first attempt) and the first
 # backoff delay in seconds, doubled at each retry up to _MAX_RETRY_DELAY.
@@ -41,12 +40,6 @@ _MAX_RETRY_DELAY = 30.0
 
 _RETRIED_STATUSES = frozenset((500, 502, 503, 504))
 _EXCERPT_LENGTH = 200
-
-# Every password this process has handled, and its basic-auth encoding, so
-# that any text this module produces can be scrubbed of them whatever its
-# origin (a server echoing a header, a URL inside an exception...).
-_secrets_lock = threading.Lock()
-_secrets: set = set()
 
 # Passwords obtained for (base_uri, username): asked at most once per run.
 # Keyed by the API too, so a password typed for one server is never sent
@@ -63,36 +56,6 @@ def _requests() -> Any:
             "execo_g5k needs the 'requests' package to talk to the Grid5000"
             " API: pip install requests") from exc
     return requests
-
-
-def _keyring() -> Any:
-    try:
-        import keyring
-    except ImportError:
-        logger.debug("python package 'keyring' not installed:"
-                     " Grid5000 API passwords will not be stored")
-        return None
-    return keyring
-
-
-def _register_secret(username: str, password: str) -> None:
-    token = base64.b64encode(('%s:%s' % (username, password)).encode()).decode()
-    with _secrets_lock:
-        _secrets.update((password, token))
-
-
-_USERINFO = re.compile(r'(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@')
-
-
-def redact(text: str) -> str:
-    """``text`` with URL credentials and every known password masked."""
-    text = _USERINFO.sub(r'\1***@', text)
-    with _secrets_lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, '***')
-    return text
 
 
 def forget_credentials() -> None:
@@ -249,7 +212,7 @@ class APIConnection:
         if self.username:
             password = password or uri_password
             if password:
-                _register_secret(self.username, password)
+                register_secret(self.username, password)
             else:
                 password = self._obtain_password()
             self._session.auth = _hidden_basic_auth(self.username, password)
@@ -403,10 +366,10 @@ class APIConnection:
         with _passwords_lock:
             password = _passwords.get(key)
             if password is None:
-                password = _keyring_password(self.username)
+                password = keyring_password(self.username)
             if password is None:
                 password = self._ask_password()
-            _register_secret(self.username, password)
+            register_secret(self.username, password)
             _passwords[key] = password
         return password
 
@@ -423,13 +386,13 @@ class APIConnection:
                 password = getpass.getpass(prompt)
             except EOFError:
                 break
-            _register_secret(self.username, password)
+            register_secret(self.username, password)
             accepted = self._check_password(password)
             if accepted is False:
                 sys.stderr.write('The API refused this password.\n')
                 continue
             if accepted:
-                _offer_keyring_storage(self.username, password)
+                offer_keyring_storage(self.username, password)
             return password
         raise APIException(self.base_uri, None, hint=(
             "no valid password given for Grid5000 API user %r" % (self.username,)))
@@ -457,38 +420,6 @@ def _never_connected(exc: BaseException) -> bool:
     inner = exc.args[0] if exc.args else None
     reason = getattr(inner, 'reason', inner)
     return isinstance(reason, urllib3.exceptions.NewConnectionError)
-
-
-def _keyring_password(username: str) -> Optional[str]:
-    keyring = _keyring()
-    if keyring is None:
-        return None
-    try:
-        password = keyring.get_password(KEYRING_SERVICE, username)
-    except Exception as exc:  # no usable backend: behave as if it were empty
-        logger.debug('keyring unusable (%s): %s', type(exc).__name__, redact(str(exc)))
-        return None
-    if password:
-        logger.debug('Grid5000 API password of %r taken from the keyring', username)
-    return password or None
-
-
-def _offer_keyring_storage(username: str, password: str) -> None:
-    keyring = _keyring()
-    if keyring is None:
-        return
-    try:
-        answer = input('Store this password in the keyring (service %s)? [Y/n] '
-                       % (KEYRING_SERVICE,))
-    except EOFError:
-        return
-    if answer.strip().lower() not in ('', 'y', 'yes'):
-        return
-    try:
-        keyring.set_password(KEYRING_SERVICE, username, password)
-    except Exception as exc:  # storage is a convenience: say why and go on
-        logger.warning('could not store the password in the keyring (%s): %s',
-                       type(exc).__name__, redact(str(exc)))
 
 
 def _silence_insecure_warnings() -> None:

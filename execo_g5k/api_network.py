@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from execo.time_utils import Date, Duration, get_seconds, get_unixts
-from execo_g5k import api_utils
+import execo_g5k.api_utils as api_utils
 from execo_g5k.exception import G5kKeyError, G5kValueError
 from execo_g5k.hostnames import HostLike, get_host_interface, get_host_shortname
 

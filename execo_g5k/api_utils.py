@@ -34,6 +34,8 @@ from execo_g5k.hostnames import (HostLike, canonical_host_name, g5k_host_get_clu
                                  get_host_interface, get_host_shortname,
                                  get_host_site_from_name)
 from execo_g5k.exception import G5kKeyError
+from execo.compat import legacy_getattr
+from execo_g5k.compat import G5K_HOMES, G5K_LEGACY_MODULES, G5K_NETWORK_NAMES
 
 __all__ = [
     'APIConnection', 'APIException', 'canonical_host_name', 'clear_cache',
@@ -47,24 +49,10 @@ __all__ = [
 
 # The network side of the API (equipments, KaVLAN, metrology) lives in
 # execo_g5k.api_network, which builds on this module; 2.x scripts import it
-# from here, served lazily (PEP 562) so that neither module imports the
-# other while it is being initialised.
-_FROM_API_NETWORK = (
-    'get_cluster_jobtypes', 'get_cluster_network_equipments', 'get_cluster_queues',
-    'get_host_network_equipments', 'get_hosts_metric', 'get_network_equipment_attributes',
-    'get_network_equipment_site', 'get_site_network_equipments', 'set_nodes_vlan',
-)
-__all__ += list(_FROM_API_NETWORK)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _FROM_API_NETWORK:
-        from execo_g5k import api_network
-        return getattr(api_network, name)
-    # other 2.x names of this module: see execo_g5k.compat
-    from execo.compat import legacy_getattr
-    from execo_g5k.compat import G5K_HOMES, G5K_LEGACY_MODULES
-    return legacy_getattr(__name__, G5K_LEGACY_MODULES, G5K_HOMES)(name)
+# from here, served like every other 2.x name by execo_g5k.compat's table
+# (imported when first asked for: this module never imports its user).
+__all__ += list(G5K_NETWORK_NAMES)
+__getattr__ = legacy_getattr(__name__, G5K_LEGACY_MODULES, G5K_HOMES)
 
 logger = logging.getLogger('execo.g5k.api')
 

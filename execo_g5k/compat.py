@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-__all__ = ["G5K_HOMES", "G5K_LEGACY_MODULES"]
+__all__ = ["G5K_HOMES", "G5K_LEGACY_MODULES", "G5K_NETWORK_NAMES"]
+
+# execo_g5k.api_network's names, which 2.x's api_utils defined
+G5K_NETWORK_NAMES = (
+    'get_cluster_jobtypes', 'get_cluster_network_equipments', 'get_cluster_queues',
+    'get_host_network_equipments', 'get_hosts_metric', 'get_network_equipment_attributes',
+    'get_network_equipment_site', 'get_site_network_equipments', 'set_nodes_vlan',
+)
 
 G5K_HOMES: Dict[str, str] = {
     "ExpectOutputHandler": "execo", "Remote": "execo", "SshProcess": "execo",
@@ -29,10 +36,12 @@ G5K_HOMES: Dict[str, str] = {
     "get_host_attributes": "execo_g5k.api_utils",
     "get_resource_attributes": "execo_g5k.api_utils",
     "timedelta_to_seconds": "execo.time_utils", "unixts_to_datetime": "execo.time_utils",
+    **{name: "execo_g5k.api_network" for name in G5K_NETWORK_NAMES},
 }
 
 G5K_LEGACY_MODULES: Dict[str, List[str]] = {
-    "execo_g5k.api_utils": ["get_seconds", "get_unixts", "singleton_to_collection"],
+    "execo_g5k.api_utils": ["get_seconds", "get_unixts", "singleton_to_collection",
+                            *G5K_NETWORK_NAMES],
     "execo_g5k.config": ["get_user_config_filename"],
     "execo_g5k.kadeploy": [
         "ExpectOutputHandler", "Host", "Remote", "SshProcess", "comma_join", "compact_output",

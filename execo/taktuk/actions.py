@@ -15,7 +15,7 @@ from execo.host_action import FromHostsTransfer, HostCommand, ToHostsTransfer
 from execo.output import STDERR
 from execo.ssh import remote_command
 from execo.taktuk.driver import TaktukAction, TaktukProcess, taktuk_command
-from execo.taktuk import protocol as wire
+import execo.taktuk.protocol as wire
 from execo.transports import register_transport
 
 __all__ = ["TaktukGet", "TaktukProcess", "TaktukPut", "TaktukRemote", "taktuk_command"]

@@ -28,8 +28,9 @@ import signal
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
-from execo import kill_policy
+import execo.kill_policy as kill_policy
 from execo.argv import option_words
+from execo.config import declare_connection_params
 from execo.conductor import TimerHandle, get_conductor
 from execo.connection import connection_target, resolve_connection_params
 from execo.host import Host
@@ -39,8 +40,9 @@ from execo.process import Process
 from execo.fed_process import FedProcess
 from execo.host_action import HostAction
 from execo.process_base import Command
+from execo.ssh import NONINTERACTIVE_SSH_OPTIONS
 from execo.time_utils import get_seconds
-from execo.taktuk import protocol as wire
+import execo.taktuk.protocol as wire
 from execo.exception import ExecoValueError
 
 __all__ = ["TaktukAction", "TaktukProcess", "TaktukRoot", "connector_command",
@@ -50,6 +52,20 @@ _HOST_OPTIONS = ("-m", "--machine", "-G", "--gateway")
 _LOGIN_OPTIONS = ("-l", "--login")
 # characters that taktuk would read as a host list ("node[1-3]", "a,b", "a/b")
 _HOST_SPEC_CHARACTERS = re.compile(r"[\[\],/\s]")
+
+# taktuk's connection params, documented beside its argv builder
+declare_connection_params({
+    'taktuk': 'taktuk',
+    'taktuk_options': ('-s',),
+    'taktuk_connector': 'ssh',
+    'taktuk_connector_options': NONINTERACTIVE_SSH_OPTIONS,
+}, {
+    'taktuk': "taktuk command",
+    'taktuk_options': "options given to taktuk before the hosts (-s self-propagation, "
+                      "-w window...)",
+    'taktuk_connector': "command taktuk uses to reach a host",
+    'taktuk_connector_options': "options of the taktuk connector",
+})
 
 
 def taktuk_command(connection_params: Optional[Mapping[str, Any]] = None) -> List[str]:
@@ -183,16 +199,17 @@ class TaktukAction(HostAction):
     # ---- launching ------------------------------------------------------------
 
     def _taktuk_argv(self) -> List[str]:
-        """Called when the run starts, so that connection defaults changed
-        after the action was built still apply."""
-        params = resolve_connection_params(self.connection_params)
+        """Called when the run starts, from the params and addresses the
+        action resolved for this run (connection defaults changed after
+        the action was built apply)."""
+        params = self._run_params  # resolved when the run started (HostAction._resolve_run)
         argv = taktuk_command(params)
         offset = sum(1 for word in option_words(params.get('taktuk_options'))
                      if word in _HOST_OPTIONS)
         # Hosts sharing a connector (login, keyfile, port) are grouped, so
         # that each connector is given once. Positions follow this order,
         # not the action's.
-        targets = [(connection_target(p.host, params), index)
+        targets = [(connection_target(p.host, params, self._addresses[index]), index)
                    for index, p in enumerate(self._processes)]
         targets.sort(key=lambda item: (item[0].user is not None, item[0].user or "", item[1]))
         connector = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, List, Optional, Sequence
 
-from execo import config
+import execo.config as config
 
 __all__ = ["TestbedBase", "without_config_file", "connection_params_for", "ssh_host_entry"]
 

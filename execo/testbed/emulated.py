@@ -40,7 +40,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from execo.log import logger
 from execo.process import Process
-from execo.testbed import netns
+import execo.testbed.netns as netns
 from execo.testbed.base import TestbedBase, connection_params_for, ssh_host_entry
 from execo.testbed.faults import FRONTEND, FaultInjection, Link
 from execo.testbed.sshd import (READY_TIMEOUT, SSHD, await_sshd, generate_keys, launch_sshd,
@@ -331,7 +331,7 @@ class EmulatedTestbed(FaultInjection, TestbedBase):
         return {"links": links, "uplinks": uplinks}
 
     def _start_relay(self) -> None:
-        from execo.testbed import relay
+        import execo.testbed.relay as relay
         setup = self._delay_message()
         setup["listeners"] = [{"netns": "%s/%s" % (netns.NETNS_DIR, self.namespaces[host]),
                                "address": self.addresses[host],

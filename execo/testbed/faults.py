@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from execo.log import logger
-from execo.testbed import netns
+import execo.testbed.netns as netns
 from execo.testbed.procs import signal_pids
 from execo.testbed.sshd import READY_TIMEOUT
 from execo.testbed.topology import LinkSpec

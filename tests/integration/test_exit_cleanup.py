@@ -188,6 +188,39 @@ def test_children_end_with_the_script_after_more_bookkeeping_than_a_pipe_holds(s
     assert _wait_until(lambda: not _marked(s.mark), LOCAL_GRACE), _marked(s.mark)
 
 
+WATCHDOG_KILLED = PRELUDE + r"""
+def state(pid):
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0]
+    except OSError:
+        return b"gone"
+before = execo.Process("sh -c 'sleep %s & wait'" % mark).start()
+before.pid  # spawned, and known to the watchdog
+first = watchdog_pid()
+os.kill(first, signal.SIGKILL)  # by someone else: an OOM killer, a careless kill
+while state(first) not in (b"Z", b"gone"):  # dead: its pipes are closed
+    time.sleep(0.01)
+after = execo.Process("sh -c 'sleep %s & wait'" % mark).start()
+ready(first=first, pids=[before.pid, after.pid])
+time.sleep(120)
+"""
+
+
+def test_a_killed_watchdog_is_replaced_at_the_next_spawn(script):
+    """Someone kills the watchdog: the next spawn starts another, told of
+    the children alive before it too, and a SIGKILL of the script still
+    leaves none."""
+    s = script(WATCHDOG_KILLED)
+    assert _wait_until(lambda: len(_marked(s.mark)) == 4, 30), _marked(s.mark)
+    # the bookkeeping of the spawn after the kill (written when the
+    # conductor next sleeps) found the watchdog dead and started another
+    assert _wait_until(lambda: _watchdogs_of(s.proc.pid) not in ([], [s.info["first"]]), 5), \
+        _watchdogs_of(s.proc.pid)
+    s.end(signal.SIGKILL)
+    assert _wait_until(lambda: not _marked(s.mark), LOCAL_GRACE), _marked(s.mark)
+
+
 REMOTE_CHILDREN = PRELUDE + r"""
 params = json.loads(os.environ["BED_PARAMS"])
 remote = execo.Remote("sleep %s" % mark, ["node-1", "node-2", "node-3"],

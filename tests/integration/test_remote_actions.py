@@ -218,3 +218,15 @@ def test_factories_follow_the_configuration_at_call_time(testbed, monkeypatch):
     monkeypatch.setitem(configuration, "remote_tool", 42)
     with pytest.raises(ValueError, match="remote_tool"):
         get_remote("true", testbed.hosts[:1])
+
+
+def test_host_substitution_and_ssh_agree_after_a_late_rewrite(testbed, monkeypatch):
+    action = Remote("echo {{{host}}}", ["node-1", "node-2"])
+    # set after the action is built: ssh and {{{host}}} must both follow it
+    monkeypatch.setitem(default_connection_params, 'host_rewrite_func',
+                        lambda address: address.replace("node-", "host"))
+    action.run(timeout=60)
+    assert action.ok, [p.dump() for p in action.processes]
+    for process, expected in zip(action.processes, ["host1", "host2"]):
+        connected_to = process.real_cmd[process.real_cmd.index('--') + 1]
+        assert (connected_to, process.stdout) == (expected, expected + "\n")

@@ -134,3 +134,27 @@ def test_a_2x_configuration_file_loads_without_a_word(tmp_path, keys_2x):
     result = run_with_config_file(tmp_path, text)
     assert result.returncode == 0
     assert result.stderr == ""
+
+
+def test_a_transport_key_set_in_the_configuration_file_is_kept_without_a_word(tmp_path):
+    # ssh declares 'connection_sharing' when execo is imported, after the
+    # file was read: the file's value must win and must not be taken for a typo
+    (tmp_path / ".execo.conf.py").write_text(
+        "default_connection_params = {'connection_sharing': 30, 'taktuk_options': ('-w', '3')}\n")
+    code = ("import execo; p = execo.default_connection_params; "
+            "print(p['connection_sharing'], p['taktuk_options'], p['kill_remote_on_disconnect'])")
+    result = subprocess.run([sys.executable, "-c", code],
+                            env=dict(os.environ, HOME=str(tmp_path), PYTHONPATH=REPO),
+                            capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "30 ('-w', '3') True\n"
+
+
+def test_a_transport_declares_its_keys_with_their_documentation(monkeypatch):
+    monkeypatch.setattr(config, "default_connection_params", dict(default_connection_params))
+    monkeypatch.setattr(config, "CONNECTION_PARAMS_DOCS", dict(config.CONNECTION_PARAMS_DOCS))
+    config.declare_connection_params({'example_retries': 2}, {'example_retries': "tries"})
+    assert config.default_connection_params['example_retries'] == 2
+    assert config.CONNECTION_PARAMS_DOCS['example_retries'] == "tries"
+    with pytest.raises(ValueError):
+        config.declare_connection_params({'example_undocumented': 1}, {})

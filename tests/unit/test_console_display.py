@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from execo import Local, ParallelActions, Process, Report
-from execo.results import from_dict
+from execo.report import from_dict
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -242,13 +242,13 @@ def test_watchdog_prefix_is_valid_in_posix_login_shells_and_keeps_exit_codes(she
 def test_an_ssh_process_merges_the_defaults_once_per_start(monkeypatch):
     from execo import connection
     calls = []
-    original = connection.make_connection_params
+    original = connection._merge
 
     def counting(*args, **kwargs):
         calls.append(args)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(connection, "make_connection_params", counting)
+    monkeypatch.setattr(connection, "_merge", counting)
     process = SshProcess("true", Host("n1", port=2222), connexion_params={'user': 'u'})
     argv = process._spawn_args()
     assert len(calls) == 1
@@ -258,3 +258,40 @@ def test_an_ssh_process_merges_the_defaults_once_per_start(monkeypatch):
     assert connection.resolve_connection_params(resolved) is resolved
     with pytest.raises(TypeError):
         resolved['user'] = 'v'
+
+
+# ---- one resolution per run (issue 26) --------------------------------------
+
+@pytest.mark.parametrize("kind", ["Remote", "Put", "Get"])
+def test_a_run_merges_the_defaults_once_and_rewrites_each_host_once(kind, monkeypatch):
+    from execo import Get, Put, Remote, connection
+    merges, rewrites = [], []
+    original = connection._merge
+    monkeypatch.setattr(connection, "_merge",
+                        lambda *args: merges.append(args) or original(*args))
+
+    def rewrite(address):
+        rewrites.append(address)
+        return address.upper()
+    params = {'host_rewrite_func': rewrite}
+    hosts = ["n1", "n2", "n3"]
+    action = {"Remote": lambda: Remote("echo {{{host}}}", hosts, connection_params=params),
+              "Put": lambda: Put(hosts, ["f"], "/tmp", connection_params=params),
+              "Get": lambda: Get(hosts, ["/tmp/f"], ".", connection_params=params)}[kind]()
+    del merges[:], rewrites[:]
+    action._resolve_run()  # what start() does, without connecting
+    argvs = [p._spawn_args() for p in action.processes]
+    assert len(merges) == 1 and sorted(rewrites) == hosts
+    assert all(any(word.startswith(h.upper()) or word.endswith(h.upper()) for word in argv)
+               for h, argv in zip(hosts, argvs)), argvs
+
+
+def test_a_rewrite_set_after_the_action_is_built_reaches_host_substitution(restore_defaults):
+    from execo import Remote
+    action = Remote("echo {{{host}}}", ["n1", "n2"])
+    restore_defaults['host_rewrite_func'] = lambda address: address + ".late"
+    action._resolve_run()
+    for process in action.processes:
+        argv = process._spawn_args()
+        assert argv[argv.index('--') + 1] == process.host.address + ".late"
+        assert process.cmd == "echo %s.late" % (process.host.address,)

@@ -9,7 +9,8 @@ import pytest
 
 from execo import (Local, ParallelActions, Process, Report, SequentialActions, load_results)
 from execo.exception import ExecoValueError
-from execo.results import FORMAT, PROCESS_FIELDS, VERSION, LoadedProcess, from_dict
+from execo.report import from_dict
+from execo.results import FORMAT, PROCESS_FIELDS, VERSION, LoadedProcess
 
 pytestmark = pytest.mark.timeout(120)
 
