@@ -26,8 +26,10 @@ setup(
         "g5k": ["requests", "keyring"],
         # execo_g5k.planning: OAR's database as a planning source, pictures
         "planning": ["psycopg[binary]", "matplotlib"],
+        # execo_g5k.topology: the network as a graph, and its picture
+        "topology": ["networkx", "matplotlib"],
         "test": ["pytest", "pytest-timeout", "requests", "keyring", "keyrings.alt", "paramiko",
-                 "ipython", "psycopg[binary]", "matplotlib", "wheel"],
+                 "ipython", "psycopg[binary]", "matplotlib", "wheel", "networkx"],
         "doc": ["sphinx"],
     },
     entry_points={"console_scripts": ["execo = execo.cli:main",

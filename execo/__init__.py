@@ -30,11 +30,13 @@ __all__ = [
 ]
 
 # Actions, substitutions and reports
-from execo.action import Action, ActionLifecycleHandler, ActionsFailed, Local, ProcessesFailed
+from execo.action import Action, ActionLifecycleHandler, ActionsFailed, ProcessesFailed
+from execo.local import Local
 from execo.action_group import (ParallelActions, SequentialActions, wait_all_actions,
                                 wait_any_actions)
 from execo.factory import default_action_factory, get_fileget, get_fileput, get_remote
 from execo.remote import Get, Put, Remote, filter_bad_hosts
+from execo.substitution import literal
 from execo.report import Report
 from execo.report import load_results
 from execo.taktuk import TaktukGet, TaktukPut, TaktukRemote
@@ -46,7 +48,7 @@ __all__ += [
     "Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
     "ProcessesFailed", "SequentialActions", "wait_all_actions", "wait_any_actions",
     "default_action_factory", "get_fileget", "get_fileput", "get_remote", "Get", "Put",
-    "Remote", "filter_bad_hosts",
+    "Remote", "filter_bad_hosts", "literal",
     "Report", "load_results", "TaktukGet", "TaktukPut", "TaktukRemote", "ChainPut", "PortForwarder",
     "RemoteSerial", "Serial", "SerialSsh",
 ]

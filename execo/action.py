@@ -8,7 +8,8 @@ Event and by one class-wide Condition.
 
 Groups of actions (`ParallelActions`, `SequentialActions`) and the
 waits over many actions (`wait_any_actions`, `wait_all_actions`) live in
-`execo.action_group`, and are served from here too. Remote actions
+`execo.action_group`, `Local` in `execo.local`, and are served from here
+too (`execo.compat`). Remote actions
 (`Remote`, `Put`, `Get`) live in `execo.remote`, the factories that pick
 ssh or taktuk in `execo.factory`.
 """
@@ -20,7 +21,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import execo.fanout as fanout
 from execo.conductor import wait_event
@@ -31,12 +32,11 @@ from execo.keywords import FullSignature, action_signature, check_keywords
 from execo.log import Described, call_safely, log_safely, logger, style
 from execo.output import STDOUT
 from execo.process import Process
-from execo.process_base import (Command, ProcessBase, ProcessLifecycleHandler,
-                                kill_after_interrupt, name_from_cmdline)
+from execo.process_base import ProcessBase, ProcessLifecycleHandler, kill_after_interrupt
 from execo.progress import ProgressBar, progress_wanted
 from execo.stats import COUNTERS, aggregate_stats
-from execo.time_utils import format_date, get_seconds
-from execo.exception import ExecoValueError
+from execo.time_utils import format_date, get_seconds, get_timeout
+from execo.exception import ExecoTypeError, ExecoValueError
 
 __all__ = ["Action", "ActionLifecycleHandler", "ActionsFailed", "Local", "ParallelActions",
            "ProcessesFailed", "SequentialActions", "split_action_kwargs",
@@ -73,6 +73,9 @@ def split_action_kwargs(kwargs: Dict[str, Any],
     the ``owner``'s name, a keyword that neither takes is refused at once,
     naming the closest one (`execo.keywords.check_keywords`).
     """
+    if process_args is not None and not isinstance(process_args, Mapping):
+        raise ExecoTypeError("process_args is a dict of process keywords, not %r"
+                             % (process_args,))
     if owner is not None:
         accepted = process_keywords()
         check_keywords(owner, [k for k in kwargs if k not in ACTION_KWARGS], accepted)
@@ -153,6 +156,8 @@ class Action(Described):
                  fanout: Optional[int] = None, progress: Optional[bool] = None) -> None:
         self.lifecycle_handlers: List[ActionLifecycleHandler] = list(lifecycle_handlers or [])
         self.name: str = name if name is not None else "%s 0x%x" % (type(self).__name__, id(self))
+        if default_expect_timeout is not False:
+            get_timeout(default_expect_timeout, "default_expect_timeout")
         self.default_expect_timeout = default_expect_timeout
         self.fanout = fanout
         self.progress = progress
@@ -178,6 +183,16 @@ class Action(Described):
     def processes(self) -> List[ProcessBase]:
         """Every process of the action, in host order for remote actions."""
         return self._processes
+
+    @processes.setter
+    def processes(self, processes: Iterable[ProcessBase]) -> None:
+        """As in execo 2.x, scripts merge results by assigning processes
+        (``a.processes = a.processes + b.processes``): ``ok``, `stats`,
+        reports and `gathered` then speak of these processes."""
+        for process in self._processes:
+            if self._end_counter in process.lifecycle_handlers:
+                process.lifecycle_handlers.remove(self._end_counter)
+        self._set_processes(processes)
 
     def _set_processes(self, processes: Iterable[ProcessBase]) -> None:
         self._processes = list(processes)
@@ -337,6 +352,29 @@ class Action(Described):
         """
         return gather(self, stream)
 
+    @property
+    def start_date(self) -> Optional[float]:
+        """When the first process started (a unix time; None before)."""
+        return self.stats()['start_date']
+
+    @property
+    def end_date(self) -> Optional[float]:
+        """When the last process ended (None until the action has ended)."""
+        return self.stats()['end_date'] if self.ended else None
+
+    @property
+    def duration(self) -> Optional[float]:
+        """Seconds from `start_date` to `end_date` (None until the end), as
+        saved results have it."""
+        start, end = self.start_date, self.end_date
+        return None if start is None or end is None else end - start
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows an evaluated action as a table of its processes
+        (`execo.html_view`), as it shows a `Report`."""
+        from execo.html_view import action_html
+        return action_html(self)
+
     def stats(self) -> Dict[str, Any]:
         """Counters summed over the processes (see `execo.stats`)."""
         stats = aggregate_stats(self.name, [p.stats() for p in self.processes])
@@ -379,7 +417,7 @@ class Action(Described):
         """
         if timeout is False:
             timeout = self.default_expect_timeout
-        timeout = get_seconds(timeout)
+        timeout = get_timeout(timeout, "an expect's timeout")
         deadline = None if timeout is None else time.monotonic() + timeout
         for process in self.processes:
             process.watch_expect(stream, backtrack, expect_output_handler)
@@ -414,33 +452,6 @@ class Action(Described):
         infos.extend("%s=%d" % (key, stats[key]) for key in COUNTERS)
         infos.append("ok=%s" % (self.ok,))
         return infos
-
-
-class Local(Action):
-    """One local process, as an action (to mix it with remote ones).
-
-    >>> Local("echo hi", ignore_exit_code=True).run().ok
-    True
-
-    :param cmd: as for `Process`.
-    :param process_args: keyword arguments of the `Process`; any keyword
-      that `Action` does not take is added to them.
-    """
-
-    def __init__(self, cmd: Command, process_args: Optional[Dict[str, Any]] = None,
-                 **kwargs: Any) -> None:
-        action_kwargs, self.process_args = split_action_kwargs(kwargs, process_args,
-                                                               type(self).__name__)
-        action_kwargs.setdefault("name", name_from_cmdline(cmd))
-        super().__init__(**action_kwargs)
-        self.cmd = cmd
-        self._set_processes([Process(cmd, **self.process_args)])
-
-    def _args(self) -> List[str]:
-        args = [style.command(repr(self.cmd))] + super()._args()
-        if self.process_args:
-            args.append("process_args=%r" % (self.process_args,))
-        return args
 
 
 def _check_owner(action: Action) -> None:

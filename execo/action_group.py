@@ -25,11 +25,12 @@ from typing import Any, Dict, List, Optional, Sequence
 from execo.action import (ACTION_KWARGS, Action, ActionLifecycleHandler, _bar_written,
                           _check_owner, signature_of_action)
 from execo.conductor import LIVENESS_PERIOD, check_conductor
+from execo.exception import ExecoTypeError
 from execo.keywords import FullSignature, check_keywords
 from execo.log import logger
 from execo.process_base import ProcessBase
 from execo.stats import aggregate_stats
-from execo.time_utils import get_seconds
+from execo.time_utils import get_timeout
 
 __all__ = ["ParallelActions", "SequentialActions", "wait_all_actions", "wait_any_actions"]
 
@@ -63,6 +64,9 @@ class _ActionGroup(Action):
         check_keywords(type(self).__name__, kwargs,
                        [k for k in ACTION_KWARGS if k != "fanout"])
         self.actions: List[Action] = list(actions)
+        for action in self.actions:
+            if not isinstance(action, Action):
+                raise ExecoTypeError("%s takes actions, not %r" % (type(self).__name__, action))
         kwargs.setdefault("name", "%s %d actions" % (type(self).__name__, len(self.actions)))
         super().__init__(**kwargs)
         self.hide_subactions = False
@@ -176,11 +180,11 @@ class SequentialActions(_ActionGroup):
 
 
 def _wait_actions(actions: Sequence[Action], timeout: Any, enough: Any) -> List[Action]:
+    timeout = get_timeout(timeout, "a wait's timeout")
     if not actions:
         return []
     for action in actions:
         _check_owner(action)
-    timeout = get_seconds(timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
     ended = _wait_ended(actions, deadline, enough)
     # not under the condition: the conductor takes it to notify

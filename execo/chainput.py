@@ -151,9 +151,9 @@ class ChainPut(ToHostsTransfer):
         for position in range(len(chain)):
             index = chain[position]
             if position + 1 < len(chain):
-                following = chain[position + 1]
-                next_ssh = shlex.join(ssh_command(self._processes[following].host, params,
-                                                  self._addresses[following]))
+                following = self._processes[chain[position + 1]].host
+                next_ssh = shlex.join(ssh_command(following, params,
+                                                  self._run_address(following)))
             else:
                 next_ssh = ""
             arguments[position] = [str(position), printf_escape(self._destinations[index]),
@@ -171,7 +171,8 @@ class ChainPut(ToHostsTransfer):
         for path in self.local_files:
             absolute = os.path.abspath(path)
             archive += ["-C", os.path.dirname(absolute), os.path.basename(absolute)]
-        ssh = ssh_command(self._processes[chain[0]].host, params, self._addresses[chain[0]])
+        first = self._processes[chain[0]].host
+        ssh = ssh_command(first, params, self._run_address(first))
         return "%s | %s %s" % (
             shlex.join(archive), shlex.join(ssh), shlex.quote(remote))
 

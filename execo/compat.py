@@ -30,6 +30,7 @@ __all__ = ["LEGACY_MODULES", "HOMES", "legacy_getattr", "legacy_dir"]
 HOMES: Dict[str, str] = {
     # actions and processes
     "Action": "execo", "ActionLifecycleHandler": "execo", "ChainPut": "execo", "Get": "execo",
+    "Local": "execo",
     "Put": "execo", "Remote": "execo", "TaktukGet": "execo", "TaktukPut": "execo",
     "TaktukRemote": "execo", "filter_bad_hosts": "execo", "Process": "execo",
     "ProcessBase": "execo",
@@ -77,7 +78,7 @@ LEGACY_MODULES: Dict[str, List[str]] = {
         "get_scp_command", "get_ssh_command", "get_taktuk_connector_command",
         "get_unique_hosts_list", "is_string", "make_connection_params", "remote_substitute",
         "singleton_to_collection", "Process", "ProcessLifecycleHandler", "format_date",
-        "get_seconds", "Action", "ActionLifecycleHandler", "name_from_cmdline",
+        "get_seconds", "Action", "ActionLifecycleHandler", "name_from_cmdline", "Local",
         "ParallelActions", "SequentialActions", "wait_all_actions", "wait_any_actions",
     ],
     "execo.conductor": ["compact_output", "format_unixts"],

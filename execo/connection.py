@@ -32,8 +32,8 @@ from __future__ import annotations
 from typing import Any, Dict, Iterator, Mapping, NamedTuple, Optional
 
 import execo.config as config
-from execo.host import Host, HostLike, check_address
-from execo.exception import ExecoValueError
+from execo.host import Host, HostLike, check_address, unbracketed
+from execo.exception import ExecoTypeError, ExecoValueError
 
 __all__ = ["ConnectionParams", "ConnexionParams", "ConnectionTarget",
            "ResolvedConnectionParams", "connection_target", "make_connection_params",
@@ -75,7 +75,11 @@ def pick_connection_params(connection_params: Optional[Mapping[str, Any]] = None
     silently preferring one would connect with settings the caller did not
     mean.
     """
-    for given in (connection_params, connexion_params):
+    for name, given in (("connection_params", connection_params),
+                        ("connexion_params", connexion_params)):
+        if given is not None and not isinstance(given, Mapping):
+            raise ExecoTypeError("%s is a mapping of connection params (a dict), not %r"
+                                 % (name, given))
         if given:
             config.check_keys('connection params', given, stacklevel=3)
     if connection_params is not None and connexion_params is not None \
@@ -191,5 +195,6 @@ def connection_target(host: HostLike, params: Mapping[str, Any],
         return None
 
     port = pick('port')
-    return ConnectionTarget(address, pick('user'), pick('keyfile'),
+    # ssh wants an IPv6 literal bare; scp's paths bracket it again (remote_path)
+    return ConnectionTarget(unbracketed(address), pick('user'), pick('keyfile'),
                             int(port) if port is not None else None)

@@ -86,25 +86,27 @@ KINDS: Tuple[Kind, ...] = (
 _FAILURES = tuple(kind for kind in KINDS if kind.switches)
 _BY_RANK = tuple(sorted(_FAILURES, key=lambda kind: kind.rank))
 _AT_END = tuple(kind for kind in _FAILURES if not kind.before_end)
-_BY_NAME = {kind.name: kind for kind in _FAILURES}
 SWITCHES: Tuple[str, ...] = tuple(prefix + kind.name for kind in _FAILURES
                                   for prefix in ("ignore_", "nolog_"))
 """Every process keyword that ignores a failure or keeps it out of the log."""
 COUNTERS: Tuple[str, ...] = tuple(kind.counter for kind in KINDS)
 INITIAL_FLAGS: Dict[str, Any] = {kind.flag: kind.initial for kind in KINDS}
 
-
-def _ignored(process: Any, kind: Kind) -> bool:
-    return bool(getattr(process, "ignore_" + kind.name, False))
+# the rows as each end reads them, unpacked once: ok is asked of every
+# process, often more than once, and a row's fields are property calls
+_OK_CHECKS = tuple((kind.happened, kind.before_end, kind.excused, "ignore_" + kind.name)
+                   for kind in _FAILURES)
+_END_CHECKS = tuple((kind.happened, kind.excused, "ignore_" + kind.name, "nolog_" + kind.name)
+                    for kind in _AT_END)
 
 
 def is_ok(process: Any) -> bool:
     """No failure that is not ignored: before the end, only those that
     count then (an expect, a write); after it, any."""
     ended = process.ended
-    for kind in _FAILURES:
-        if (ended or kind.before_end) and kind.happened(process) \
-                and not kind.excused(process) and not _ignored(process, kind):
+    for happened, before_end, excused, ignore in _OK_CHECKS:
+        if (ended or before_end) and happened(process) and not excused(process) \
+                and not getattr(process, ignore, False):
             return False
     return True
 
@@ -131,8 +133,8 @@ def log_failure(process: Any, kind_name: str, message: str) -> None:
     process has ``nolog_<kind>`` or ``ignore_<kind>`` (then at DEBUG), and
     its dump at DEBUG. Never raises (`execo.log.log_safely`): it is called
     while processes end."""
-    kind = _BY_NAME[kind_name]
-    quiet = getattr(process, "nolog_" + kind.name, False) or _ignored(process, kind)
+    quiet = (getattr(process, "nolog_" + kind_name, False)
+             or getattr(process, "ignore_" + kind_name, False))
     log_safely(logging.DEBUG if quiet else logging.WARNING, "%s", message)
     if logger.isEnabledFor(logging.DEBUG):
         log_safely(logging.DEBUG, "%s", process.dump())
@@ -142,9 +144,9 @@ def log_end(process: Any) -> Optional[str]:
     """At a process's end: the failure line of the first failure to be
     logged (none ignored, none ``nolog_``, none excused), as a warning;
     the reason logged (an action's summary groups by it), or None."""
-    for kind in _AT_END:
-        if kind.happened(process) and not kind.excused(process) \
-                and not _ignored(process, kind) and not getattr(process, "nolog_" + kind.name):
+    for happened, excused, ignore, nolog in _END_CHECKS:
+        if happened(process) and not excused(process) and not getattr(process, ignore, False) \
+                and not getattr(process, nolog, False):
             reason = describe(process) or "failed"
             log_safely(logging.WARNING, "%s", line(process, reason))
             return reason

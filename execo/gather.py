@@ -133,6 +133,14 @@ class Gathered(list):
             lines.append("failed: %s (%d): %s" % (nodes, count_hosts(nodes), reason))
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        return "Gathered(%s, failures=%r)" % (list.__repr__(self), self.failures)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython shows it as ``print`` does: each output once, under
+        its hosts."""
+        printer.text(str(self) if not cycle else "Gathered(...)")
+
     def to_json(self) -> str:
         return json.dumps({"groups": [[str(n), o] for n, o in self],
                            "failures": [[str(n), r] for n, r in self.failures]},

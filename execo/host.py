@@ -7,6 +7,7 @@ be looked up with a freshly built ``Host`` or with a plain string.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable, List, Optional, Set, Union
 
 from execo.log import style
@@ -14,7 +15,7 @@ from execo.exception import ExecoTypeError
 from execo.nodeset import expand_nodeset, is_nodeset
 
 __all__ = ["Host", "HostLike", "check_address", "get_hosts_list", "get_hosts_set",
-           "get_unique_hosts_list"]
+           "get_unique_hosts_list", "unbracketed"]
 
 
 def _unset_to_none(value: Any) -> Any:
@@ -23,17 +24,56 @@ def _unset_to_none(value: Any) -> Any:
     return None if value is False else value
 
 
+# What a host address may hold: the characters of names and IP addresses,
+# an IPv6 zone, one login. taktuk hands the address to /bin/sh inside its
+# connector command, and ssh's ProxyCommand expands it: anything else could
+# be read there as shell syntax, so it is refused whatever the transport.
+_ZONE = r"(?:%[A-Za-z0-9._-]+)?"
+_NAME = r"[A-Za-z0-9._:-]+" + _ZONE
+_IPV6_BRACKETED = r"\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*" + _ZONE + r"\]"
+_ADDRESS = re.compile(r"(?:[A-Za-z0-9._-]+@)?(?:%s|%s)\Z" % (_NAME, _IPV6_BRACKETED))
+_ALLOWED = ("letters, digits, '.', '-', '_', ':' (IPv6), an optional '%zone' and at most "
+            "one 'user@' prefix")
+
+
 def check_address(address: str) -> str:
-    """``address``, if no command line can mistake it for an option.
+    """``address``, if no command line or shell can read it as an option
+    or as shell syntax.
+
+    A bracketed IPv6 literal (``[::1]``) is kept for ssh and scp (execo
+    hands ssh the address without its brackets); taktuk refuses it.
 
     >>> check_address("-oProxyCommand=x")
     Traceback (most recent call last):
     ...
     ValueError: host address '-oProxyCommand=x' starts with '-': ssh, scp and taktuk would read it as an option
+    >>> check_address("n1;touch${IFS}X")
+    Traceback (most recent call last):
+    ...
+    ValueError: host address 'n1;touch${IFS}X' holds ';': a host address is letters, digits, '.', '-', '_', ':' (IPv6), an optional '%zone' and at most one 'user@' prefix; the rest could reach a shell
     """
     if address.startswith("-"):
         raise ValueError("host address %r starts with '-': ssh, scp and taktuk would read it "
                          "as an option" % (address,))
+    if not _ADDRESS.match(address):
+        bad = next((c for c in address if not (c.isascii() and (c.isalnum() or c in "._:-%@"))),
+                   None)
+        what = "holds %r" % (bad,) if bad is not None else "is malformed"
+        raise ValueError("host address %r %s: a host address is %s; the rest could reach a "
+                         "shell" % (address, what, _ALLOWED))
+    return address
+
+
+def unbracketed(address: str) -> str:
+    """``address`` without the brackets of an IPv6 literal (``[::1]`` ->
+    ``::1``), as ssh wants it.
+
+    >>> unbracketed("u@[fe80::1%eth0]"), unbracketed("node-1")
+    ('u@fe80::1%eth0', 'node-1')
+    """
+    user, at, rest = address.rpartition("@")
+    if rest.startswith("[") and rest.endswith("]"):
+        return user + at + rest[1:-1]
     return address
 
 
@@ -118,6 +158,9 @@ def get_hosts_list(hosts: Iterable[HostLike]) -> List[Host]:
     """
     if isinstance(hosts, (str, Host)):
         hosts = [hosts]
+    elif not isinstance(hosts, Iterable):
+        raise ExecoTypeError("hosts are a host, a node set or an iterable of them, not %r"
+                             % (hosts,))
     result = []
     for host in hosts:
         if isinstance(host, str) and is_nodeset(host):

@@ -30,19 +30,25 @@ transports (taktuk, ChainPut) start one local process anyway.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from types import FrameType
-from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional,
+                    Sequence, Tuple)
 
 from execo.action import Action, split_action_kwargs
 from execo.connection import pick_connection_params, resolve_connection_params, rewrite_address
 from execo.host import Host, HostLike, get_hosts_list
-from execo.log import style
+from execo.log import logger, style
 from execo.nodeset import fold_hosts
-from execo.process_base import Command, ProcessBase, name_from_cmdline
+from execo.exception import ExecoTypeError
+from execo.output import output_handlers
+from execo.overwrites import warn_overwritten_copies
+from execo.process_base import Command, ProcessBase, check_command, name_from_cmdline
 from execo.substitution import Template, caller_namespace, has_expressions
 
 __all__ = ["FromHostsTransfer", "HostAction", "HostCommand", "HostRendering", "ToHostsTransfer",
-           "is_library_frame", "register_library_package"]
+           "gc_paused", "is_library_frame", "register_library_package"]
 
 _LIBRARY_PACKAGES = {"execo"}
 
@@ -59,6 +65,22 @@ def is_library_frame(frame: FrameType) -> bool:
         return False
     module = frame.f_globals.get("__name__") or ""
     return module.partition(".")[0] in _LIBRARY_PACKAGES
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while an action builds its
+    processes: every object made then is kept, yet each collection would
+    walk all of them again, which made building a `Remote` grow
+    quadratically with its hosts (20 000 -> 40 000 hosts: x3). Nested
+    pauses (a group building actions) resume it once, at the outer end."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class HostRendering(NamedTuple):
@@ -88,15 +110,25 @@ class HostAction(Action):
                  default_name: Callable[["HostAction"], str]) -> None:
         action_kwargs, self.process_args = split_action_kwargs(kwargs, process_args,
                                                                type(self).__name__)
+        for kind in ("stdout_handlers", "stderr_handlers"):
+            if kind in self.process_args:  # checked once, not per host
+                self.process_args[kind] = output_handlers(self.process_args[kind], kind)
         self._hosts: List[Host] = get_hosts_list(hosts)
         if "name" not in action_kwargs:
             action_kwargs["name"] = default_name(self)
         Action.__init__(self, **action_kwargs)
         self.connection_params = connection_params
-        self._run_params = resolve_connection_params(connection_params)
-        # {{{host}}} is the address ssh connects to, once rewritten
-        self._addresses = [rewrite_address(h.address, self._run_params) for h in self._hosts]
+        self._templates_made: Dict[Tuple[type, str], Template] = {}
+        self._set_addresses(resolve_connection_params(connection_params))
         self._prepare_transport()
+
+    def _set_addresses(self, params: Mapping[str, Any]) -> None:
+        """Rewrite each host's address once, by ``params``, resolved."""
+        self._run_params = params
+        # {{{host}}} is the address ssh connects to, once rewritten
+        self._addresses = [rewrite_address(h.address, params) for h in self._hosts]
+        self._run_addresses: Dict[Host, str] = dict(zip(self._hosts, self._addresses))
+        self._hosts_changed = False
 
     # ---- connection params, resolved once per run ------------------------------
 
@@ -109,26 +141,33 @@ class HostAction(Action):
     def _resolve_run(self) -> None:
         """Resolve the connection params once for this run, and rewrite each
         host's address once: the defaults of now apply (as to a process
-        started alone), and each process is handed the params and its
-        host's address, neither merged nor rewritten again. A rewrite
-        changed since the action was built changes ``{{{host}}}`` too: the
-        processes are then built again, so that the address rendered and
-        the address connected to are the same."""
+        started alone), and each process of these hosts is handed the
+        params and its host's address, neither merged nor rewritten again.
+        A rewrite changed since the action was built changes ``{{{host}}}``
+        too: the processes are then built again, so that the address
+        rendered and the address connected to are the same. Hosts assigned
+        since (`hosts`) wait for the next ``reset()``, as their processes do."""
         params = resolve_connection_params(self.connection_params)
-        addresses = [rewrite_address(h.address, params) for h in self._hosts]
-        self._run_params = params
-        if addresses != self._addresses:
-            self._addresses = addresses
-            for process in self._processes:
-                process.lifecycle_handlers.remove(self._end_counter)
-            self._prepare_transport()
-            self._set_processes(self._build_processes())
-        for process, address in zip(self._processes, addresses):
-            process._run_connection = (self.connection_params, params, address)
+        if self._hosts_changed:
+            self._run_params = params
+        else:
+            rendered = self._addresses
+            self._set_addresses(params)
+            if self._addresses != rendered:
+                with gc_paused():
+                    self.processes = []
+                    self._prepare_transport()
+                    self._build_processes()
+        for process in self._processes:
+            address = self._run_addresses.get(process.host)
+            if address is not None:  # a process of another action's (assigned) resolves its own
+                process._run_connection = (self.connection_params, params, address)
 
-    def _build_processes(self) -> List[ProcessBase]:
-        """Every host's process, rendered with the addresses of now."""
-        raise NotImplementedError
+    def _run_address(self, host: Host) -> str:
+        """``host``'s address as this run connects to it (rewritten once)."""
+        address = self._run_addresses.get(host)
+        return address if address is not None else rewrite_address(host.address,
+                                                                    self._run_params)
 
     def _prepare_transport(self) -> None:
         """Per-transport state (and checks) needed before processes are made."""
@@ -155,10 +194,16 @@ class HostAction(Action):
         return renderings
 
     def _templates(self, strings: Sequence[str]) -> List[Template]:
+        # kept: processes rebuilt for new hosts (see `hosts`) render the
+        # values evaluated in the caller's frame when the action was built
+        # (a `literal` equals the same plain string: the type is in the key)
+        made = self._templates_made
+        missing = [s for s in strings if (type(s), s) not in made]
         namespace = None
-        if any(has_expressions(s) for s in strings):
+        if any(has_expressions(s) for s in missing):
             namespace = caller_namespace(self._is_internal_frame)
-        return [Template(s, namespace) for s in strings]
+        made.update(((type(s), s), Template(s, namespace)) for s in missing)
+        return [made[(type(s), s)] for s in strings]
 
     def _is_internal_frame(self, frame: FrameType) -> bool:
         if is_library_frame(frame):
@@ -178,24 +223,46 @@ class HostAction(Action):
     # ---- command actions ---------------------------------------------------------
 
     def _command_processes(self, cmd: Command) -> List[ProcessBase]:
-        """One process per host running ``cmd`` rendered for it."""
-        words = [cmd] if isinstance(cmd, str) else list(cmd)
-        processes = []
-        for share in self._fan_out(words):
-            host_cmd: Command = share.groups[0][0] if isinstance(cmd, str) else share.groups[0]
-            processes.append(self._new_process(host_cmd, share.host, share.process_args))
-        return processes
+        """One process per host running ``cmd`` rendered for it. A list
+        command is an argv of data: its items are never templates."""
+        if isinstance(cmd, str):
+            return [self._new_process(share.groups[0][0], share.host, share.process_args)
+                    for share in self._fan_out([cmd])]
+        return [self._new_process(list(cmd), share.host, share.process_args)
+                for share in self._fan_out()]
 
     def _new_process(self, cmd: Command, host: Host, args: Dict[str, Any]) -> ProcessBase:
         """The process running ``cmd`` on ``host``: the transport's choice."""
         raise NotImplementedError
 
-    # ---- display -------------------------------------------------------------------
+    def _build_processes(self) -> None:
+        """Make one process per host (called again when `hosts` changed)."""
+        raise NotImplementedError
+
+    def _reset_members(self) -> None:
+        if not self._hosts_changed:
+            super()._reset_members()
+            return
+        self.processes = []  # the old ones are forgotten, not reset
+        self._set_addresses(resolve_connection_params(self.connection_params))
+        self._prepare_transport()
+        self._build_processes()
+
+    # ---- hosts -----------------------------------------------------------------------
 
     @property
     def hosts(self) -> List[Host]:
-        """The hosts, in the order of `processes`."""
+        """The hosts, in the order of `processes`.
+
+        Assigning a list (as execo 2.x scripts do) reads back as `Host`
+        objects at once; the processes follow at the next `reset()`, as in
+        2.x, so that a run in progress or ended keeps its results."""
         return self._hosts
+
+    @hosts.setter
+    def hosts(self, hosts: Iterable[HostLike]) -> None:
+        self._hosts = get_hosts_list(hosts)
+        self._hosts_changed = True
 
     @property
     def failed_hosts(self) -> List[Host]:
@@ -223,6 +290,8 @@ class HostAction(Action):
         """The constructor's positional arguments, with ``hosts``."""
         raise NotImplementedError
 
+    # ---- display -------------------------------------------------------------------
+
     def _hosts_repr(self) -> str:
         """The hosts for logs: one folded node set (``'node-[1-20]'``) when
         they are plain names, so that 200 hosts take one short line."""
@@ -249,8 +318,9 @@ class HostCommand(HostAction):
     """Base of the actions running one command on every host (`Remote`,
     `TaktukRemote`): their shared 2.x constructor.
 
-    :param cmd: the command; ``{{{host}}}`` and ``{{expr}}`` are
-      substituted per host (`execo.substitution`).
+    :param cmd: the command: a string, in which ``{{{host}}}`` and
+      ``{{expr}}`` are substituted per host (`execo.substitution`), or a
+      list, an argv of data whose items are never substituted.
     :param hosts: host names or `Host` objects (duplicates allowed).
     :param connection_params: overrides of the default connection params
       (``connexion_params``, the 2.x spelling, works too).
@@ -264,15 +334,16 @@ class HostCommand(HostAction):
                  connection_params: Optional[Mapping[str, Any]] = None,
                  process_args: Optional[Dict[str, Any]] = None,
                  connexion_params: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> None:
-        self.cmd = cmd
+        self.cmd = check_command(cmd)
         chosen = pick_connection_params(connection_params, connexion_params)
         self._given_kwargs = dict(kwargs, connection_params=chosen, process_args=process_args)
-        HostAction.__init__(self, hosts, chosen, process_args, kwargs,
-                            lambda action: name_from_cmdline(cmd))
-        self._set_processes(self._build_processes())
+        with gc_paused():
+            HostAction.__init__(self, hosts, chosen, process_args, kwargs,
+                                lambda action: name_from_cmdline(cmd))
+            self._build_processes()
 
-    def _build_processes(self) -> List[ProcessBase]:
-        return self._command_processes(self.cmd)
+    def _build_processes(self) -> None:
+        self._set_processes(self._command_processes(self.cmd))
 
     def _given_for(self, hosts: List[Host]) -> tuple:
         return (self.cmd, hosts)
@@ -294,21 +365,27 @@ class _FileTransfer(HostAction):
         files = [sources] if isinstance(sources, str) else list(sources)
         self._given_kwargs = dict(kwargs, connection_params=connection_params,
                                   process_args=process_args)
+        for name in files + [destination]:
+            if not isinstance(name, str):
+                raise ExecoTypeError("%s: file names are strings, not %r"
+                                     % (type(self).__name__, name))
         setattr(self, self._sources_attribute, files)
         setattr(self, self._destination_attribute, destination)
-        HostAction.__init__(self, hosts, connection_params, process_args, kwargs,
-                            lambda action: action._name_format % len(action.hosts))
-        self._set_processes(self._build_processes())
+        with gc_paused():
+            HostAction.__init__(self, hosts, connection_params, process_args, kwargs,
+                                lambda action: action._name_format % len(action.hosts))
+            self._build_processes()
 
-    def _build_processes(self) -> List[ProcessBase]:
+    def _build_processes(self) -> None:
         files = getattr(self, self._sources_attribute)
-        if not files:
-            return []
-        shares = self._fan_out(files if self._per_host_sources else [],
-                               [getattr(self, self._destination_attribute)])
-        return [self._new_transfer(
-            share.host, share.address, share.groups[0] if self._per_host_sources else files,
-            share.groups[1][0], share.process_args) for share in shares]
+        destination = getattr(self, self._destination_attribute)
+        shares = self._fan_out(files if self._per_host_sources else [], [destination])
+        # each host's (sources, destination), rendered
+        self._routes = [(share.groups[0] if self._per_host_sources else files,
+                         share.groups[1][0]) for share in shares] if files else []
+        self._set_processes([self._new_transfer(share.host, share.address, sources, target,
+                                                share.process_args)
+                             for share, (sources, target) in zip(shares, self._routes)])
 
     def _new_transfer(self, host: Host, address: str, sources: List[str], destination: str,
                       args: Dict[str, Any]) -> ProcessBase:
@@ -370,3 +447,11 @@ class FromHostsTransfer(_FileTransfer):
         self._init_transfer(hosts, remote_files, local_location,
                             pick_connection_params(connection_params, connexion_params),
                             process_args, kwargs)
+
+    def _set_ended(self) -> None:
+        if not self.ended:  # before the waiters wake: they may read the logs
+            try:
+                warn_overwritten_copies(self.name, self._processes, self._routes)
+            except Exception:  # a warning must never keep the action from ending
+                logger.exception("%s: could not check for overwritten copies", self.name)
+        super()._set_ended()

@@ -22,7 +22,15 @@ from typing import Any, Iterable, List, Optional
 
 from execo.log import log_safely
 
-__all__ = ["count_hosts", "expand_nodeset", "fold_hosts", "is_nodeset", "nodeset_of"]
+__all__ = ["MAX_EXPANDED_HOSTS", "count_hosts", "expand_nodeset", "fold_hosts", "is_nodeset",
+           "nodeset_of"]
+
+# NodeSet holds every name of a range in memory (a set of strings), and an
+# action makes a process per name: past this, a typo (node-[1-100000000])
+# would take minutes and gigabytes before failing with MemoryError
+MAX_EXPANDED_HOSTS = 4_000_000
+_BRACKETS = re.compile(r"\[([^\[\]]*)\]")
+_RANGE_ITEM = re.compile(r"\s*(\d+)\s*(?:-\s*(\d+)\s*(?:/\s*(\d+)\s*)?)?\Z")
 
 # a bracket opening on a digit starts a range (an IPv6 literal opens on a
 # hex digit or a colon and holds colons: [::1], [fe80::1]); NodeSet's
@@ -78,6 +86,10 @@ def expand_nodeset(text: str) -> List[str]:
     """
     from ClusterShell.NodeSet import NodeSet, NodeSetParseError
 
+    size = _upper_bound(text)
+    if size > MAX_EXPANDED_HOSTS:
+        raise ValueError("node set %r holds up to %d hosts, more than execo expands (%d): "
+                         "check its ranges" % (text, size, MAX_EXPANDED_HOSTS))
     try:
         if _OPERATORS.search(text):
             return list(NodeSet(text, resolver=_no_groups()))
@@ -89,6 +101,30 @@ def expand_nodeset(text: str) -> List[str]:
     except NodeSetParseError as exc:
         raise ValueError("%r is not a valid node set (%s); write ranges as "
                          "node-[1-10,12] and separate sets with commas" % (text, exc)) from None
+
+
+def _upper_bound(text: str) -> int:
+    """How many names ``text`` may expand to, counted from its ranges
+    without expanding them (operators counted as unions: an upper bound).
+    A range this cannot read counts 1: NodeSet then says what is wrong."""
+    total = 0
+    for operand in _OPERATORS.split(text):
+        for part in _top_level_parts(operand):
+            size = 1
+            for group in _BRACKETS.findall(part):
+                size *= sum(_range_size(item) for item in group.split(","))
+            total += size
+    return total
+
+
+def _range_size(item: str) -> int:
+    match = _RANGE_ITEM.match(item)
+    if match is None:
+        return 1
+    low, high, step = match.groups()
+    if high is None:
+        return 1
+    return max(0, int(high) - int(low)) // int(step or 1) + 1
 
 
 def _no_groups() -> Any:
@@ -137,14 +173,49 @@ def fold_hosts(hosts: Iterable[Any]) -> str:
         return ",".join(dict.fromkeys(names))
 
 
+_READABLE: List[Any] = []  # the NodeSet subclass, made when first needed
+
+
+def _readable_nodeset_class() -> Any:
+    """ClusterShell's `NodeSet`, with a repr that shows its hosts.
+
+    NodeSet has no repr of its own: at the IPython prompt a gathered
+    result read ``<ClusterShell.NodeSet.NodeSet at 0x...>``. The subclass
+    is made on first use, so that ``import execo`` does not load
+    ClusterShell."""
+    if not _READABLE:
+        from ClusterShell.NodeSet import NodeSet
+
+        class ReadableNodeSet(NodeSet):
+            """A `NodeSet` whose repr is ``NodeSet('node-[1-3]')``."""
+
+            def __repr__(self) -> str:
+                return "NodeSet(%r)" % (str(self),)
+
+            def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+                printer.text(repr(self))
+
+            def __reduce__(self) -> Any:  # a class made in a function: pickled by its hosts
+                return nodeset_of, (list(self),)
+
+        _READABLE.append(ReadableNodeSet)
+    return _READABLE[0]
+
+
 def nodeset_of(hosts: Iterable[Any]) -> Any:
     """A ClusterShell `NodeSet` of ``hosts``, or None when a name cannot be
-    held by one (IPv6 literals...) or ClusterShell cannot be imported."""
+    held by one (IPv6 literals...) or ClusterShell cannot be imported. Its
+    repr shows the folded hosts.
+
+    >>> nodeset_of(["node-2", "node-1", "node-3"])
+    NodeSet('node-[1-3]')
+    """
     module = _cluster_shell()
     if module is None:
         return None
     try:
-        return module.NodeSet.fromlist([str(getattr(h, "address", h)) for h in hosts],
-                                       resolver=module.RESOLVER_NOGROUP)
+        nodes = _readable_nodeset_class()(resolver=module.RESOLVER_NOGROUP)
+        nodes.updaten([str(getattr(h, "address", h)) for h in hosts])
+        return nodes
     except (module.NodeSetException, ValueError, TypeError):
         return None

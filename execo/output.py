@@ -26,7 +26,8 @@ from execo.writers import WriteAccount, is_writer
 __all__ = ["CapturedOutput", "DECODE_ERRORS", "EMPTY_OUTPUT", "ENCODING",
            "ExpectOutputHandler", "LineSplitter", "OutputHandler", "OutputString",
            "ProcessOutputHandler", "STDERR", "STDOUT", "StreamDispatcher", "compact_output",
-           "compile_regexes", "new_decoder", "reads_lines_only", "stream_name"]
+           "compile_regexes", "new_decoder", "output_handlers", "reads_lines_only",
+           "stream_name"]
 
 STDOUT = 1
 STDERR = 2
@@ -211,6 +212,38 @@ def reads_lines_only(handler: Any) -> bool:
 
 
 OutputHandler = Union[ProcessOutputHandler, str, int, Any]
+
+
+def _is_handler(value: Any) -> bool:
+    return isinstance(value, ProcessOutputHandler) or is_writer(value)
+
+
+def output_handlers(value: Any, what: str) -> List[OutputHandler]:
+    """The handler list of ``stdout_handlers``/``stderr_handlers`` (named
+    ``what``), checked now rather than at the first output: None (or the
+    2.x False) is none; a single handler or path is a list of one (a path
+    read as a sequence would be one file per character).
+
+    >>> output_handlers("out.txt", "stdout_handlers")
+    ['out.txt']
+    >>> output_handlers([3.5], "stdout_handlers")
+    Traceback (most recent call last):
+    ...
+    execo.exception.ExecoTypeError: stdout_handlers: 3.5 is neither a ProcessOutputHandler, a file path, a file descriptor nor a file object
+    """
+    if value is None or value is False:
+        return []
+    if _is_handler(value):
+        return [value]
+    try:
+        handlers = list(value)
+    except TypeError:
+        handlers = [value]
+    for handler in handlers:
+        if not _is_handler(handler):
+            raise ExecoTypeError("%s: %r is neither a ProcessOutputHandler, a file path, "
+                                 "a file descriptor nor a file object" % (what, handler))
+    return handlers
 
 
 class StreamDispatcher:

@@ -24,7 +24,7 @@ import subprocess
 import threading
 import time
 import traceback
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import execo.children as children
 import execo.exit_watchdog as exit_watchdog
@@ -112,8 +112,8 @@ class Process(ProcessBase):
         self.pty = pty
         self.kill_subprocesses = kill_subprocesses
         self.cwd = cwd
-        if env is not None and not all(isinstance(item, (str, bytes))
-                                       for pair in dict(env).items() for item in pair):
+        if env is not None and not (isinstance(env, Mapping) and all(
+                isinstance(item, (str, bytes)) for pair in env.items() for item in pair)):
             raise ExecoTypeError("env maps variable names to values, all strings: %r" % (env,))
         self.env = env
 

@@ -28,8 +28,9 @@ from execo.kill_policy import kill_after_interrupt
 from execo.log import Described, call_safely, log_safely, logger, style
 from execo.stats import process_stats
 from execo.output import (STDERR, STDOUT, CapturedOutput, EMPTY_OUTPUT, ExpectOutputHandler,
-                          OutputString, StreamDispatcher, compact_output, stream_name)
-from execo.time_utils import format_date, get_seconds
+                          OutputString, StreamDispatcher, compact_output, output_handlers,
+                          stream_name)
+from execo.time_utils import format_date, get_seconds, get_timeout
 from execo.exception import ExecoValueError
 
 __all__ = ["Command", "ProcessBase", "ProcessLifecycleHandler", "check_command",
@@ -93,12 +94,13 @@ class ProcessBase(Expecting, Described):
         self.timeout = get_seconds(timeout)
         if self.timeout is not None and not self.timeout >= 0:  # nan too
             raise ExecoValueError("timeout must be a number of seconds >= 0, not %r" % (timeout,))
-        self.default_expect_timeout = get_seconds(default_expect_timeout)
+        self.default_expect_timeout = get_timeout(default_expect_timeout,
+                                                  "default_expect_timeout")
         self.default_stdout_handler = default_stdout_handler
         self.default_stderr_handler = default_stderr_handler
         self.lifecycle_handlers: List[ProcessLifecycleHandler] = list(lifecycle_handlers or [])
-        self.stdout_handlers: List[Any] = list(stdout_handlers or [])
-        self.stderr_handlers: List[Any] = list(stderr_handlers or [])
+        self.stdout_handlers: List[Any] = output_handlers(stdout_handlers, "stdout_handlers")
+        self.stderr_handlers: List[Any] = output_handlers(stderr_handlers, "stderr_handlers")
         self._name = name
         self.host = None
         self._lock = threading.RLock()
@@ -430,6 +432,19 @@ class ProcessBase(Expecting, Described):
         return infos
 
     # ---- results as data ----------------------------------------------------
+
+    @property
+    def duration(self) -> Optional[float]:
+        """Seconds from start to end, as saved results have it (None until
+        the process has ended)."""
+        if self.start_date is None or self.end_date is None:
+            return None
+        return self.end_date - self.start_date
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows an evaluated process as a table (`execo.html_view`)."""
+        from execo.html_view import process_html
+        return process_html(self)
 
     def _user_command(self) -> str:
         """The command as the user gave it, for saved results."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from typing import Any, Dict, List, Optional
 
@@ -140,12 +141,35 @@ def to_json(obj: Any, indent: Optional[int] = None) -> str:
     return json.dumps(obj.to_dict(), ensure_ascii=True, indent=indent)
 
 
+def _umask() -> int:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # not thread-safe for an instant: the fallback only
+    os.umask(mask)
+    return mask
+
+
+def _mode_for(path: str) -> int:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
 def save_json(obj: Any, path: str) -> None:
     """Write ``obj.to_json()`` to ``path`` at once: a reader (or a crash)
     sees the old file or the new one, never half of one."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, temporary = tempfile.mkstemp(prefix=".execo-results-", dir=directory)
     try:
+        # mkstemp makes it 0600: results are shared as any file the user
+        # writes is, under his umask (an existing file keeps its mode)
+        os.fchmod(fd, _mode_for(path))
         with os.fdopen(fd, "w") as out:
             out.write(to_json(obj, indent=1))
             out.write("\n")
@@ -237,6 +261,11 @@ class LoadedProcess:
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
 
+    def _repr_html_(self) -> str:
+        """Jupyter shows it as it shows a live process."""
+        from execo.html_view import process_html
+        return process_html(self)
+
 
 class LoadedAction:
     """An action read back from saved results: ``name``, ``ok``, dates and
@@ -256,6 +285,11 @@ class LoadedAction:
     @property
     def finished_ok(self) -> bool:
         return self.started and self.ended and self.ok
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows it as it shows a live action."""
+        from execo.html_view import action_html
+        return action_html(self)
 
     def to_dict(self) -> Dict[str, Any]:
         return {"type": self.type_name, "name": self.name, "ok": self.ok,

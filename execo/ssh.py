@@ -342,6 +342,9 @@ class SshProcess(ConnectionRetries, Process):
     keyword wins if given), ``shell`` is ignored since the remote login
     shell always runs the command. An ssh exit code of 255 (connection
     failure) sets ``error`` and an ``error_reason`` quoting ssh's message.
+    ``cwd`` and ``env`` are the local ``ssh``'s, as in execo 2.x; the
+    remote command's are `execo.remote.Remote`'s ``remote_cwd`` and
+    ``remote_env``.
     A connection that fails before the remote command started is tried
     again (`execo.retry`); ``connect_attempts`` counts the attempts.
     """

@@ -18,6 +18,12 @@ Values go into the command RAW: users build command lines with them
 (``{{options}}`` may hold several words). A value that must stay one word
 whatever it holds (a file name, a message) is written ``{{quoted(expr)}}``:
 `quoted` is known inside every expression, without an import.
+
+A template is CODE: ``{{expr}}`` runs as Python in the caller's frame.
+It must never be built from data (a file name listed on a node, a job's
+output): data goes into a command as a ``{{expr}}`` value, as an item of
+a list command (never substituted), or, for file names, wrapped in
+`literal` (never substituted, never a glob pattern).
 """
 
 from __future__ import annotations
@@ -25,13 +31,14 @@ from __future__ import annotations
 import re
 import shlex
 import sys
+from collections import abc
 from types import FrameType
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from execo.exception import ExecoValueError
 
-__all__ = ["HOST_TAG", "SubstitutionError", "Template", "caller_namespace",
-           "has_expressions", "quoted", "remote_substitute"]
+__all__ = ["HOST_TAG", "Literal", "SubstitutionError", "Template", "caller_namespace",
+           "has_expressions", "literal", "quoted", "remote_substitute"]
 
 HOST_TAG = "{{{host}}}"
 # Shortest text between "{{" and "}}": several expressions may share a line.
@@ -47,8 +54,36 @@ class SubstitutionError(ExecoValueError):
         super().__init__("substitution {{%s}} in %r: %s" % (expression, template, reason))
 
 
+class Literal(str):
+    """A string that is data, not a template: see `literal`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "literal(%s)" % (str.__repr__(self),)
+
+
+def literal(text: str) -> Literal:
+    """``text`` as plain data: no ``{{{host}}}``/``{{expr}}`` substitution
+    where templates are expected (`Put`/`Get` file names and locations),
+    and for `Get`, a name rather than a glob pattern.
+
+    Wrap every name that comes from outside the script (listed on a node,
+    read from a job's output): a template is code.
+
+    >>> names = ["{{__import__('os').getcwd()}}", "a[1]"]
+    >>> [Template(literal(n)).render("h", 0) for n in names] == names
+    True
+    """
+    if not isinstance(text, str):
+        raise TypeError("literal() takes a string, not %r" % (text,))
+    return Literal(text)
+
+
 def has_expressions(template: str) -> bool:
     """True if ``template`` holds a ``{{expr}}`` (the host tag aside)."""
+    if isinstance(template, Literal):
+        return False
     return any(_EXPRESSION.search(part) for part in template.split(HOST_TAG))
 
 
@@ -97,12 +132,27 @@ def _evaluate(expression: str, template: str, namespace: Dict[str, Any]) -> Sequ
         raise SubstitutionError(expression, template,
                                 "%s: %s" % (type(exc).__name__, exc)) from exc
     if not (hasattr(value, "__len__") and hasattr(value, "__getitem__")):
-        raise SubstitutionError(expression, template,
-                                "gives %s %r, not a sequence to index by host position"
-                                % (type(value).__name__, value))
+        value = _ordered_as_list(value, expression, template)
     if len(value) == 0:
         raise SubstitutionError(expression, template, "gives an empty sequence")
     return value
+
+
+def _ordered_as_list(value: Any, expression: str, template: str) -> List[Any]:
+    """A sized iterable with a defined order (``d.keys()``, ``d.values()``:
+    lists in Python 2, whose scripts write them so) taken as a list; an
+    unordered one (a set) is refused, since host i would get whatever
+    element the set happens to yield i-th."""
+    ordered_views = (abc.KeysView, abc.ItemsView, abc.ValuesView)
+    if isinstance(value, abc.Set) and not isinstance(value, ordered_views):
+        raise SubstitutionError(expression, template,
+                                "gives %s %r, which has no order to index by host position: "
+                                "sort it ({{sorted(...)}})" % (type(value).__name__, value))
+    if not (hasattr(value, "__len__") and hasattr(value, "__iter__")):
+        raise SubstitutionError(expression, template,
+                                "gives %s %r, not a sequence to index by host position"
+                                % (type(value).__name__, value))
+    return list(value)
 
 
 class Template:
@@ -120,6 +170,9 @@ class Template:
         self.template = template
         # Between host tags: alternating literal text and evaluated sequences.
         self._parts: List[List[Any]] = []
+        if isinstance(template, Literal):
+            self._parts.append([template])
+            return
         for segment in template.split(HOST_TAG):
             pieces: List[Any] = []
             position = 0
@@ -140,6 +193,8 @@ class Template:
 
     def render(self, address: str, index: int) -> str:
         """The text for the host at position ``index``, connected to as ``address``."""
+        if self.is_constant:
+            return self.template  # a `Literal` stays one
         segments = []
         for pieces in self._parts:
             rendered = []

@@ -15,7 +15,7 @@ from typing import Optional, Union
 
 from execo.exception import ExecoTypeError, ExecoValueError
 
-__all__ = ["Date", "Duration", "Timer", "format_date", "format_duration", "get_seconds",
+__all__ = ["Date", "Duration", "Timer", "format_date", "format_duration", "get_seconds", "get_timeout",
            "get_unixts", "sleep"]
 
 Duration = Union[None, int, float, str, datetime.timedelta]
@@ -56,6 +56,22 @@ def get_seconds(duration: Duration) -> Optional[float]:
                            for value, unit in zip(match.groups(), 'dhms') if value)
     raise ExecoValueError("unsupported duration %r: give seconds, a timedelta, "
                      "'[[D:]H:]M:S' or '1d2h3m4s'" % (duration,))
+
+
+def get_timeout(duration: Duration, what: str = "a timeout") -> Optional[float]:
+    """`get_seconds` for a timeout, refusing nan: it would mean neither
+    "at once" nor "no limit", and the waits that compare with it would
+    silently pick one.
+
+    >>> get_timeout(float("nan"), "default_expect_timeout")
+    Traceback (most recent call last):
+    ...
+    execo.exception.ExecoValueError: default_expect_timeout cannot be nan
+    """
+    seconds = get_seconds(duration)
+    if seconds is not None and seconds != seconds:
+        raise ExecoValueError("%s cannot be nan" % (what,))
+    return seconds
 
 
 def get_unixts(d: Date) -> Optional[float]:

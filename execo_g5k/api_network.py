@@ -28,7 +28,8 @@ from execo_g5k.exception import G5kKeyError, G5kValueError
 from execo_g5k.hostnames import HostLike, get_host_interface, get_host_shortname
 
 __all__ = [
-    'get_cluster_jobtypes', 'get_cluster_network_equipments', 'get_cluster_queues',
+    'get_backbone_network_equipments', 'get_cluster_jobtypes',
+    'get_cluster_network_equipments', 'get_cluster_queues',
     'get_host_interface', 'get_host_network_equipments', 'get_hosts_metric',
     'get_kavlan_network',
     'get_network_equipment_attributes', 'get_network_equipment_site',
@@ -38,6 +39,7 @@ __all__ = [
 logger = logging.getLogger('execo.g5k.api')
 
 _network_snapshots: Dict[str, Dict[str, Any]] = {}   # api_uri -> snapshot
+_backbone_snapshots: Dict[str, Dict[str, Any]] = {}  # api_uri -> snapshot
 
 
 def _fetch_network(connection: Any) -> Dict[str, Any]:
@@ -58,10 +60,24 @@ def _network_data() -> Dict[str, Dict[str, Any]]:
                                      'network data')['sites']
 
 
+def _fetch_backbone(connection: Any) -> Dict[str, Any]:
+    return {'format': api_utils._CACHE_FORMAT, 'api_uri': connection.base_uri,
+            'fetched_at': time.time(),
+            'equipments': api_utils._get_collection(connection, 'network_equipments')}
+
+
+def get_backbone_network_equipments() -> List[Dict[str, Any]]:
+    """The API's descriptions of the backbone's equipments (``/network_equipments``,
+    RENATER's), cached as the sites' are; only `execo_g5k.topology` needs them."""
+    return api_utils._cached_snapshot(_backbone_snapshots, 'backbone', _fetch_backbone,
+                                     'backbone network data')['equipments']
+
+
 def clear_network_cache() -> None:
     """Forget the network data held in memory (`api_utils.clear_cache` calls it)."""
     with api_utils._lock:
         _network_snapshots.clear()
+        _backbone_snapshots.clear()
 
 
 def get_site_network_equipments(site: str) -> List[str]:

@@ -90,7 +90,7 @@ def clear_cache(disk: bool = False) -> None:
     """
     with _lock:
         if disk:
-            for kind in ('reference', 'network'):
+            for kind in ('reference', 'network', 'backbone'):
                 path = _cache_file(g5k_configuration['api_uri'], kind)
                 if path:
                     try:

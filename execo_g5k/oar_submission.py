@@ -51,14 +51,18 @@ def format_oar_date(ts: Date) -> str:
 
 
 def format_oar_duration(duration: Duration) -> str:
-    """``duration`` as an OAR walltime, ``H:MM:SS`` (hours may exceed 24).
+    """``duration`` as an OAR walltime, ``H:M:S`` without zero padding and
+    fractions of a second dropped, exactly as execo 2.x wrote it (scripts
+    store these strings, e.g. in the JSON of a resource finder; OAR reads
+    both forms).
 
-    >>> format_oar_duration("1d2h"), format_oar_duration(90)
-    ('26:00:00', '0:01:30')
+    >>> format_oar_duration("1d2h"), format_oar_duration(90), format_oar_duration(600)
+    ('26:0:0', '0:1:30', '0:10:0')
     """
-    seconds = int(round(get_seconds(duration)))
-    hours, rest = divmod(seconds, 3600)
-    return "%d:%02d:%02d" % (hours, rest // 60, rest % 60)
+    seconds = get_seconds(duration)
+    hours = seconds // 3600
+    minutes = (seconds - hours * 3600) // 60
+    return "%d:%d:%d" % (hours, minutes, int(seconds - hours * 3600 - minutes * 60))
 
 
 # Grid5000's OAR servers write dates in the time zone of France, wherever
@@ -293,7 +297,7 @@ def oarsub_command_line(submission: OarSubmission) -> str:
     else ``$OAR_JOB_KEY_FILE``, as a path on the frontend.
 
     >>> oarsub_command_line(OarSubmission("nodes=1", walltime=60, command="hostname"))
-    'oarsub -l nodes=1,walltime=0:01:00 -t origin=execo hostname'
+    'oarsub -l nodes=1,walltime=0:1:0 -t origin=execo hostname'
     """
     words = ["oarsub"]
     resources = "+".join(_as_list(submission.resources))
@@ -325,7 +329,37 @@ def oarsub_command_line(submission: OarSubmission) -> str:
 
 
 def get_oarsub_commandline(job_spec: OarSubmission) -> str:
-    """2.x's name of `oarsub_command_line`. The command is the same request,
-    quoted for the shell word by word (2.x wrapped values in double quotes).
+    """The oarsub command line character for character as execo 2.x wrote
+    it: scripts store it or compare it. Values are wrapped in double quotes
+    and not escaped, in 2.x's order; to run a request, `oarsub` (or
+    `oarsub_command_line`, quoted for the shell) is the safe form.
+
+    >>> get_oarsub_commandline(OarSubmission("nodes=1", walltime=600, name="X"))
+    'oarsub -l "nodes=1,walltime=0:10:0" -t "origin=execo" -n "X" "sleep 31536000"'
     """
-    return oarsub_command_line(job_spec)
+    words = ["oarsub"]
+    if job_spec.additional_options is not None:
+        words.append(job_spec.additional_options)
+    resources = "+".join(_as_list(job_spec.resources))
+    if job_spec.walltime is not None:
+        walltime = "walltime=" + format_oar_duration(job_spec.walltime)
+        resources = resources + "," + walltime if resources else walltime
+    if resources:
+        words.append('-l "%s"' % (resources,))
+    key = _job_key_file()
+    if key is not None:
+        words.append("-k -i %s" % (key,))
+    # 2.x went through a set: several types came out in no fixed order; here
+    # they keep the order given, origin=execo last
+    job_types = [t for t in _as_list(job_spec.job_type) if t != ORIGIN_TYPE] + [ORIGIN_TYPE]
+    words += ['-t "%s"' % (t,) for t in dict.fromkeys(job_types)]
+    reservation = (None if job_spec.reservation_date is None
+                   else format_oar_date(job_spec.reservation_date))
+    for option, value in (("-p", job_spec.sql_properties), ("-q", job_spec.queue),
+                          ("-r", reservation), ("-d", job_spec.directory),
+                          ("--project", job_spec.project), ("-n", job_spec.name)):
+        if value is not None:
+            words.append('%s "%s"' % (option, value))
+    words.append('"%s"' % (job_spec.command if job_spec.command is not None
+                           else DEFAULT_COMMAND,))
+    return " ".join(words)

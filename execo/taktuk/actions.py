@@ -7,13 +7,17 @@ per-host processes fed by its output parser) is `execo.taktuk.driver`.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from execo.exception import ExecoValueError
 from execo.host import Host
 from execo.host_action import FromHostsTransfer, HostCommand, ToHostsTransfer
 from execo.output import STDERR
+from execo.process_base import Command
 from execo.ssh import remote_command
+from execo.substitution import Literal
 from execo.taktuk.driver import TaktukAction, TaktukProcess, taktuk_command
 import execo.taktuk.protocol as wire
 from execo.transports import register_transport
@@ -38,15 +42,46 @@ class TaktukRemote(TaktukAction, HostCommand):
     ``/bin/sh`` on each host, prefixed with the watchdog of `execo.ssh`
     that kills them when the connection is lost. Process keywords that
     only make sense locally (``pty``, ``shell``, ``cwd``...) are ignored,
-    and writing to a host's stdin is not supported (``write_error``).
+    and writing to a host's stdin is not supported (``write_error``). The
+    connection param ``'pty': True`` runs each command under util-linux's
+    ``script`` on its host, for the terminal output ssh ``-tt`` gives.
     Host addresses must not contain taktuk's host-list characters
     (brackets, commas, slashes, spaces).
     """
 
+    def _new_process(self, cmd: Command, host: Host, args: Dict[str, Any]) -> TaktukProcess:
+        words = [cmd] if isinstance(cmd, str) else cmd
+        if any("\0" in word for word in words):
+            # taktuk's shell would drop it silently and run another command
+            raise ExecoValueError("command %r for %r holds a NUL byte, which no shell command"
+                                  " can hold" % (cmd, host.address))
+        return super()._new_process(cmd, host, args)
+
     def _host_arguments(self, index: int, params: Mapping[str, Any]) -> List[str]:
         cmd = self._processes[index].cmd
         text = cmd if isinstance(cmd, str) else shlex.join(cmd)
+        if params.get('pty'):
+            # taktuk runs commands on pipes and has no pty to offer: util-linux's
+            # script(1) on the host gives the command the terminal ssh -tt would
+            # (lines end in \r\n, stderr joins stdout, as execo 2.x's Remote).
+            # The watchdog stays: nothing hangs that terminal up if taktuk dies.
+            text = "script -qec %s /dev/null" % (shlex.quote(text),)
+            params = dict(params, pty=False)
         return ["-[", "exec", "[", wire.encode_command(remote_command(text, params)), "]", "-]"]
+
+
+# taktuk runs a file name through `echo` in a shell when it holds '$' or a
+# backquote, opens it with Perl's two-argument open ('|' runs a command) and
+# archives a directory with "cd NAME && tar": these characters would be code
+_SHELL_CHARACTERS = re.compile(r"[;|&<>`\n]|\$\(")
+
+
+def _check_taktuk_file_name(action: str, name: str) -> None:
+    bad = _SHELL_CHARACTERS.search(name) or (isinstance(name, Literal) and "$" in name)
+    if bad or name != name.strip():
+        raise ExecoValueError("%s: file name %r cannot be given to taktuk, which hands file "
+                              "names to a shell and to Perl's open; copy it with Put or "
+                              "ChainPut" % (action, name))
 
 
 class _TaktukTransfer(TaktukAction):
@@ -62,6 +97,8 @@ class _TaktukTransfer(TaktukAction):
 
     def _new_transfer(self, host: Host, address: str, sources: List[str], destination: str,
                       args: Dict[str, Any]) -> TaktukProcess:
+        for name in sources + [destination]:
+            _check_taktuk_file_name(type(self).__name__, name)
         pairs = [(source, destination) for source in sources]
         self._transfers.append(pairs)
         args.setdefault("name", "taktuk %s %s %s" % (
@@ -138,7 +175,10 @@ class TaktukPut(_TaktukTransfer, ToHostsTransfer, TaktukRemote):
 
     One `TaktukProcess` per host: exit code 0 when every file arrived, 1
     (with taktuk's explanation on its stderr) otherwise. Paths are
-    substituted per host; taktuk itself also expands ``$VARIABLES`` in them.
+    substituted per host; taktuk itself also expands ``$VARIABLES`` in them,
+    through a shell: names holding shell syntax (``;``, ``|``, ``$(``,
+    backquotes...), and `~execo.substitution.literal` names holding ``$``,
+    are refused; copy those with `~execo.remote.Put` or `ChainPut`.
     """
 
     _verb = "put"

@@ -33,7 +33,7 @@ from execo.argv import option_words
 from execo.config import declare_connection_params
 from execo.conductor import TimerHandle, get_conductor
 from execo.connection import connection_target, resolve_connection_params
-from execo.host import Host
+from execo.host import Host, unbracketed
 from execo.log import logger
 from execo.output import STDERR, STDOUT
 from execo.process import Process
@@ -172,6 +172,10 @@ class TaktukAction(HostAction):
         self._quit_sent = False
         self._hard_kill_timer: Optional[TimerHandle] = None
         for address in self._addresses:
+            if "[" in address and ":" in address:
+                raise ExecoValueError("host address %r cannot be given to taktuk, which reads "
+                                      "brackets as a host list: write the IPv6 address "
+                                      "without them (%r)" % (address, unbracketed(address)))
             if _HOST_SPEC_CHARACTERS.search(address):
                 raise ExecoValueError("host address %r cannot be given to taktuk: it would read "
                                  "brackets, commas, slashes and spaces as a host list"
@@ -209,7 +213,7 @@ class TaktukAction(HostAction):
         # Hosts sharing a connector (login, keyfile, port) are grouped, so
         # that each connector is given once. Positions follow this order,
         # not the action's.
-        targets = [(connection_target(p.host, params, self._addresses[index]), index)
+        targets = [(connection_target(p.host, params, self._run_address(p.host)), index)
                    for index, p in enumerate(self._processes)]
         targets.sort(key=lambda item: (item[0].user is not None, item[0].user or "", item[1]))
         connector = None

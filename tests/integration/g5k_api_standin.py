@@ -369,7 +369,7 @@ def site_network_equipments(tree: Dict[str, Any], site: str) -> List[Dict[str, A
                     'site': site, 'linecards': [{'ports': []}]})
                 switch['linecards'][0]['ports'].append(
                     {'uid': node['uid'], 'port': adapter['device']})
-    return [router] + [switches[name] for name in sorted(switches)]
+    return with_links([router] + [switches[name] for name in sorted(switches)], site)
 
 
 def _metric_series(host: str, metric: str, query: Dict[str, List[str]]) -> Dict[str, Any]:
@@ -390,7 +390,8 @@ def resolve_network(standin: 'G5kApiStandin', parts: List[str],
                     query: Dict[str, List[str]]) -> Optional[Dict[str, Any]]:
     """The network documents; None for paths this block does not serve."""
     if parts == ['network_equipments']:
-        return standin._collection('/network_equipments', [], query)
+        return standin._collection('/network_equipments', backbone_equipments(standin.tree),
+                                   query)
     if len(parts) < 3 or parts[0] != 'sites' or parts[1] not in standin.tree:
         return None
     site = parts[1]
@@ -428,3 +429,55 @@ def answer_vlan_post(standin: 'G5kApiStandin', path: str,
     return answer
 
 # ==== issue 19: network equipments, metrology, KaVLAN (end) ==================================
+
+# ==== issue 30: what execo_g5k.topology reads (begin) ========================================
+#
+# The links between equipments, in the API's shapes: every equipment has a
+# ``backplane_bps`` and linecards with a ``rate``, every port a ``kind``.
+# The router ``gw-{site}`` has RENATER on linecard 0, no port on linecard
+# 1, the site's experiment switches on linecard 2 (its own backplane), and
+# a port to an equipment the API does not describe; each experiment switch
+# has an uplink to the router (paravance's with a rate of its own and a
+# ``port`` field naming the router's linecard) and an empty port. The
+# backbone (``/network_equipments``) links the sites' RENATER ends through
+# renater-paris, with a detour through renater-lyon that no site needs.
+
+_SWITCH_RATES = {'paravance': 10e9}
+
+
+def with_links(equipments: List[Dict[str, Any]], site: str) -> List[Dict[str, Any]]:
+    router, switches = equipments[0], equipments[1:]
+    experiment = [s for s in switches if not s['uid'].startswith('sw-admin-')]
+    for switch in switches:
+        rate = next((r for c, r in _SWITCH_RATES.items() if c in switch['uid']), 1e9)
+        switch['backplane_bps'] = 100 * rate
+        switch['linecards'][0]['rate'] = rate
+        for port in switch['linecards'][0]['ports']:
+            port['kind'] = 'node'
+        if switch in experiment:
+            uplink = {'uid': router['uid'], 'kind': 'router'}
+            if rate > 1e9:
+                uplink.update(rate=40e9, port='2/%d' % (experiment.index(switch),))
+            switch['linecards'][0]['ports'] += [uplink, {}]
+    router['backplane_bps'] = 1e12
+    router['linecards'] = [
+        {'rate': 10e9, 'ports': [{'uid': 'renater-%s' % (site,), 'kind': 'virtual'}]},
+        {'rate': 10e9},
+        {'rate': 10e9, 'backplane_bps': 4e11,
+         'ports': [{'uid': s['uid'], 'kind': 'switch'} for s in experiment]
+                  + [{'uid': 'mystery-%s' % (site,), 'kind': 'switch'}]}]
+    return equipments
+
+
+def backbone_equipments(tree: Dict[str, Any]) -> List[Dict[str, Any]]:
+    ends = [{'uid': 'renater-%s' % (site,), 'kind': 'renater',
+             'latency': 1e-3 * (1 + index)} for index, site in enumerate(sorted(tree))]
+    return [
+        {'uid': 'renater-paris', 'kind': 'router', 'version': '5f3a9e2c',
+         'linecards': [{'rate': 100e9, 'ports': ends + [{'uid': 'renater-lyon'}, {}]}]},
+        {'uid': 'renater-lyon', 'kind': 'router', 'version': '5f3a9e2c',
+         'linecards': [{'rate': 10e9, 'ports': [{'uid': 'renater-paris', 'rate': 40e9},
+                                                {'uid': 'renater-marseille'}]}]},
+    ]
+
+# ==== issue 30: what execo_g5k.topology reads (end) ==========================================

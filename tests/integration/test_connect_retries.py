@@ -260,11 +260,13 @@ def test_without_retries_the_remote_command_is_unchanged(stock):
 def test_the_failed_hosts_of_an_action_can_be_run_again(stock, tmp_path):
     flag = tmp_path / "repaired"
     action = Remote("test -e %s || test {{{host}}} = node-1" % flag, stock.hosts[:4],
-                    connection_params=stock.connection_params, nolog_exit_code=True).run()
+                    connection_params=stock.connection_params, nolog_exit_code=True,
+                    remote_cwd="/", remote_env={"WHERE": "again"}).run()
     assert [h.address for h in action.failed_hosts] == ["node-2", "node-3", "node-4"]
     flag.touch()
     again = action.for_hosts(action.failed_hosts)
     assert type(again) is Remote and again.cmd == action.cmd
+    assert (again.remote_cwd, again.remote_env) == ("/", {"WHERE": "again"})
     assert [h.address for h in again.hosts] == ["node-2", "node-3", "node-4"]
     assert again.run().ok and again.failed_hosts == []
 

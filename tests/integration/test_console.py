@@ -128,6 +128,7 @@ def test_no_bar_when_stderr_is_not_a_terminal(testbed, tmp_path):
 def execo_cmd(testbed, *args, cwd=None, timeout=120):
     return subprocess.run([sys.executable, "-m", "execo", args[0], "-F", testbed.ssh_config]
                           + list(args[1:]), cwd=cwd or REPO, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL,  # not the suite's: it is forwarded
                           timeout=timeout, env=dict(os.environ, PYTHONPATH=REPO))
 
 

@@ -197,10 +197,10 @@ def test_make_default_params_are_fresh_builtin_dicts():
     assert (oarsh['user'], oarsh['port'], oarsh['pty']) == ('oar', 6667, True)
 
 
-def test_get_oarsub_commandline_is_the_submission_command():
+def test_get_oarsub_commandline_is_written_as_2x_wrote_it():
     line = get_oarsub_commandline(OarSubmission("nodes=2", walltime=3600, name="x y"))
-    assert line == "oarsub -l nodes=2,walltime=1:00:00 -t origin=execo -n 'x y' " \
-                   "'sleep 31536000'"
+    assert line == 'oarsub -l "nodes=2,walltime=1:0:0" -t "origin=execo" -n "x y" ' \
+                   '"sleep 31536000"'
 
 
 def test_oar_dates_and_durations_errors():

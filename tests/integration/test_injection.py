@@ -11,10 +11,14 @@ are checked on the local file system.
 import os
 import shlex
 import socket
+import subprocess
+import sys
 
 import pytest
 
-from execo import Get, Host, Put, Remote, SshProcess, TaktukRemote, get_hosts_list
+from execo import (ChainPut, Get, Host, Put, Remote, SshProcess, TaktukGet, TaktukPut,
+                   TaktukRemote, get_hosts_list)
+from execo.substitution import literal
 from execo.connection import make_connection_params, connection_target
 from execo.ssh import scp_command, ssh_command, ssh_failure_reason
 from tests.old_execo import run_old_execo
@@ -22,6 +26,7 @@ from tests.old_execo import run_old_execo
 pytestmark = pytest.mark.timeout(180)
 
 HOSTS = ["node-1", "node-2"]
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture
@@ -236,3 +241,158 @@ def test_the_one_classifier_finds_the_cause_before_scps_last_line(stderr, meanin
     for tool in ("ssh", "scp"):
         reason = ssh_failure_reason(Host("h"), stderr, tool=tool)
         assert reason.startswith("%s to 'h' failed (exit 255, %s)" % (tool, meaning)), reason
+
+
+# ---- issue 28: every payload, every route --------------------------------------------------
+
+# each would create PWN in the working directory of whatever runs it: the
+# test's (the local shell, the Python of {{...}}), or a host's home
+PAYLOADS = ["; touch PWN #", "$(touch PWN)", "`touch PWN`", "| touch PWN",
+            "{{[__import__('os').system('touch PWN')]}}"]
+
+
+def _execo_cli(testbed, *args, cwd):
+    return subprocess.run([sys.executable, "-m", "execo", args[0], "-F", testbed.ssh_config]
+                          + list(args[1:]), cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, PYTHONPATH=REPO))
+
+
+# without spaces too: taktuk always refused those in a host
+HOST_PAYLOADS = PAYLOADS + [p.replace(" ", "${IFS}") for p in PAYLOADS]
+
+
+def _hosts_refused(make):
+    for payload in HOST_PAYLOADS:
+        with pytest.raises(ValueError, match="host address"):
+            make("node-1" + payload)
+
+
+def _cli_hosts_refused(testbed, cwd):
+    for payload in HOST_PAYLOADS:
+        done = _execo_cli(testbed, "run", "-w", "node-1" + payload, "true", cwd=cwd)
+        assert done.returncode == 2 and "host address" in done.stderr, done.stderr
+        hostfile = cwd / "hosts"
+        hostfile.write_text("node-1\nnode-2%s\n" % payload)
+        done = _execo_cli(testbed, "run", "-f", str(hostfile), "true", cwd=cwd)
+        assert done.returncode == 2 and "host address" in done.stderr, done.stderr
+
+
+def _list_command_is_data(action_class):
+    action = action_class(["printf", "%s\\n"] + PAYLOADS, HOSTS).run(timeout=120)
+    assert action.ok, [p.dump() for p in action.processes]
+    assert [p.stdout for p in action.processes] == ["".join(w + "\n" for w in PAYLOADS)] * 2
+
+
+def _names_are_data(action_class, cwd):
+    """Files named by the payloads, as a node's ``ls`` would list them,
+    copied with `literal`: each arrives under its own name."""
+    # the destination directory's name holds every payload too
+    source, destination = cwd / "source", cwd / ("to" + "".join(PAYLOADS[:-1]))
+    source.mkdir()
+    destination.mkdir()
+    for index, name in enumerate(PAYLOADS):
+        (source / name).write_text("content %d\n" % index)
+    listed = Remote(["ls", "-1", "--", str(source)], ["node-1"]).run(timeout=60)
+    names = listed.processes[0].stdout.splitlines()
+    assert sorted(names) == sorted(PAYLOADS)
+    paths = [literal(str(source / name)) for name in names]
+    action = action_class(HOSTS[:1], paths, literal(str(destination) + "/"))
+    action.run(timeout=120)
+    assert action.ok, [p.dump() for p in action.processes]
+    assert sorted(os.listdir(destination)) == sorted(PAYLOADS)
+    assert (destination / PAYLOADS[-1]).read_text() == "content 4\n"
+
+
+def _taktuk_refuses_names_with_shell_syntax(action_class, cwd):
+    """taktuk hands file names to a shell and to Perl's open: those that
+    would be code there are refused; the others are copied as data."""
+    for name in PAYLOADS[:-1]:
+        for names, location in (([literal(str(cwd / name))], str(cwd) + "/"),
+                                ([str(cwd / name)], str(cwd) + "/"),
+                                (["/etc/hostname"], literal(str(cwd / name)))):
+            with pytest.raises(ValueError, match="cannot be given to taktuk"):
+                action_class(HOSTS[:1], names, location)
+    with pytest.raises(ValueError, match="cannot be given to taktuk"):
+        action_class(HOSTS[:1], [literal(str(cwd / "$HOME"))], str(cwd))
+    template = PAYLOADS[-1]  # no shell syntax: a literal name taktuk copies as is
+    (cwd / "from").mkdir()
+    (cwd / "to").mkdir()
+    (cwd / "from" / template).write_text("data\n")
+    action = action_class(HOSTS[:1], [literal(str(cwd / "from" / template))],
+                          literal(str(cwd / "to"))).run(timeout=120)
+    assert action.ok, [p.dump() for p in action.processes]
+    assert os.listdir(cwd / "to") == [template]
+
+
+def _cli_names_are_data(testbed, cwd):
+    source = cwd / "source"
+    source.mkdir()
+    for name in PAYLOADS[:-1]:
+        (source / name).write_text(name)
+    for verb, destination in (("put", "remote"), ("get", "back")):
+        (cwd / destination).mkdir()
+        origin = source if verb == "put" else cwd / "remote"
+        done = _execo_cli(testbed, verb, "-w", "node-1",
+                          *[str(origin / name) for name in PAYLOADS[:-1]],
+                          str(cwd / destination) + "/", cwd=cwd)
+        assert done.returncode == 0, done.stderr
+        assert sorted(os.listdir(cwd / destination)) == sorted(PAYLOADS[:-1])
+    # a template is code: the command line runs none
+    for verb in ("put", "get"):
+        done = _execo_cli(testbed, verb, "-w", "node-1", PAYLOADS[-1], str(cwd) + "/", cwd=cwd)
+        assert done.returncode == 2 and "only {{{host}}} is replaced" in done.stderr, done.stderr
+    done = _execo_cli(testbed, "run", "-w", "node-1", "echo", PAYLOADS[-1], cwd=cwd)
+    assert done.returncode == 2 and "only {{{host}}} is replaced" in done.stderr, done.stderr
+
+
+ROUTES = {
+    "Remote-host": lambda t, cwd: _hosts_refused(lambda h: Remote("true", [h])),
+    "TaktukRemote-host": lambda t, cwd: _hosts_refused(lambda h: TaktukRemote("true", [h])),
+    "TaktukPut-host": lambda t, cwd: _hosts_refused(
+        lambda h: TaktukPut([h], ["/etc/hostname"], "/tmp/")),
+    "Put-host": lambda t, cwd: _hosts_refused(lambda h: Put([h], ["/etc/hostname"], "/tmp/")),
+    "Get-host": lambda t, cwd: _hosts_refused(lambda h: Get([h], ["/etc/hostname"], "/tmp/")),
+    "ChainPut-host": lambda t, cwd: _hosts_refused(
+        lambda h: ChainPut(["node-2", h], ["/etc/hostname"], "/tmp/")),
+    "cli-host": _cli_hosts_refused,
+    "Remote-argv": lambda t, cwd: _list_command_is_data(Remote),
+    "TaktukRemote-argv": lambda t, cwd: _list_command_is_data(TaktukRemote),
+    "Put-names": lambda t, cwd: _names_are_data(Put, cwd),
+    "Get-names": lambda t, cwd: _names_are_data(Get, cwd),
+    "TaktukPut-names": lambda t, cwd: _taktuk_refuses_names_with_shell_syntax(TaktukPut, cwd),
+    "TaktukGet-names": lambda t, cwd: _taktuk_refuses_names_with_shell_syntax(TaktukGet, cwd),
+    "ChainPut-names": lambda t, cwd: _names_are_data(ChainPut, cwd),
+    "cli-names": _cli_names_are_data,
+}
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
+def test_no_payload_creates_a_file_through_any_route(testbed, tmp_path, monkeypatch, route):
+    monkeypatch.chdir(tmp_path)
+    home_before = os.path.exists(os.path.expanduser("~/PWN"))
+    ROUTES[route](testbed, tmp_path)
+    created = [str(p) for p in tmp_path.rglob("PWN")]
+    if not home_before and os.path.exists(os.path.expanduser("~/PWN")):
+        created.append("~/PWN")
+    assert not os.path.exists(os.path.join(REPO, "PWN"))
+    assert created == []
+
+
+def test_get_expands_patterns_by_default_and_fetches_a_literal_name_as_is(testbed, tmp_path):
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    for name in ("a[1]", "a1", "b.log", "c.log"):
+        (remote / name).write_text(name)
+    for kind in ("pattern", "literal", "logs"):
+        (tmp_path / kind).mkdir()
+    # 2.x's remote shell expanded them, and scripts rely on it
+    assert Get(["node-1"], [str(remote / "a[1]")], str(tmp_path / "pattern")).run(timeout=60).ok
+    assert os.listdir(tmp_path / "pattern") == ["a1"]
+    assert Get(["node-1"], [str(remote / "*.log")], str(tmp_path / "logs")).run(timeout=60).ok
+    assert sorted(os.listdir(tmp_path / "logs")) == ["b.log", "c.log"]
+    get = Get(["node-1"], [literal(str(remote / "a[1]"))], str(tmp_path / "literal"))
+    assert get.run(timeout=60).ok, get.processes[0].dump()
+    assert os.listdir(tmp_path / "literal") == ["a[1]"]
+    missing = Get(["node-1"], [literal(str(remote / "*.txt"))], str(tmp_path / "literal"),
+                  nolog_exit_code=True).run(timeout=60)
+    assert not missing.ok

@@ -249,7 +249,7 @@ def test_oarsub_command_line_quotes_values_and_adds_key_and_origin(monkeypatch):
         job_type=["deploy", "destructive"], sql_properties="memnode > 1000",
         reservation_date="2030-01-02 03:04:05", name="my job", command="echo 'hi'"))
     assert shlex.split(line) == [
-        "oarsub", "-l", "{cluster='a'}/nodes=1+{cluster='b'}/nodes=2,walltime=1:30:00",
+        "oarsub", "-l", "{cluster='a'}/nodes=1+{cluster='b'}/nodes=2,walltime=1:30:0",
         "-k", "-i", "/home/u/my key", "-t", "deploy", "-t", "destructive", "-t", "origin=execo",
         "-p", "memnode > 1000", "-n", "my job", "-r", "2030-01-02 03:04:05", "echo 'hi'"]
 

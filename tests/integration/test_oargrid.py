@@ -111,6 +111,6 @@ def test_oargridsub_command_speaks_oargrid_syntax(monkeypatch):
         reservation_date="2030-01-02 03:04:05", walltime=3600, job_type=None, queue=None,
         directory=None, additional_options=None)
     assert shlex.split(command) == [
-        "oargridsub", "-v", "-i", "/k/key", "-s", "2030-01-02 03:04:05", "-w", "1:00:00",
+        "oargridsub", "-v", "-i", "/k/key", "-s", "2030-01-02 03:04:05", "-w", "1:0:0",
         'lyon:rdef="nodes=2":type="deploy":prop="wattmeter=\'YES\'",'
         'rennes:rdef="nodes=1+slash_22=1"']

@@ -17,8 +17,7 @@ import venv
 import zipfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-REFERENCE = os.path.join(os.path.dirname(REPO), "shared", "reference",
-                         "execo-2.8.2-modules.txt")
+REFERENCE = os.path.join(REPO, "tests", "data", "execo-2.8.2-modules.txt")
 TOP_PACKAGES = ("execo", "execo_g5k", "execo_engine")
 
 

@@ -361,7 +361,7 @@ def test_done_returns_only_after_its_record_is_written_then_fsynced(tmp_path):
     assert writes[0] < fsyncs[0] < inprogress[0], "\n".join(during)
 
 
-# the names and signatures of execo 2.8.2's reference (shared/reference/execo-2.8.2-modules.txt)
+# the names and signatures of execo 2.8.2's reference (tests/data/execo-2.8.2-modules.txt)
 REFERENCE = {
     "execo_engine": ["Engine", "HashableDict", "ParamSweeper", "copy_outputs", "geom", "igeom",
                      "logger", "redirect_outputs", "slugify", "sweep", "sweep_stats"],

@@ -295,3 +295,13 @@ def test_a_rewrite_set_after_the_action_is_built_reaches_host_substitution(resto
         argv = process._spawn_args()
         assert argv[argv.index('--') + 1] == process.host.address + ".late"
         assert process.cmd == "echo %s.late" % (process.host.address,)
+
+
+def test_a_process_assigned_from_another_action_keeps_its_own_host():
+    from execo import Remote
+    mine = Remote("true", ["n1"], connection_params={'host_rewrite_func': str.upper})
+    other = Remote("true", ["n2"])
+    mine.processes = mine.processes + other.processes  # as 2.x scripts merge results
+    mine._resolve_run()
+    argvs = [p._spawn_args() for p in mine.processes]
+    assert [argv[argv.index('--') + 1] for argv in argvs] == ["N1", "n2"]

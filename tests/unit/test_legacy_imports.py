@@ -3,7 +3,7 @@ with a compatible signature.
 
 Real experiment scripts import from 2.x's submodules (``from execo.action
 import Put``). This test walks the reference listing of 2.8.2
-(``../shared/reference/execo-2.8.2-modules.txt``, beside the repository)
+(``tests/data/execo-2.8.2-modules.txt``, carried by the repository)
 and, for each name: imports it from its 2.x module; checks that every
 parameter 2.x lists exists here by name, at the same position when it is
 positional, with an equal default when that default is a literal (a
@@ -28,8 +28,7 @@ from typing import Any, Dict, List, NamedTuple, Optional
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-REFERENCE = os.path.join(os.path.dirname(REPO), "shared", "reference",
-                         "execo-2.8.2-modules.txt")
+REFERENCE = os.path.join(REPO, "tests", "data", "execo-2.8.2-modules.txt")
 
 # 2.x internals that have no meaning here: (module, name) -> why
 NO_MEANING_HERE = {
