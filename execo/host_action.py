@@ -267,12 +267,12 @@ class HostAction(Action):
     @property
     def failed_hosts(self) -> List[Host]:
         """The hosts whose process is not ok (as given: before any
-        ``host_rewrite_func``), in the order of `hosts`.
+        ``host_rewrite_func``), in the order of `processes`.
 
         >>> Remote("true", []).failed_hosts  # doctest: +SKIP
         []
         """
-        return [host for host, process in zip(self._hosts, self.processes) if not process.ok]
+        return [Host(process.host) for process in self.processes if not process.ok]
 
     def for_hosts(self, hosts: Iterable[HostLike]) -> "HostAction":
         """A new action of the same kind, with the same command or files,
