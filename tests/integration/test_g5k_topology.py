@@ -15,10 +15,7 @@ import pytest
 
 import execo_g5k.topology as topology
 from execo_g5k import api_utils
-from execo_g5k.api import forget_credentials
 from execo_g5k.api_network import _network_data, get_backbone_network_equipments
-from execo_g5k.config import g5k_configuration
-from tests.integration.g5k_api_standin import G5kApiStandin, network_tree
 from tests.old_execo import _clean_env
 from tests.old_execo_g5k import old_g5k_python, run_old_execo
 
@@ -27,26 +24,6 @@ pytestmark = pytest.mark.timeout(300)
 
 ELEMENTS = [["nancy", "rennes"], "graphene", "paravance-2", ["graphene-1.nancy.grid5000.fr",
             "paravance-1"], ["griffon"], "rennes"]
-
-
-@pytest.fixture
-def topology_api(tmp_path, monkeypatch):
-    monkeypatch.setenv('NO_PROXY', '127.0.0.1,localhost')
-    saved = dict(g5k_configuration)
-    with G5kApiStandin(tree=network_tree()) as standin:
-        g5k_configuration.update({
-            'api_uri': standin.uri, 'api_username': None,
-            'api_cache_dir': str(tmp_path / 'cache'), 'api_cache_max_age': 3600,
-            'api_retries': 1, 'api_retry_delay': 0.01, 'api_timeout': 20,
-        })
-        api_utils.clear_cache()
-        forget_credentials()
-        try:
-            yield standin
-        finally:
-            api_utils.clear_cache()
-            g5k_configuration.clear()
-            g5k_configuration.update(saved)
 
 
 def described(graph):
@@ -102,14 +79,14 @@ def api_data_as_2x_held_it():
             "hosts": snapshot["hosts"], "hierarchy": snapshot["hierarchy"]}
 
 
-def test_graphs_are_2x_s_on_the_same_api_data(topology_api):
+def test_graphs_are_2x_s_on_the_same_api_data(network_api):
     ours = [described(topology.g5k_graph(elements)) for elements in ELEMENTS]
     theirs = old_graphs(api_data_as_2x_held_it())
     for elements, mine, old in zip(ELEMENTS, ours, theirs):
         assert json.loads(json.dumps(mine)) == old, elements
 
 
-def test_two_sites_are_linked_through_the_backbone_only_where_needed(topology_api):
+def test_two_sites_are_linked_through_the_backbone_only_where_needed(network_api):
     graph = topology.g5k_graph(["nancy", "rennes"])
     assert graph.get_sites() == ["nancy", "rennes"]
     assert sorted(n for n, _ in graph.get_backbone()) == ["renater-nancy", "renater-paris",
@@ -130,7 +107,7 @@ def test_two_sites_are_linked_through_the_backbone_only_where_needed(topology_ap
     assert not any(n.endswith(".rennes") and n.startswith("sparavance") for n in graph)
 
 
-def test_treemap_draws_every_node(topology_api, tmp_path):
+def test_treemap_draws_every_node(network_api, tmp_path):
     graph = topology.g5k_graph(["nancy", "rennes"])
     figure = topology.treemap(graph)
     drawn = sum(len(c.get_offsets()) for c in figure.axes[0].collections

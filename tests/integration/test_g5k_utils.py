@@ -20,8 +20,7 @@ import pytest
 
 from execo import Process, ProcessOutputHandler
 from execo_g5k import api_utils
-from execo_g5k.api import forget_credentials
-from execo_g5k.config import (default_frontend_connection_params, g5k_configuration,
+from execo_g5k.config import (default_frontend_connection_params,
                               make_default_frontend_connection_params,
                               make_default_oarsh_oarcp_params)
 from execo_g5k.kadeploy import FrontendPrefixWrapper
@@ -30,29 +29,7 @@ from execo_g5k.oar import (OarSubmission, get_oarsub_commandline, oar_date_to_un
 from execo_g5k.utils import (G5kAutoPortForwarder, frontend_factory, get_fastest_host,
                              get_ipv4_range, get_kavlan_host_name, get_kavlan_ip_mac,
                              get_kavlan_network, get_mac_addresses, hosts_list)
-from g5k_api_standin import G5kApiStandin, network_tree
 from tests.old_execo import run_old_execo
-
-
-@pytest.fixture
-def network_api(tmp_path, monkeypatch):
-    """The stand-in with the network tree, and the configuration pointing at it."""
-    monkeypatch.setenv('NO_PROXY', '127.0.0.1,localhost')
-    saved = dict(g5k_configuration)
-    with G5kApiStandin(tree=network_tree()) as standin:
-        g5k_configuration.update({
-            'api_uri': standin.uri, 'api_username': None,
-            'api_cache_dir': str(tmp_path / 'cache'), 'api_cache_max_age': 3600,
-            'api_retries': 1, 'api_retry_delay': 0.01, 'api_timeout': 20,
-        })
-        api_utils.clear_cache()
-        forget_credentials()
-        try:
-            yield standin
-        finally:
-            api_utils.clear_cache()
-            g5k_configuration.clear()
-            g5k_configuration.update(saved)
 
 
 # ---- network equipments ----------------------------------------------------------------
@@ -149,7 +126,7 @@ def test_kavlan_network_and_free_addresses(network_api):
 
 
 def test_kavlan_network_outside_grid5000_says_what_it_needs(network_api, monkeypatch):
-    import g5k_api_standin
+    import tests.integration.g5k_api_standin as g5k_api_standin
     # a site with switches and no router: no KaVLAN there
     monkeypatch.setattr(g5k_api_standin, 'site_network_equipments', lambda tree, site: [
         {'uid': 'sw-1', 'type': 'network_equipment', 'kind': 'switch'}])
