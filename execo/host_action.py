@@ -267,12 +267,12 @@ class HostAction(Action):
     @property
     def failed_hosts(self) -> List[Host]:
         """The hosts whose process is not ok (as given: before any
-        ``host_rewrite_func``), in the order of `hosts`.
+        ``host_rewrite_func``), in the order of `processes`.
 
         >>> Remote("true", []).failed_hosts  # doctest: +SKIP
         []
         """
-        return [host for host, process in zip(self._hosts, self.processes) if not process.ok]
+        return [Host(process.host) for process in self.processes if not process.ok]
 
     def for_hosts(self, hosts: Iterable[HostLike]) -> "HostAction":
         """A new action of the same kind, with the same command or files,
@@ -363,12 +363,12 @@ class _FileTransfer(HostAction):
                        destination: str, connection_params: Optional[Mapping[str, Any]],
                        process_args: Optional[Dict[str, Any]], kwargs: Dict[str, Any]) -> None:
         files = [sources] if isinstance(sources, str) else list(sources)
+        self._given_kwargs = dict(kwargs, connection_params=connection_params,
+                                  process_args=process_args)
         for name in files + [destination]:
             if not isinstance(name, str):
                 raise ExecoTypeError("%s: file names are strings, not %r"
                                      % (type(self).__name__, name))
-        self._given_kwargs = dict(kwargs, connection_params=connection_params,
-                                  process_args=process_args)
         setattr(self, self._sources_attribute, files)
         setattr(self, self._destination_attribute, destination)
         with gc_paused():

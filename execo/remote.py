@@ -90,6 +90,7 @@ class Remote(HostCommand):
         self._remote_setup = remote_setup(remote_cwd, remote_env)  # refused before any host
         super().__init__(cmd, hosts, connection_params, process_args, connexion_params,
                          **kwargs)
+        self._given_kwargs.update(remote_cwd=remote_cwd, remote_env=remote_env)  # for_hosts
 
     def _new_process(self, cmd: Command, host: Host, args: Dict[str, Any]) -> SshProcess:
         setup = getattr(self, "_remote_setup", "")
@@ -130,6 +131,10 @@ def _pattern(name: str) -> str:
     return _GLOB_CHARACTERS.sub(r"\\\1", name) if isinstance(name, Literal) else name
 
 
+def _params_of_run(action: HostAction) -> Callable[[], Any]:
+    return lambda: action._run_params
+
+
 class Put(ToHostsTransfer, Remote):
     """Copy local files to several hosts, one scp per host.
 
@@ -149,7 +154,7 @@ class Put(ToHostsTransfer, Remote):
                       args: Dict[str, Any]) -> ScpProcess:
         args.setdefault("name", "scp to %s:%s" % (address, destination))
         return ScpProcess(_scp_argv_builder(self, host, address, sources, destination, put=True),
-                          host, self.connection_params, **args)
+                          host, _params_of_run(self), **args)
 
 
 class Get(FromHostsTransfer, Remote):
@@ -174,7 +179,7 @@ class Get(FromHostsTransfer, Remote):
         args.setdefault("name", "scp from %s to %s" % (address, destination))
         return ScpProcess(_scp_argv_builder(self, host, address, sources, destination,
                                             put=False),
-                          host, self.connection_params, **args)
+                          host, _params_of_run(self), **args)
 
 
 def filter_bad_hosts(action: Action, hosts: Iterable[HostLike]) -> List[HostLike]:

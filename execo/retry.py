@@ -23,7 +23,8 @@ remote side: a Put or Get is retried on ssh's words alone, which for the
 failures retried (connection refused, dropped before the key exchange)
 mean that no byte was copied.
 
-Bounds: ``connect_attempts`` in all (1: no retry, no marker), a first
+Bounds: ``connect_attempts`` in all (1: no retry, no marker), but only
+two for a connection that timed out (the host is likely down), a first
 delay of ``connect_retry_delay`` seconds doubled at each attempt up to
 ``connect_retry_max_delay``, each drawn at random between a tenth of it
 and all of it; and never beyond the process's own timeout: an attempt is
@@ -41,7 +42,7 @@ import re
 import time
 from typing import Any, List, Mapping, Optional, Tuple
 
-from execo.config import CONNECTION_PARAMS_DOCS, default_connection_params
+from execo.config import declare_connection_params
 from execo.conductor import TimerHandle, get_conductor
 from execo.log import logger
 from execo.output import STDERR, STDOUT
@@ -58,7 +59,7 @@ _MARKER_LINE_ENDS = (b"\n", b"\r\n")
 _HELD_LIMIT = 1 << 16
 
 RETRY_PARAMS = {
-    'connect_attempts': 6,
+    'connect_attempts': 10,
     'connect_retry_delay': 0.25,
     'connect_retry_max_delay': 5.0,
 }
@@ -70,9 +71,7 @@ _RETRY_PARAMS_DOCS = {
                            "retry, jittered",
     'connect_retry_max_delay': "at most this many seconds between two connection attempts",
 }
-for _key, _value in RETRY_PARAMS.items():
-    default_connection_params.setdefault(_key, _value)
-CONNECTION_PARAMS_DOCS.update(_RETRY_PARAMS_DOCS)
+declare_connection_params(RETRY_PARAMS, _RETRY_PARAMS_DOCS)
 
 # ssh's own words for a connection that failed before authentication, thus
 # before any remote command: the TCP connection refused or timed out, the
@@ -87,6 +86,11 @@ _NOT_STARTED = re.compile(
     r"|banner exchange: Connection to \S+ port \S+: .*"
     r"|Connection (?:reset|closed) by \S+ port \d+)$")
 _SCP_ENDED = re.compile(r"^(?:scp: )?(?:Connection closed|lost connection)$")
+# A host that let a connection time out is most likely down or cut off: it
+# has already cost ConnectTimeout seconds, so it gets one more try, not
+# ``connect_attempts`` of them (a dead node must not hold an action ten
+# times longer than it did without retries).
+_TIMED_OUT_TRIES = 2
 
 
 def not_started_line(stderr: str) -> Optional[str]:
@@ -203,6 +207,7 @@ class ConnectionRetries:
         self._failed_attempt: Optional[Tuple[Optional[int], _Attempt]] = None
         self._retry_deadline: Optional[float] = None
         self._attempt_date = 0.0
+        self._timed_out_tries = 0
         self._ending = False  # no retry: decided once (an end may wait for file writes)
 
     # ---- each attempt (conductor thread) --------------------------------------
@@ -279,6 +284,10 @@ class ConnectionRetries:
         line = self._not_started_line(exit_code)
         if line is None or self.connect_attempts >= self._retry.attempts:
             return False
+        if "timed out" in line:
+            self._timed_out_tries += 1
+            if self._timed_out_tries >= _TIMED_OUT_TRIES:
+                return False
         delay = self._retry.delay(self.connect_attempts)
         now = time.time()
         if self._retry_deadline is not None \

@@ -313,11 +313,11 @@ class SshProcess(ConnectionRetries, Process):
     keyword wins if given), ``shell`` is ignored since the remote login
     shell always runs the command. An ssh exit code of 255 (connection
     failure) sets ``error`` and an ``error_reason`` quoting ssh's message.
-    A connection that fails before the remote command started is tried
-    again (`execo.retry`); ``connect_attempts`` counts the attempts.
     ``cwd`` and ``env`` are the local ``ssh``'s, as in execo 2.x; the
     remote command's are `execo.remote.Remote`'s ``remote_cwd`` and
     ``remote_env``.
+    A connection that fails before the remote command started is tried
+    again (`execo.retry`); ``connect_attempts`` counts the attempts.
     """
 
     _retry_marker = True
@@ -430,20 +430,24 @@ class ScpProcess(ConnectionRetries, Process):
     """
 
     def __init__(self, build_argv: Callable[[], List[str]], host: Host,
-                 connection_params: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> None:
+                 run_params: Optional[Callable[[], Mapping[str, Any]]] = None,
+                 **kwargs: Any) -> None:
         self._build_argv = build_argv
-        self._connection_params = connection_params  # for the retries' and the gate's keys
+        # the connection params of the run, for the retries' keys (execo.retry)
+        self._run_params = run_params
         super().__init__(build_argv(), **kwargs)
         self.host = host  # lets filter_bad_hosts and logs tell which host failed
 
     def setup_endpoint(self) -> Optional[Tuple[Hashable, int, bool]]:
         """Where this connection is set up, for `execo.endpoint_gate`."""
-        return setup_endpoint(self.host, _params_of_run(self, self._connection_params),
-                              tool="scp")
+        params = self._run_params() if self._run_params is not None \
+            else resolve_connection_params(None)
+        return setup_endpoint(self.host, params, tool="scp")
 
     def _spawn_args(self) -> List[str]:
         self.cmd = self._build_argv()
-        self._retry = retry_policy(_params_of_run(self, self._connection_params))
+        self._retry = retry_policy(self._run_params() if self._run_params is not None
+                                   else resolve_connection_params(None))
         return list(self.cmd)
 
     def _failure_reason(self, exit_code: Optional[int]) -> Optional[str]:

@@ -195,9 +195,14 @@ class _Destination:
                 if kind == _DATA:
                     account._done(len(payload))
                     continue
-                account._done(0)
-                if _release(self):
+                # the file exists (even empty) before its stream is told it
+                # is drained: that tells a waiter the file is complete
+                self._create()
+                last = _release(self)
+                if last:
                     self._close()
+                account._done(0)
+                if last:
                     return
 
     def _write(self, payload: Any) -> None:
@@ -221,9 +226,11 @@ class _Destination:
             logger.warning("output to %r failed, what is written to it from now on is "
                            "dropped: %s", self.handler, exc)
 
-    def _close(self) -> None:
+    def _create(self) -> None:
         if isinstance(self.handler, str) and self.file is None and not self.failed:
             self._write(b"")  # a path is created even if nothing was written to it
+
+    def _close(self) -> None:
         if self.file is not None:
             try:
                 self.file.close()

@@ -191,6 +191,21 @@ def test_host_accepting_tcp_but_never_speaking_ssh_ends_by_connect_timeout(testb
     assert not process.timeouted
 
 
+def test_a_host_that_lets_connections_time_out_is_tried_twice_not_connect_attempts_times(
+        testbed):
+    # a dead node costs ConnectTimeout per try: ten tries would hold the action ten times
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        params = {'ssh_options': ('-o', 'ConnectTimeout=1')
+                  + testbed.connection_params['ssh_options'], 'connect_attempts': 10}
+        process = SshProcess("true", Host("node-1", port=silent.getsockname()[1]),
+                             connection_params=params, nolog_error=True)
+        process.run(timeout=BOUND)
+    assert_failed_connection(process, "ConnectTimeout", "(2 connection attempts)")
+    assert process.connect_attempts == 2
+
+
 def test_sshd_killed_during_a_long_command_ends_it_with_an_error():
     with LoopbackTestbed(num_hosts=3) as bed:
         processes = [SshProcess("echo started; sleep 300", host, nolog_error=True,

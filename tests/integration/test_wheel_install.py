@@ -19,6 +19,10 @@ import zipfile
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REFERENCE = os.path.join(REPO, "tests", "data", "execo-2.8.2-modules.txt")
 TOP_PACKAGES = ("execo", "execo_g5k", "execo_engine")
+# modules that exist to wrap an optional extra (setup.py's extras_require):
+# installed without it, importing them must fail with an ImportError that
+# names the package to install, and nothing else may need it
+NEEDS_EXTRA = {"execo_g5k.topology": "networkx", "execo_g5k.topology_draw": "networkx"}
 
 
 def _source_modules():
@@ -85,7 +89,7 @@ def test_wheel_installs_and_imports_every_package_and_2x_path(tmp_path):
                    check=True, env=env, cwd=str(tmp_path))
     checker = (
         "import importlib, json, sys\n"
-        "modules, mains, names = json.loads(sys.stdin.read())\n"
+        "modules, mains, names, needs_extra = json.loads(sys.stdin.read())\n"
         "failed = []\n"
         "import importlib.util\n"
         "for m in mains:\n"
@@ -95,6 +99,9 @@ def test_wheel_installs_and_imports_every_package_and_2x_path(tmp_path):
         "    try:\n"
         "        mod = importlib.import_module(m)\n"
         "        assert mod.__file__.startswith(sys.prefix), mod.__file__\n"
+        "    except ImportError as exc:\n"
+        "        if needs_extra.get(m, '\\0') not in str(exc):\n"
+        "            failed.append('%s: %r' % (m, exc))\n"
         "    except Exception as exc:\n"
         "        failed.append('%s: %r' % (m, exc))\n"
         "for m, n in names:\n"
@@ -105,7 +112,7 @@ def test_wheel_installs_and_imports_every_package_and_2x_path(tmp_path):
         "print(json.dumps(failed))\n")
     modules = _source_modules()
     done = subprocess.run([python, "-c", checker],
-                          input=json.dumps([modules, _mains(), _legacy_imports()]),
+                          input=json.dumps([modules, _mains(), _legacy_imports(), NEEDS_EXTRA]),
                           capture_output=True, text=True, env=env, cwd=str(tmp_path),
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

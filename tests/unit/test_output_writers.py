@@ -85,6 +85,25 @@ def test_a_silent_process_still_creates_its_path_handler_file(tmp_path):
     assert os.path.exists(path) and os.path.getsize(path) == 0
 
 
+def test_a_silent_process_path_file_exists_as_soon_as_wait_returns(tmp_path):
+    # the writer thread used to say "drained" before it created the empty
+    # file: a waiter woken at once (thread switches forced often) missed it
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        missing = []
+        for round_ in range(5):
+            paths = [str(tmp_path / ("%d-%d" % (round_, i))) for i in range(100)]
+            processes = [Process("true", stdout_handlers=[path]).start() for path in paths]
+            for process, path in zip(processes, paths):
+                process.wait()
+                if not os.path.exists(path):
+                    missing.append(path)
+    finally:
+        sys.setswitchinterval(saved)
+    assert missing == []
+
+
 BIG_OUTPUT = r"""
 import json, resource
 from execo import Process
