@@ -177,15 +177,20 @@ def test_host_with_nothing_listening_fails_with_connection_refused(testbed):
     assert_failed_connection(process, "Connection refused")
 
 
-def test_host_accepting_tcp_but_never_speaking_ssh_ends_by_connect_timeout(testbed):
+def run_against_a_silent_port(testbed, connect_timeout, attempts):
+    """An SshProcess run against a port that accepts TCP and never speaks ssh."""
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        params = {'ssh_options': ('-o', 'ConnectTimeout=2')
-                  + testbed.connection_params['ssh_options'], 'connect_attempts': 2}
+        params = {'ssh_options': ('-o', 'ConnectTimeout=%d' % connect_timeout)
+                  + testbed.connection_params['ssh_options'], 'connect_attempts': attempts}
         process = SshProcess("true", Host("node-1", port=silent.getsockname()[1]),
                              connection_params=params, nolog_error=True)
-        process.run(timeout=BOUND)
+        return process.run(timeout=BOUND)
+
+
+def test_host_accepting_tcp_but_never_speaking_ssh_ends_by_connect_timeout(testbed):
+    process = run_against_a_silent_port(testbed, connect_timeout=2, attempts=2)
     assert_failed_connection(process, "ConnectTimeout", "(2 connection attempts)")
     assert process.connect_attempts == 2
     assert not process.timeouted
@@ -194,14 +199,7 @@ def test_host_accepting_tcp_but_never_speaking_ssh_ends_by_connect_timeout(testb
 def test_a_host_that_lets_connections_time_out_is_tried_twice_not_connect_attempts_times(
         testbed):
     # a dead node costs ConnectTimeout per try: ten tries would hold the action ten times
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        params = {'ssh_options': ('-o', 'ConnectTimeout=1')
-                  + testbed.connection_params['ssh_options'], 'connect_attempts': 10}
-        process = SshProcess("true", Host("node-1", port=silent.getsockname()[1]),
-                             connection_params=params, nolog_error=True)
-        process.run(timeout=BOUND)
+    process = run_against_a_silent_port(testbed, connect_timeout=1, attempts=10)
     assert_failed_connection(process, "ConnectTimeout", "(2 connection attempts)")
     assert process.connect_attempts == 2
 
