@@ -19,7 +19,8 @@ import pytest
 
 from execo import ChainPut, Get, Put, Remote, SshProcess, TaktukRemote
 from execo.testbed import netns
-from execo.testbed.emulated import EmulatedTestbed, emulation_unavailable_reason
+from execo.testbed.emulated import EmulatedTestbed
+from tests.integration.emulation import require_emulation
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -29,14 +30,6 @@ KEEPALIVE = {"ServerAliveInterval": 1, "ServerAliveCountMax": 3, "ConnectTimeout
 # the rest is room for a loaded machine
 BOUND = 1 * 3 + 9
 HOST_RATE = "24mbit"  # 3 MB/s: a few MiB take long enough to be cut in the middle
-
-
-def require_emulation():
-    reason = emulation_unavailable_reason()
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail("CI runs as root and must run the emulated bed: %s" % reason)
-        pytest.skip(reason)
 
 
 def machine_state():

@@ -12,19 +12,12 @@ import pytest
 
 from execo import ChainPut, Put, Remote, SshProcess, TaktukRemote
 from execo.testbed import netns
-from execo.testbed.emulated import EmulatedTestbed, emulation_unavailable_reason
+from execo.testbed.emulated import EmulatedTestbed
+from tests.integration.emulation import require_emulation
 
 pytestmark = pytest.mark.timeout(300)
 
 BOUND = 120
-
-
-def require_emulation():
-    reason = emulation_unavailable_reason()
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail("CI runs as root and must run the emulated bed: %s" % reason)
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
