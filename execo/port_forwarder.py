@@ -151,16 +151,16 @@ class PortForwarder(SshProcess):
         quiet = self.nolog_exit_code, self.nolog_error
         self.nolog_exit_code = self.nolog_error = True
         try:
-            for _ in range(_MAX_PORT_TRIES):
+            for tries_left in range(_MAX_PORT_TRIES - 1, -1, -1):
                 self.start()
                 self._settled.wait(timeout)
                 if self.forwarding.is_set() and not self.ended:
                     return self
-                if self.ended and self._lost_port_race():
+                if tries_left and self.ended and self._lost_port_race():
                     self.reset()
                     self.local_port = get_port()
                     continue
-                break
+                break  # the last try stays as it ended: the caller sees why
             self.kill()
             self.wait(timeout)
             raise ProcessesFailed([self])

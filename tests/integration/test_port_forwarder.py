@@ -30,6 +30,35 @@ def _free_port(address="127.0.0.1"):
         return sock.getsockname()[1]
 
 
+def _listening(port):
+    """A socket listening on 127.0.0.1:``port``, or None if it is taken."""
+    sock = socket.socket()
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        return None
+    sock.listen()
+    return sock
+
+
+def _free_block(size):
+    """``size`` consecutive ports on 127.0.0.1 that can be bound now, below
+    the kernel's ephemeral range: a port of that range can be the source
+    port of any outgoing connection (the suite opens thousands to its
+    sshd), which keeps it unbindable for a minute after, in TIME_WAIT."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as ranges:
+        ephemeral_low = int(ranges.read().split()[0])
+    for base in range(ephemeral_low - 4000, ephemeral_low - size, size):
+        sockets = [_listening(port) for port in range(base, base + size)]
+        for sock in sockets:
+            if sock is not None:
+                sock.close()
+        if all(sockets):
+            return base
+    pytest.fail("no %d consecutive free ports below %d" % (size, ephemeral_low))
+
+
 @pytest.fixture(scope="module")
 def web_service(tmp_path_factory):
     """A real http.server on 127.0.0.2 serving ``page.txt``; yields its port."""
@@ -108,18 +137,10 @@ def test_the_forward_is_closed_when_the_with_statement_ends(testbed, web_service
 
 def test_ports_in_use_are_skipped_when_the_port_is_chosen(testbed, web_service, port_range,
                                                          caplog_execo):
-    base = _free_port()
-    taken = []
+    base = _free_block(4)
+    taken = [_listening(port) for port in (base, base + 1, base + 2)]
     try:
-        for port in (base, base + 1, base + 2):
-            sock = socket.socket()
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                sock.close()
-                pytest.skip("port %d is in use by something else" % port)
-            sock.listen()
-            taken.append(sock)
+        assert all(taken)
         configuration['port_range'] = (base, base + 4)
         for _ in range(3):  # wherever the round-robin is, three tries lose
             with PortForwarder("node-1", SERVICE_ADDRESS, web_service) as forward:
@@ -127,6 +148,27 @@ def test_ports_in_use_are_skipped_when_the_port_is_chosen(testbed, web_service, 
                 assert _fetch(forward.local_port) == PAGE
         # losing a port to another program is no failure worth a warning
         assert caplog_execo.text == ""
+    finally:
+        for sock in taken:
+            sock.close()
+
+
+def test_a_range_with_every_port_in_use_fails_the_forward_after_its_tries(
+        testbed, web_service, port_range):
+    base = _free_block(2)
+    taken = [_listening(port) for port in (base, base + 1)]
+    try:
+        assert all(taken)
+        configuration['port_range'] = (base, base + 2)
+        forward = PortForwarder("node-1", SERVICE_ADDRESS, web_service,
+                                nolog_exit_code=True, nolog_error=True)
+        with pytest.raises(ProcessesFailed):
+            with forward:
+                pass
+        # the last try is what the caller sees: ended, and why
+        assert forward.ended and not forward.ok
+        assert "Address already in use" in forward.stderr
+        assert forward.local_port in (base, base + 1)
     finally:
         for sock in taken:
             sock.close()
