@@ -359,7 +359,10 @@ class SshProcess(ConnectionRetries, Process):
 
     def setup_endpoint(self) -> Optional[Tuple[Hashable, int, bool]]:
         """Where this connection is set up, for `execo.endpoint_gate`."""
-        return setup_endpoint(self.host, _params_of_run(self, self.connection_params))
+        run = self._run_connection
+        if run is not None and run[0] is self.connection_params:  # its action's, resolved
+            return setup_endpoint(self.host, run[1], address=run[2])
+        return setup_endpoint(self.host, resolve_connection_params(self.connection_params))
 
     def _deliver_output(self, stream: int, data: bytes, eof: bool = False,
                         error: bool = False) -> None:
@@ -442,7 +445,9 @@ class ScpProcess(ConnectionRetries, Process):
         """Where this connection is set up, for `execo.endpoint_gate`."""
         params = self._run_params() if self._run_params is not None \
             else resolve_connection_params(None)
-        return setup_endpoint(self.host, params, tool="scp")
+        run = getattr(self, "_run_connection", None)  # (..., address rewritten by the action)
+        return setup_endpoint(self.host, params, tool="scp",
+                              address=run[2] if run is not None else None)
 
     def _spawn_args(self) -> List[str]:
         self.cmd = self._build_argv()
@@ -466,15 +471,6 @@ class ScpProcess(ConnectionRetries, Process):
     def _user_command(self) -> str:
         # scp's argv carries every ssh option: its name says what it copies
         return self.name
-
-
-def _params_of_run(process: Process, given: Optional[Mapping[str, Any]]) -> Mapping[str, Any]:
-    """The connection params the process's action resolved for this run
-    (`execo.host_action`), else ``given`` resolved now."""
-    run = getattr(process, "_run_connection", None)
-    if run is not None and run[0] is given:
-        return run[1]
-    return resolve_connection_params(given)
 
 
 def get_process(cmd: Command, host: Optional[HostLike] = None,

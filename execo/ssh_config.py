@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
-__all__ = ["config_file", "endpoint"]
+__all__ = ["HostEntries", "config_entries", "config_file", "endpoint", "endpoint_in"]
 
-_cache: Dict[str, Tuple[int, Dict[str, Tuple[Optional[str], Optional[int]]]]] = {}
+# alias -> (HostName, Port), either None where the block does not say
+HostEntries = Mapping[str, Tuple[Optional[str], Optional[int]]]
+_cache: Dict[str, Tuple[int, HostEntries]] = {}
 _lock = threading.Lock()
 
 
@@ -44,12 +46,21 @@ def endpoint(address: str, port: Optional[int], path: Optional[str]) -> Tuple[st
     >>> endpoint("n1", None, None)
     ('n1', 22)
     """
-    hostname, config_port = _entries(path).get(address, (None, None)) if path else (None, None)
+    return endpoint_in(config_entries(path), address, port)
+
+
+def endpoint_in(hosts: HostEntries, address: str, port: Optional[int]) -> Tuple[str, int]:
+    """`endpoint` with the config file already read (`config_entries`)."""
+    hostname, config_port = hosts.get(address, (None, None))
     chosen = port if port is not None else config_port
     return (hostname or address, int(chosen) if chosen is not None else 22)
 
 
-def _entries(path: str) -> Dict[str, Tuple[Optional[str], Optional[int]]]:
+def config_entries(path: Optional[str]) -> HostEntries:
+    """The plain ``Host`` blocks of the config file ``path`` (none: empty),
+    read again only when the file changed."""
+    if not path:
+        return {}
     try:
         stamp = os.stat(path).st_mtime_ns
     except OSError:
@@ -64,7 +75,7 @@ def _entries(path: str) -> Dict[str, Tuple[Optional[str], Optional[int]]]:
     return entries
 
 
-def _parse(path: str) -> Dict[str, Tuple[Optional[str], Optional[int]]]:
+def _parse(path: str) -> HostEntries:
     entries: Dict[str, List] = {}
     current: List[str] = []
     try:

@@ -9,12 +9,12 @@ ProxyCommand option that carries it.
 from __future__ import annotations
 
 import shlex
-from typing import Any, Hashable, List, Mapping, Optional, Tuple
+from typing import Any, Hashable, List, Mapping, NamedTuple, Optional, Tuple
 
 from execo.argv import option_words
 from execo.connection import connection_target
 from execo.host import Host, HostLike
-from execo.ssh_config import config_file, endpoint
+from execo.ssh_config import HostEntries, config_entries, config_file, endpoint_in
 
 __all__ = ["gateway_host", "proxy_command_options", "setup_endpoint"]
 
@@ -53,11 +53,12 @@ def proxy_command_options(hop: List[str]) -> List[str]:
     return ['-o', 'ProxyCommand=%s' % line]
 
 
-def setup_endpoint(host: HostLike, params: Mapping[str, Any], tool: str = "ssh"
-                   ) -> Optional[Tuple[Hashable, int, bool]]:
+def setup_endpoint(host: HostLike, params: Mapping[str, Any], tool: str = "ssh",
+                   address: Optional[str] = None) -> Optional[Tuple[Hashable, int, bool]]:
     """(the sshd a connection to ``host`` is set up with, the most set-ups
     in flight it may take, whether the first goes alone) for
-    `execo.endpoint_gate`; None: not gated.
+    `execo.endpoint_gate`; None: not gated. ``address``: the host's address
+    already rewritten by its action (see `connection_target`).
 
     The sshd is the gateway's when there is one, else the host's, an alias
     of the ``-F`` config file followed to its HostName and Port. With
@@ -70,11 +71,35 @@ def setup_endpoint(host: HostLike, params: Mapping[str, Any], tool: str = "ssh"
     limit = params.get('max_setups_per_endpoint')
     if not limit:
         return None
-    config = config_file(option_words(params.get(tool + '_options')))
-    sharing = params.get('connection_sharing')
+    route = _route(params, tool)
+    if route.gateway is not None:
+        return route.gateway, limit, route.sharing
+    target = connection_target(host, params, address)
+    return endpoint_in(route.hosts, target.address, target.port), limit, route.sharing
+
+
+class _Route(NamedTuple):
+    hosts: HostEntries  # the -F file's plain Host blocks
+    sharing: bool
+    gateway: Optional[Tuple[str, int]]
+
+
+# The params an action resolved for a run are one object shared by its
+# processes: what they say of the route is worked out once for all of them
+# (the -F file read then: a run sees one version of it), not once per host.
+_last_route: Tuple[Any, str, Optional[_Route]] = (None, "", None)
+
+
+def _route(params: Mapping[str, Any], tool: str) -> _Route:
+    last_params, last_tool, route = _last_route
+    if last_params is params and last_tool == tool and route is not None:
+        return route
+    hosts = config_entries(config_file(option_words(params.get(tool + '_options'))))
     gateway = params.get('gateway')
+    gateway_endpoint = None
     if gateway:
         hop = gateway_host(gateway)
-        return endpoint(hop.address, hop.port, config), limit, bool(sharing)
-    target = connection_target(host, params)
-    return endpoint(target.address, target.port, config), limit, bool(sharing)
+        gateway_endpoint = endpoint_in(hosts, hop.address, hop.port)
+    route = _Route(hosts, bool(params.get('connection_sharing')), gateway_endpoint)
+    globals()['_last_route'] = (params, tool, route)  # one tuple: atomic for other threads
+    return route

@@ -281,7 +281,10 @@ def test_a_run_merges_the_defaults_once_and_rewrites_each_host_once(kind, monkey
     del merges[:], rewrites[:]
     action._resolve_run()  # what start() does, without connecting
     argvs = [p._spawn_args() for p in action.processes]
+    # the per-endpoint gate asks each process where it connects (issue 27)
+    endpoints = [p.setup_endpoint() for p in action.processes]
     assert len(merges) == 1 and sorted(rewrites) == hosts
+    assert [endpoint[0][0] for endpoint in endpoints] == [h.upper() for h in hosts]
     assert all(any(word.startswith(h.upper()) or word.endswith(h.upper()) for word in argv)
                for h, argv in zip(hosts, argvs)), argvs
 
