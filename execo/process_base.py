@@ -83,10 +83,10 @@ class ProcessBase(Expecting, Described):
                  stdout_handlers: Optional[List[Any]] = None,
                  stderr_handlers: Optional[List[Any]] = None,
                  name: Optional[str] = None, **_more: Any) -> None:
-        given = dict(locals())
+        given = locals()
         # the ignore_/nolog_ keywords of every kind of failure (execo.failures)
-        for switch in failures.SWITCHES:
-            setattr(self, switch, given[switch] if switch in given else _more.pop(switch, False))
+        self.__dict__.update({switch: given[switch] if switch in given
+                              else _more.pop(switch, False) for switch in failures.SWITCHES})
         if _more:  # a misspelled keyword, passed down by a subclass
             check_keywords(type(self).__name__, _more,
                            type(self).__signature__.parameters)  # type: ignore[attr-defined]
