@@ -29,7 +29,7 @@ then the connection params given to the call, then the caller's defaults
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, Mapping, NamedTuple, Optional
+from typing import Any, Callable, Dict, Iterator, Mapping, NamedTuple, Optional
 
 import execo.config as config
 from execo.host import Host, HostLike, check_address, unbracketed
@@ -101,10 +101,27 @@ class ResolvedConnectionParams(Mapping[str, Any]):
     `ConnectionParams`.
     """
 
-    __slots__ = ("_params",)
+    __slots__ = ("_params", "_derived")
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         self._params = dict(params)
+        self._derived: Dict[str, Any] = {}
+
+    def derived(self, name: str, compute: Callable[[ResolvedConnectionParams], Any]) -> Any:
+        """``compute(self)``, worked out once for this object and kept under ``name``.
+
+        An action's processes share one resolved params object for a run:
+        what the argv builders deduce from it alone (the option words, the
+        sharing directory's check, the gateway's hop, the ``-F`` file's
+        entries) is the same for every host, so it is deduced once per run
+        rather than once per host. ``compute`` must read nothing but the
+        params (and what it reads then stays as it was for the run); two
+        threads may both compute it, which is harmless for such a value.
+        """
+        try:
+            return self._derived[name]
+        except KeyError:
+            return self._derived.setdefault(name, compute(self))
 
     def __getitem__(self, key: str) -> Any:
         return self._params[key]
@@ -117,6 +134,16 @@ class ResolvedConnectionParams(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return "ResolvedConnectionParams(%r)" % (self._params,)
+
+
+def derived_once(params: Mapping[str, Any], name: str,
+                 compute: Callable[[Any], Any]) -> Any:
+    """``compute(params)``, kept on ``params`` when they are resolved (see
+    `ResolvedConnectionParams.derived`); plain params are not kept, so it is
+    worked out at each call."""
+    if isinstance(params, ResolvedConnectionParams):
+        return params.derived(name, compute)
+    return compute(params)
 
 
 def resolve_connection_params(connection_params: Optional[Mapping[str, Any]] = None,

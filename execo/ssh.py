@@ -166,10 +166,7 @@ def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] =
     """
     params = resolve_connection_params(connection_params)
     target = connection_target(host, params, address)
-    argv = (option_words(params['ssh']) + _control_options(params)
-            + gateway_options(params) + option_words(params.get('ssh_options')))
-    if params.get('pty') and '-tt' not in argv:
-        argv.append('-tt')
+    argv = list(params.derived('ssh argv', _ssh_options))
     if target.user is not None:
         argv += ['-l', str(target.user)]
     if target.keyfile is not None:
@@ -178,6 +175,21 @@ def ssh_command(host: HostLike, connection_params: Optional[Mapping[str, Any]] =
         argv += ['-p', str(target.port)]
     argv += ['--', target.address]
     return argv
+
+
+def _ssh_options(params: Mapping[str, Any]) -> Tuple[str, ...]:
+    """ssh's argv up to the per-host options: the same for every host of a run."""
+    argv = (option_words(params['ssh']) + _control_options(params)
+            + gateway_options(params) + option_words(params.get('ssh_options')))
+    if params.get('pty') and '-tt' not in argv:
+        argv.append('-tt')
+    return tuple(argv)
+
+
+def _scp_options(params: Mapping[str, Any]) -> Tuple[str, ...]:
+    """scp's argv up to the per-host options: the same for every host of a run."""
+    return tuple(option_words(params['scp']) + _control_options(params)
+                 + gateway_options(params) + option_words(params.get('scp_options')))
 
 
 def scp_command(connection_params: Optional[Mapping[str, Any]] = None,
@@ -190,8 +202,7 @@ def scp_command(connection_params: Optional[Mapping[str, Any]] = None,
     ['scp', '-r', '-P', '2222', '--']
     """
     params = resolve_connection_params(connection_params)
-    argv = (option_words(params['scp']) + _control_options(params)
-            + gateway_options(params) + option_words(params.get('scp_options')))
+    argv = list(params.derived('scp argv', _scp_options))
     target = connection_target(host if host is not None else Host("localhost"), params, address)
     if target.keyfile is not None:
         argv += ['-i', str(target.keyfile)]

@@ -8,11 +8,12 @@ ProxyCommand option that carries it.
 
 from __future__ import annotations
 
+import functools
 import shlex
 from typing import Any, Hashable, List, Mapping, NamedTuple, Optional, Tuple
 
 from execo.argv import option_words
-from execo.connection import connection_target
+from execo.connection import connection_target, derived_once
 from execo.host import Host, HostLike
 from execo.ssh_config import HostEntries, config_entries, config_file, endpoint_in
 
@@ -84,22 +85,21 @@ class _Route(NamedTuple):
     gateway: Optional[Tuple[str, int]]
 
 
-# The params an action resolved for a run are one object shared by its
-# processes: what they say of the route is worked out once for all of them
-# (the -F file read then: a run sees one version of it), not once per host.
-_last_route: Tuple[Any, str, Optional[_Route]] = (None, "", None)
-
-
 def _route(params: Mapping[str, Any], tool: str) -> _Route:
-    last_params, last_tool, route = _last_route
-    if last_params is params and last_tool == tool and route is not None:
-        return route
+    # the params an action resolved for a run are one object shared by its
+    # processes: the route is worked out once for all of them (the -F file
+    # read then, so a run sees one version of it), not once per host
+    return derived_once(params, tool + ' route', _route_of[tool])
+
+
+def _read_route(params: Mapping[str, Any], tool: str) -> _Route:
     hosts = config_entries(config_file(option_words(params.get(tool + '_options'))))
     gateway = params.get('gateway')
     gateway_endpoint = None
     if gateway:
         hop = gateway_host(gateway)
         gateway_endpoint = endpoint_in(hosts, hop.address, hop.port)
-    route = _Route(hosts, bool(params.get('connection_sharing')), gateway_endpoint)
-    globals()['_last_route'] = (params, tool, route)  # one tuple: atomic for other threads
-    return route
+    return _Route(hosts, bool(params.get('connection_sharing')), gateway_endpoint)
+
+
+_route_of = {tool: functools.partial(_read_route, tool=tool) for tool in ("ssh", "scp")}
