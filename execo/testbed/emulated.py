@@ -43,6 +43,7 @@ from execo.process import Process
 import execo.testbed.netns as netns
 from execo.testbed.base import TestbedBase, connection_params_for, ssh_host_entry
 from execo.testbed.faults import FRONTEND, FaultInjection, Link
+from execo.testbed.procs import descendants, signal_pids
 from execo.testbed.sshd import (READY_TIMEOUT, SSHD, await_sshd, generate_keys, launch_sshd,
                                 sshd_config_lines)
 from execo.testbed.topology import Topology
@@ -426,6 +427,22 @@ class EmulatedTestbed(FaultInjection, TestbedBase):
         if self.gateway is not None:
             params['gateway'] = self.gateway
         return params
+
+    def sshd_pid(self, target: str) -> int:
+        """The pid of the sshd of ``target`` (a host or 'frontend')."""
+        return self._sshds[target].pid
+
+    def freeze_sshd(self, target: str) -> None:
+        """SIGSTOP the sshd of ``target`` and its sessions: connections made
+        meanwhile wait in its listen queue, and meet it together when
+        `thaw_sshd` is called (a burst, whatever the machine's load)."""
+        pid = self.sshd_pid(target)
+        signal_pids([pid], signal.SIGSTOP)  # first: no new session while they are walked
+        signal_pids(descendants(pid), signal.SIGSTOP)
+
+    def thaw_sshd(self, target: str) -> None:
+        pid = self.sshd_pid(target)
+        signal_pids(descendants(pid) + [pid], signal.SIGCONT)
 
     def netns_command(self, target: str, argv: Sequence[str]) -> List[str]:
         """``argv`` run inside ``target``'s namespace (a host or

@@ -7,6 +7,7 @@ of 198.18.0.0/15 inside the namespaces these tests create are used.
 """
 
 import os
+import time
 
 import pytest
 
@@ -94,3 +95,42 @@ def test_chainput_reaches_its_first_host_through_the_gateway_then_hops_inside(be
                    "rm -r /tmp/execo-gw-chain-$(hostname)", hosts,
                    connection_params=bed.connection_params).run(BOUND)
     assert [p.stdout for p in check.processes] == ["chained\n"] * len(hosts)
+
+
+def established_to_ssh(pid):
+    """TCP connections to port 22 established in the namespace of ``pid``."""
+    count = 0
+    for table in ("tcp", "tcp6"):
+        with open("/proc/%d/net/%s" % (pid, table)) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == 22 and fields[3] == "01":
+                    count += 1
+    return count
+
+
+@pytest.mark.parametrize("pty", [False, True])
+def test_a_command_with_a_side_effect_runs_once_per_host_through_the_gateway(bed, tmp_path,
+                                                                              pty):
+    """The 40 connections meet the stock gateway together (started while its
+    sshd is frozen, they wait in its listen queue): with the per-endpoint
+    gate off it drops some before authentication, those are retried, and
+    each host has run the command exactly once."""
+    marks = tmp_path / "marks"
+    params = dict(bed.connection_params, max_setups_per_endpoint=None, pty=pty)
+    bed.freeze_sshd("frontend")
+    try:
+        remote = Remote("echo x >> %s" % marks, bed.hosts, connection_params=params,
+                        nolog_error=True).start()
+        deadline = time.monotonic() + 15  # below ConnectTimeout
+        # a poll on the kernel's table: no event tells a connect() queued
+        while (established_to_ssh(bed.sshd_pid("frontend")) < len(bed.hosts)
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+    finally:
+        bed.thaw_sshd("frontend")
+    remote.wait(BOUND)
+    failed = [p for p in remote.processes if not p.ok]
+    assert not failed, "%d failed, e.g. %s" % (len(failed), failed[0].error_reason)
+    assert marks.read_text() == "x\n" * len(bed.hosts)
+    assert max(p.connect_attempts for p in remote.processes) > 1
