@@ -15,6 +15,7 @@ import tempfile
 import pytest
 
 from execo.testbed import SSHD, LoopbackTestbed
+from tests.quick_retries import QUICK_RETRIES
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The OAR test bed's nodes (tests/oar): names of 127.0.0.1 in /etc/hosts,
@@ -30,6 +31,9 @@ def doc_testbed():
     if not os.path.exists(SSHD):
         pytest.skip("%s is missing: install openssh-server to run the doc's examples" % SSHD)
     with LoopbackTestbed(num_hosts=4, extra_names=DOC_HOST_NAMES) as bed:
+        # the pages' closed ports are refused after the same attempts, over
+        # ~2 s instead of ~28 each: no page shows how long they took
+        bed.connection_params.update(QUICK_RETRIES)
         bed.install()
         yield bed
 

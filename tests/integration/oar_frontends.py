@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "oar"))
 from oar_fixture import (OarTestbedUnavailable, ensure_oar_testbed,  # noqa: E402
                          run_as_user)
+from tests.quick_retries import QUICK_RETRIES
 
 _ENDED = ("Error", "Terminated")
 # oardel during a launch can be lost (the job then runs anyway)
@@ -132,6 +133,8 @@ class OarFrontends:
             'host_rewrite_func': lambda host: host,
             'ssh_options': self.testbed.connection_params['ssh_options'],
             'scp_options': self.testbed.connection_params['scp_options'],
+            # the unreachable frontends refuse: their failure is tested, not the retries
+            **QUICK_RETRIES,
         })
 
     def __exit__(self, *exc_info: Any) -> None:

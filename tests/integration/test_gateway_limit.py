@@ -13,6 +13,7 @@ from execo import Get, Put, Remote
 from execo.process_base import ProcessLifecycleHandler
 from execo.taktuk import TaktukRemote
 from execo.testbed import LoopbackTestbed
+from tests.quick_retries import QUICK_RETRIES
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -44,7 +45,7 @@ def test_remote_through_a_gateway_authenticates_on_the_gateway_then_on_each_host
 
 
 def test_a_bad_gateway_fails_the_hosts_it_was_to_reach(bed):
-    remote = Remote("true", bed.hosts[:2], connection_params=through(bed, gateway="node-1:1"),
+    remote = Remote("true", bed.hosts[:2], connection_params=through(bed, gateway="node-1:1", **QUICK_RETRIES),
                     nolog_error=True).run(BOUND)
     assert not remote.ok
     assert all(p.exit_code == 255 for p in remote.processes)

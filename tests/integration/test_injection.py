@@ -22,6 +22,7 @@ from execo.substitution import literal
 from execo.connection import make_connection_params, connection_target
 from execo.ssh import scp_command, ssh_command, ssh_failure_reason
 from tests.old_execo import run_old_execo
+from tests.quick_retries import QUICK_RETRIES
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -203,9 +204,12 @@ def test_scp_failures_are_classified_as_ssh_failures_are(testbed, tmp_path):
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
         host = Host("127.0.0.1", port=port)
-        put = Put([host], ["/etc/hostname"], str(tmp_path), nolog_error=True).run(timeout=60)
-        get = Get([host], ["/etc/hostname"], str(tmp_path), nolog_error=True).run(timeout=60)
-        ssh = SshProcess("true", host, nolog_error=True).run(timeout=60)
+        put = Put([host], ["/etc/hostname"], str(tmp_path), connection_params=QUICK_RETRIES,
+                  nolog_error=True).run(timeout=60)
+        get = Get([host], ["/etc/hostname"], str(tmp_path), connection_params=QUICK_RETRIES,
+                  nolog_error=True).run(timeout=60)
+        ssh = SshProcess("true", host, connection_params=QUICK_RETRIES,
+                         nolog_error=True).run(timeout=60)
     for process in (put.processes[0], get.processes[0], ssh):
         assert process.error and process.exit_code == 255
         assert "nothing listens on the ssh port" in process.error_reason, process.error_reason

@@ -26,6 +26,7 @@ from g5k_frontend_bed import closed_port, frontend_testbed
 from execo_g5k.config import g5k_configuration
 from execo_g5k.hostnames import get_host_site_from_name
 from execo_g5k.kadeploy import Deployment, Kadeployer, deploy, parse_kadeploy_output
+from tests.quick_retries import QUICK_RETRIES
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -104,7 +105,8 @@ def standin(g5k_bed, tmp_path, monkeypatch):
 @pytest.fixture
 def frontend_params(g5k_bed):
     # the frontends are aliases: no ".grid5000.fr" appended
-    return {'host_rewrite_func': None, 'ssh_options': g5k_bed.g5k_ssh_options}
+    return dict({'host_rewrite_func': None, 'ssh_options': g5k_bed.g5k_ssh_options},
+                **QUICK_RETRIES)  # lille refuses: its failure is the subject, not the retries
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from execo import (SCP, SSH, TAKTUK, Get, Host, Put, Remote, Report, configuration,
                    default_connection_params, filter_bad_hosts, get_fileget, get_fileput,
                    get_remote)
+from tests.quick_retries import QUICK_RETRIES
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -160,7 +161,8 @@ def test_get_of_a_missing_remote_file_fails_only_for_that_host(testbed, tmp_path
 
 def test_unreachable_host_fails_alone_with_error_reason(testbed, closed_port):
     hosts = testbed.hosts[:4] + [Host("127.0.0.1", port=closed_port)]
-    remote = Remote("echo up", hosts, nolog_error=True).run(timeout=60)
+    remote = Remote("echo up", hosts, connection_params=QUICK_RETRIES,
+                    nolog_error=True).run(timeout=60)
     assert remote.ended and not remote.ok
     *fine, dead = remote.processes
     assert all(p.finished_ok and p.stdout == "up\n" for p in fine)

@@ -13,6 +13,7 @@ import pytest
 from execo import (ChainPut, Get, Put, Remote, Report, TaktukGet, TaktukPut, TaktukRemote,
                    load_results)
 from execo.retry import RETRY_PARAMS
+from tests.quick_retries import QUICK_RETRIES
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -85,7 +86,7 @@ def test_a_failed_fan_out_logs_one_line_per_host_and_one_summary(testbed, caplog
 def test_connection_failures_are_grouped_apart_from_exit_codes(testbed, caplog_execo):
     hosts = testbed.hosts[:3]
     action = Remote("exit 2", hosts[:2], name="mixed")
-    action.processes[1].connection_params = {"port": 1}   # nothing listens there
+    action.processes[1].connection_params = dict(QUICK_RETRIES, port=1)  # nothing listens
     action.run()
     summary = caplog_execo.records[-1].getMessage()
     assert summary == ("mixed: 2 of 2 processes failed: exit 2 on 1 (%s); ssh could not "

@@ -16,6 +16,7 @@ import pytest
 from execo import Host, SshProcess, get_process
 from execo.ssh import ssh_command
 from execo.testbed import LoopbackTestbed
+from tests.quick_retries import QUICK_RETRIES
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -172,7 +173,8 @@ def test_host_with_nothing_listening_fails_with_connection_refused(testbed):
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-        process = SshProcess("true", Host("node-1", port=port), nolog_error=True)
+        process = SshProcess("true", Host("node-1", port=port),
+                             connection_params=QUICK_RETRIES, nolog_error=True)
         process.run(timeout=BOUND)
     assert_failed_connection(process, "Connection refused")
 
@@ -220,7 +222,8 @@ def test_sshd_killed_during_a_long_command_ends_it_with_an_error():
 def test_sshd_restarted_serves_again_after_a_kill():
     with LoopbackTestbed(num_hosts=1) as bed:
         bed.kill_sshd()
-        down = SshProcess("true", "node-1", connection_params=bed.connection_params,
+        down = SshProcess("true", "node-1", connection_params=dict(bed.connection_params,
+                                                                   **QUICK_RETRIES),
                           nolog_error=True).run(timeout=BOUND)
         assert_failed_connection(down, "Connection refused")
         bed.restart_sshd()
@@ -237,7 +240,8 @@ def test_ignore_exit_code_does_not_hide_an_unreachable_host(testbed):
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         process = SshProcess("true", Host("node-1", port=closed.getsockname()[1]),
-                             ignore_exit_code=True, nolog_error=True).run(timeout=BOUND)
+                             connection_params=QUICK_RETRIES, ignore_exit_code=True,
+                             nolog_error=True).run(timeout=BOUND)
     assert process.error and not process.ok
 
 
