@@ -36,6 +36,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from execo.testbed import LoopbackTestbed  # noqa: E402
+from execo.testbed.sshd import RAISED_MAX_STARTUPS  # noqa: E402
 
 WORKER = r"""
 import json, os, resource, subprocess, sys, time
@@ -79,17 +80,10 @@ MODES = ("raw ssh", "raw ssh + execo's options", "execo", "execo, gate told the 
          "execo, gate off", "execo, no prelude")
 
 
-def _raised_max_startups() -> int:
-    """The start of the bed's raised MaxStartups: set-ups it takes at once."""
-    from execo.testbed.sshd import RAISED_LIMITS
-    line = next(line for line in RAISED_LIMITS if line.startswith("MaxStartups"))
-    return int(line.split()[1].split(":")[0])
-
-
 def run(mode: str, count: int, bed: LoopbackTestbed) -> Dict:
     env = dict(os.environ, PYTHONPATH=REPO,
                BENCH_BED=json.dumps({"params": bed.connection_params, "config": bed.ssh_config,
-                                    "max_startups": _raised_max_startups()}))
+                                    "max_startups": RAISED_MAX_STARTUPS}))
     result = subprocess.run([sys.executable, "-c", WORKER, mode, str(count)], env=env,
                             capture_output=True, text=True, timeout=600, cwd=bed.workdir)
     if result.returncode != 0:

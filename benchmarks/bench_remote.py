@@ -37,6 +37,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from execo.testbed import LoopbackTestbed  # noqa: E402
+from execo.testbed.sshd import RAISED_MAX_STARTUPS  # noqa: E402
 
 CHILD_TIMEOUT = 600
 
@@ -158,13 +159,6 @@ def run_child(tool: Tool, count: int, scratch: str) -> Tuple[float, float, int]:
     return wall, op, peak
 
 
-def _raised_max_startups() -> int:
-    """The start of the bed's raised MaxStartups: set-ups it takes at once."""
-    from execo.testbed.sshd import RAISED_LIMITS
-    line = next(line for line in RAISED_LIMITS if line.startswith("MaxStartups"))
-    return int(line.split()[1].split(":")[0])
-
-
 def build_tools(bed: LoopbackTestbed, args: argparse.Namespace) -> List[Tool]:
     tools = []
     params = json.dumps(bed.connection_params)
@@ -177,7 +171,7 @@ def build_tools(bed: LoopbackTestbed, args: argparse.Namespace) -> List[Tool]:
     # MaxStartups). This bed's sshd takes 1000: told so, as a user of such
     # an sshd would tell it, the gate measures what a fan-out to distinct
     # hosts costs, the figure the other tools (which never hold back) give.
-    told = dict(bed.connection_params, max_setups_per_endpoint=_raised_max_startups())
+    told = dict(bed.connection_params, max_setups_per_endpoint=RAISED_MAX_STARTUPS)
     tools.append(Tool("execo, gate told the sshd's limit",
                       lambda n: [sys.executable, "-c", EXECO_CHILD, str(n)],
                       {"BENCH_PARAMS": json.dumps(told), "PYTHONPATH": REPO}))

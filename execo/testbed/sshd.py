@@ -32,7 +32,9 @@ _MISSING_PRIVSEP = re.compile(r"Missing privilege separation directory: (/\S+)")
 # hosts, gateways and frontends run it so: reliability tests use it.
 STOCK_LIMITS = ("MaxStartups 10:30:100", "MaxSessions 10")
 # Only for measuring raw handshake speed (benchmarks): no drop ever.
-RAISED_LIMITS = ("MaxStartups 1000:30:1000", "MaxSessions 1000")
+RAISED_MAX_STARTUPS = 1000
+RAISED_LIMITS = ("MaxStartups %d:30:%d" % (RAISED_MAX_STARTUPS, RAISED_MAX_STARTUPS),
+                 "MaxSessions 1000")
 
 
 def make_privsep_directory(error: str) -> bool:

@@ -19,6 +19,7 @@ from execo import Get, Host, Put, Remote, SshProcess
 from execo.config import default_connection_params
 from execo.output import ProcessOutputHandler
 from execo.testbed import LoopbackTestbed
+from tests.tcp_table import established_to
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -50,18 +51,6 @@ def refusing_port():
     return sock
 
 
-def connections_to(port):
-    """How many TCP connections of this machine to ``port`` are established."""
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as f:
-            for line in f.readlines()[1:]:
-                fields = line.split()
-                if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
-                    count += 1
-    return count
-
-
 def burst_on_thaw(bed, count, cmd="true", **process_args):
     """``count`` connections that reach ``bed``'s sshd all at once: started
     while it is frozen, they wait in its listen queue, and meet it together
@@ -71,7 +60,7 @@ def burst_on_thaw(bed, count, cmd="true", **process_args):
         action = Remote(cmd, bed.hosts[:count], **process_args).start()
         deadline = time.monotonic() + 15  # below ConnectTimeout (20 s)
         # a poll on the kernel's table: no event tells a connect() queued
-        while connections_to(bed.port) < min(count, 100) and time.monotonic() < deadline:
+        while established_to(bed.port) < min(count, 100) and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         bed.thaw_sshd()

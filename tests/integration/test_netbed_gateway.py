@@ -15,6 +15,7 @@ from execo import ChainPut, Put, Remote, SshProcess, TaktukRemote
 from execo.testbed import netns
 from execo.testbed.emulated import EmulatedTestbed
 from tests.integration.emulation import require_emulation
+from tests.tcp_table import established_to
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -97,18 +98,6 @@ def test_chainput_reaches_its_first_host_through_the_gateway_then_hops_inside(be
     assert [p.stdout for p in check.processes] == ["chained\n"] * len(hosts)
 
 
-def established_to_ssh(pid):
-    """TCP connections to port 22 established in the namespace of ``pid``."""
-    count = 0
-    for table in ("tcp", "tcp6"):
-        with open("/proc/%d/net/%s" % (pid, table)) as f:
-            for line in f.readlines()[1:]:
-                fields = line.split()
-                if int(fields[1].rsplit(":", 1)[1], 16) == 22 and fields[3] == "01":
-                    count += 1
-    return count
-
-
 @pytest.mark.parametrize("pty", [False, True])
 def test_a_command_with_a_side_effect_runs_once_per_host_through_the_gateway(bed, tmp_path,
                                                                               pty):
@@ -124,7 +113,7 @@ def test_a_command_with_a_side_effect_runs_once_per_host_through_the_gateway(bed
                         nolog_error=True).start()
         deadline = time.monotonic() + 15  # below ConnectTimeout
         # a poll on the kernel's table: no event tells a connect() queued
-        while (established_to_ssh(bed.sshd_pid("frontend")) < len(bed.hosts)
+        while (established_to(22, bed.sshd_pid("frontend")) < len(bed.hosts)
                and time.monotonic() < deadline):
             time.sleep(0.05)
     finally:
