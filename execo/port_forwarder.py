@@ -47,6 +47,8 @@ declare_connection_params({'forwarding_timeout': 25}, {
 _BIND_CONFLICT = ("Address already in use", "cannot listen to port")
 # beyond this many ports in use in a row, something else is wrong
 _MAX_PORT_TRIES = 20
+# seconds allowed to a process to end after its SIGKILL is sent
+_SIGKILL_GRACE = 5.0
 
 
 class _ReadyWatcher(ProcessOutputHandler, ProcessLifecycleHandler):
@@ -172,10 +174,14 @@ class PortForwarder(SshProcess):
         return self.wait_forwarding()
 
     def __exit__(self, *exc_info: Any) -> bool:
-        # wait, so that the port is free again when the with statement ends
+        # wait, so that the port is free again when the with statement ends,
+        # also when ssh misses the SIGTERM and ends only by the SIGKILL
+        # kill_timeout seconds later: waiting just that long would return
+        # as the SIGKILL is sent, with the port still taken
         if self.running:
             self.kill()
-        self.wait(configuration.get('kill_timeout'))
+        kill_timeout = configuration.get('kill_timeout')
+        self.wait(None if kill_timeout is None else get_seconds(kill_timeout) + _SIGKILL_GRACE)
         return False
 
     def _args(self) -> List[str]:
